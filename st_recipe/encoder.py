@@ -1,0 +1,227 @@
+"""Mean-pooled sentence encoders from decoder-only language models, made of built-in ST modules only.
+
+A model saved from here loads with ``SentenceTransformer(path)`` in a process that never imports
+st_recipe and without ``trust_remote_code``: it is ``Transformer + Pooling (+ Normalize)``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from st_recipe.catalog import ModelRef, build_random_model, parse_model_spec, suggest
+from st_recipe.errors import StRecipeError
+
+logger = logging.getLogger(__name__)
+
+POOLING_MODES = ("mean", "lasttoken", "weightedmean")
+PADDING_SIDES = ("right", "left")
+# Attribute set on every encoder built here: where it came from, and whether its weights are random.
+SOURCE_ATTR = "st_recipe_source"
+
+
+def build_encoder(
+    model: str,
+    pooling: str = "mean",
+    max_seq_length: int = 75,
+    normalize: bool = False,
+    *,
+    padding_side: str = "right",
+    seed: int = 0,
+    revision: str | None = None,
+    model_kwargs: dict[str, Any] | None = None,
+) -> Any:
+    """A ``SentenceTransformer`` (Transformer + Pooling [+ Normalize]) over a decoder-only LM.
+
+    ``model`` is a catalogue name (``pythia-410m``), a Hub id, a local folder of any Hugging Face
+    decoder, or ``random:<catalogue name>`` for a randomly initialised model of that shape.
+    """
+    if pooling not in POOLING_MODES:
+        raise StRecipeError(f"unknown pooling {pooling!r}{suggest(pooling, POOLING_MODES)}")
+    if padding_side not in PADDING_SIDES:
+        raise StRecipeError(f"padding side must be 'right' or 'left', not {padding_side!r}")
+    if not isinstance(max_seq_length, int) or max_seq_length < 2:
+        raise StRecipeError(f"max_seq_length must be an integer >= 2, not {max_seq_length!r}")
+    ref = parse_model_spec(model)
+    if ref.is_random:
+        logger.warning("%s: weights are randomly initialised, not pretrained (for tests and demos)", ref.raw)
+        with tempfile.TemporaryDirectory(prefix="st_recipe_random_") as tmp:
+            hf_model, tokenizer = build_random_model(ref.spec, seed=seed)  # type: ignore[arg-type]
+            hf_model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            del hf_model
+            st_model = _assemble(tmp, ref, pooling, max_seq_length, normalize, padding_side, model_kwargs, None)
+    else:
+        st_model = _assemble(ref.load_id, ref, pooling, max_seq_length, normalize, padding_side, model_kwargs, revision)
+    return st_model
+
+
+def _assemble(
+    path: str,
+    ref: ModelRef,
+    pooling: str,
+    max_seq_length: int,
+    normalize: bool,
+    padding_side: str,
+    model_kwargs: dict[str, Any] | None,
+    revision: str | None,
+) -> Any:
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+
+    kwargs: dict[str, Any] = dict(model_kwargs or {})
+    processor_kwargs: dict[str, Any] = {}
+    if revision:
+        kwargs["revision"] = revision
+        processor_kwargs["revision"] = revision
+    try:
+        transformer = Transformer(
+            path,
+            max_seq_length=max_seq_length,
+            model_kwargs=kwargs,
+            processor_kwargs=processor_kwargs,
+        )
+    except (OSError, ValueError, KeyError) as exc:
+        where = "folder" if ref.kind == "local" else "Hub model"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StRecipeError(f"could not load {where} {ref.raw!r} as a Hugging Face model: {first}") from exc
+    if transformer.tokenizer is None:
+        raise StRecipeError(f"model {ref.raw!r} has no tokenizer")
+    if not getattr(transformer.auto_model.config, "is_decoder", False) and not _is_causal(transformer.auto_model):
+        logger.info("%s does not look like a decoder-only model; building the encoder anyway", ref.raw)
+    tokenizer = configure_tokenizer(transformer.tokenizer, padding_side=padding_side, append_eos=pooling == "lasttoken")
+    if tokenizer is not transformer.tokenizer:
+        transformer.processor = tokenizer
+        if hasattr(transformer.input_formatter, "processor"):
+            transformer.input_formatter.processor = tokenizer
+    modules = [transformer, Pooling(transformer.get_embedding_dimension(), pooling_mode=pooling)]
+    if normalize:
+        modules.append(Normalize())
+    st_model = SentenceTransformer(modules=modules, device="cpu")
+    setattr(st_model, SOURCE_ATTR, {"model": ref.raw, "load_id": ref.load_id, "random_init": ref.is_random})
+    return st_model
+
+
+def _is_causal(hf_model: Any) -> bool:
+    archs = getattr(hf_model.config, "architectures", None) or []
+    return any(a.endswith("ForCausalLM") for a in archs) or hf_model.config.model_type in {
+        "gpt_neox",
+        "llama",
+        "gpt2",
+        "mistral",
+        "qwen2",
+        "qwen3",
+        "gemma",
+        "gemma2",
+        "gemma3_text",
+        "phi3",
+        "olmo",
+        "olmo2",
+    }
+
+
+def configure_tokenizer(tokenizer: Any, *, padding_side: str = "right", append_eos: bool = False) -> Any:
+    """Give the tokenizer a pad token without adding one, an explicit padding side, and EOS when asked.
+
+    Returns the tokenizer to use: the same object, or (to append EOS) a generic fast tokenizer whose
+    ``tokenizer.json`` post-processor is authoritative on reload.
+    """
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise StRecipeError("the tokenizer has neither a pad token nor an EOS token to pad with")
+        # Reusing EOS keeps the vocabulary (and any adapter on the embeddings) unchanged; padding is
+        # masked out of the pooled mean, so which id fills it does not matter.
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = padding_side
+    # transformers 5 restores padding from tokenizer.json on reload, so record the side there too.
+    backend = getattr(tokenizer, "_tokenizer", None)
+    if backend is not None:
+        backend.enable_padding(direction=padding_side, pad_id=tokenizer.pad_token_id, pad_token=tokenizer.pad_token)
+    if append_eos:
+        if tokenizer.eos_token is None:
+            raise StRecipeError("last-token pooling needs an EOS token, and the tokenizer has none")
+        # A decoder's last position only summarises the text if the text really ends in EOS. Model-specific
+        # tokenizer classes (GPT-NeoX's among them) rebuild their post-processor on load and drop an
+        # appended EOS, so hand the configured backend to the generic class, which keeps it.
+        from tokenizers import processors
+        from transformers import PreTrainedTokenizerFast
+
+        eos, eos_id = tokenizer.eos_token, tokenizer.eos_token_id
+        backend = tokenizer.backend_tokenizer
+        backend.post_processor = processors.TemplateProcessing(
+            single=f"$A:0 {eos}:0", pair=f"$A:0 {eos}:0 $B:1 {eos}:1", special_tokens=[(eos, eos_id)]
+        )
+        tokenizer = PreTrainedTokenizerFast(
+            tokenizer_object=backend,
+            bos_token=tokenizer.bos_token,
+            eos_token=eos,
+            unk_token=tokenizer.unk_token,
+            pad_token=tokenizer.pad_token,
+            padding_side=padding_side,
+            model_max_length=tokenizer.model_max_length,
+        )
+    return tokenizer
+
+
+def encoder_source(st_model: Any) -> dict[str, Any]:
+    """Where an encoder built here came from (model spec, load id, random-init flag)."""
+    return dict(getattr(st_model, SOURCE_ATTR, {}) or {})
+
+
+def save_encoder(st_model: Any, path: str | os.PathLike[str]) -> Path:
+    """Save a standard ST model folder with no absolute local paths in any JSON file."""
+    target = Path(path)
+    st_model.save(str(target), create_model_card=False)
+    scrub_local_paths(target, name=encoder_source(st_model).get("load_id"))
+    return target
+
+
+def scrub_local_paths(folder: Path, name: str | None = None) -> list[str]:
+    """Replace absolute local paths in the folder's JSON files (they leak a machine's layout)."""
+    changed: list[str] = []
+    replacement = name if name and not os.path.isabs(name) else ""
+    for json_path in sorted(folder.rglob("*.json")):
+        try:
+            data = json.loads(json_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        cleaned = _scrub(data, replacement)
+        if cleaned != data:
+            json_path.write_text(json.dumps(cleaned, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            changed.append(str(json_path.relative_to(folder)))
+    return changed
+
+
+def _scrub(value: Any, replacement: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _scrub(v, replacement) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, replacement) for v in value]
+    if isinstance(value, str) and looks_like_local_path(value):
+        return replacement
+    return value
+
+
+def looks_like_local_path(value: str) -> bool:
+    """True for strings that name an absolute path on this machine (POSIX or Windows style)."""
+    if len(value) < 2 or "\n" in value:
+        return False
+    if value.startswith(("/", "~/")) and not value.startswith("//"):
+        return len(value) > 1 and any(c.isalnum() for c in value)
+    return len(value) > 2 and value[1] == ":" and value[2] in "\\/" and value[0].isalpha()
+
+
+def copy_tree_atomic(src: Path, dst: Path) -> None:
+    """Copy a folder into place through a temporary sibling, so ``dst`` is never half-written."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=dst.parent))
+    try:
+        shutil.copytree(src, tmp, dirs_exist_ok=True)
+        os.replace(tmp, dst)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

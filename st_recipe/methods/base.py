@@ -1,0 +1,169 @@
+"""The Method contract shared by every fine-tuning method, and the parameter bookkeeping they report."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from st_recipe.errors import StRecipeError
+
+
+@dataclass(frozen=True)
+class ParamReport:
+    """Parameter counts after a method is applied.
+
+    ``n_params`` / ``n_trainable`` exclude embedding parameters (the paper's convention, which is also
+    what the FLOP formulas take); the ``*_all`` counts include everything, for display.
+    """
+
+    method: str
+    n_params: int
+    n_trainable: int
+    n_params_all: int
+    n_trainable_all: int
+
+    @property
+    def trainable_fraction(self) -> float:
+        """Trainable share of the non-embedding parameters."""
+        return self.n_trainable / self.n_params if self.n_params else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict, with the trainable fraction."""
+        out = dataclasses.asdict(self)
+        out["trainable_fraction"] = self.trainable_fraction
+        return out
+
+
+def hf_model(st_model: Any) -> Any:
+    """The transformers model inside a SentenceTransformer (or the model itself if given one)."""
+    first = st_model[0] if hasattr(st_model, "_first_module") else st_model
+    return getattr(first, "auto_model", first)
+
+
+def set_hf_model(st_model: Any, model: Any) -> None:
+    """Replace the transformers model inside a SentenceTransformer's first module."""
+    st_model[0].model = model
+
+
+def embedding_param_names(model: Any) -> set[str]:
+    """Names of embedding parameters: any name containing 'emb' (the paper's rule) or owned by an embedding."""
+    import torch
+
+    prefixes = [name for name, mod in model.named_modules() if isinstance(mod, torch.nn.Embedding) and name]
+    # An adapter wraps the embedding (``wte`` -> ``wte.base_layer``): its own parameters are embeddings too.
+    prefixes += [p.removesuffix(".base_layer") for p in prefixes if p.endswith(".base_layer")]
+    names = set()
+    for name, _ in model.named_parameters():
+        if "emb" in name or any(name == p or name.startswith(p + ".") for p in prefixes):
+            names.add(name)
+    return names
+
+
+def count_params(model: Any, method: str) -> ParamReport:
+    """Count total and trainable parameters, with and without embeddings."""
+    emb = embedding_param_names(model)
+    n = nt = n_all = nt_all = 0
+    for name, p in model.named_parameters():
+        size = p.numel()
+        n_all += size
+        nt_all += size if p.requires_grad else 0
+        if name not in emb:
+            n += size
+            nt += size if p.requires_grad else 0
+    return ParamReport(method=method, n_params=n, n_trainable=nt, n_params_all=n_all, n_trainable_all=nt_all)
+
+
+def set_trainable(model: Any, predicate: Any) -> None:
+    """Make exactly the parameters whose name satisfies ``predicate`` trainable."""
+    for name, p in model.named_parameters():
+        p.requires_grad_(bool(predicate(name)))
+
+
+def match_modules(model: Any, targets: tuple[str, ...] | list[str]) -> dict[str, list[str]]:
+    """Module names matched by each target (exact name or a dotted suffix, as PEFT matches)."""
+    names = [n for n, _ in model.named_modules() if n]
+    return {t: [n for n in names if n == t or n.endswith("." + t)] for t in targets}
+
+
+def check_targets(model: Any, targets: tuple[str, ...] | list[str], method: str) -> None:
+    """Raise if any target matches no module (a typo would otherwise silently train less)."""
+    missing = [t for t, hits in match_modules(model, targets).items() if not hits]
+    if missing:
+        leaves = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if n and not list(m.children())})
+        raise StRecipeError(
+            f"{method} targets {', '.join(map(repr, missing))} match no module of "
+            f"{type(model).__name__} (leaf module names: {', '.join(leaves[:20])})"
+        )
+
+
+@dataclass
+class Method:
+    """A fine-tuning method: which parameters train, what a token costs, and how to merge.
+
+    Subclasses are dataclasses whose fields are the method's arguments; they validate them in
+    ``validate`` with one-line :class:`StRecipeError` messages.
+    """
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    # The per-token training cost as the paper writes it (N, N_t non-embedding parameters).
+    cost_formula: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Check the arguments (one-line errors)."""
+
+    def args(self) -> dict[str, Any]:
+        """The method's arguments as a JSON-ready dict."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    def apply(self, st_model: Any) -> ParamReport:
+        """Make exactly this method's parameters trainable (injecting layers if needed)."""
+        raise NotImplementedError
+
+    def merge(self, st_model: Any) -> Any:
+        """Fold anything injected into plain weights; the model is then a plain transformers model."""
+        return st_model
+
+    def flops_per_token(self, n_params: int, n_trainable: int) -> float:
+        """Training FLOPs per token (forward + backward) from non-embedding counts N and N_t."""
+        raise NotImplementedError
+
+    def report(self, st_model: Any) -> ParamReport:
+        """Current parameter counts of the model under this method."""
+        return count_params(hf_model(st_model), self.name)
+
+    def describe(self) -> str:
+        """``name(arg=value, ...)`` for logs and cards."""
+        inner = ", ".join(f"{k}={json.dumps(v)}" for k, v in self.args().items())
+        return f"{self.name}({inner})"
+
+
+def check_int(value: Any, name: str, method: str, minimum: int = 1) -> None:
+    """Raise unless value is an integer >= minimum."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise StRecipeError(f"{method}: {name} must be an integer >= {minimum}, not {value!r}")
+
+
+def check_number(value: Any, name: str, method: str, *, low: float, high: float | None = None,
+                 low_inclusive: bool = False, high_inclusive: bool = True) -> None:
+    """Raise unless value is a finite number in the given interval."""
+    import math
+
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        ok = value >= low if low_inclusive else value > low
+    if ok and high is not None:
+        ok = value <= high if high_inclusive else value < high
+    if not ok:
+        lo = f"{'>=' if low_inclusive else '>'} {low:g}"
+        hi = f" and {'<=' if high_inclusive else '<'} {high:g}" if high is not None else ""
+        raise StRecipeError(f"{method}: {name} must be a number {lo}{hi}, not {value!r}")

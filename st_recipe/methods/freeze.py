@@ -1,0 +1,91 @@
+"""Block freezing: the embeddings and the first blocks are frozen; the last k blocks and the final norm train."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from st_recipe.errors import StRecipeError
+from st_recipe.methods.base import (
+    Method,
+    ParamReport,
+    check_int,
+    check_number,
+    embedding_param_names,
+    hf_model,
+    set_trainable,
+)
+
+
+def find_blocks(model: Any) -> tuple[str, int]:
+    """The dotted name and length of the model's stack of transformer blocks."""
+    import torch
+
+    expected = getattr(getattr(model, "config", None), "num_hidden_layers", None)
+    candidates = [
+        (name, len(mod))
+        for name, mod in model.named_modules()
+        if isinstance(mod, torch.nn.ModuleList) and len(mod) > 0 and name
+    ]
+    if expected is not None:
+        exact = [c for c in candidates if c[1] == expected]
+        candidates = exact or candidates
+    if not candidates:
+        raise StRecipeError(f"freeze: cannot find the transformer blocks of {type(model).__name__}")
+    return max(candidates, key=lambda c: c[1])
+
+
+@dataclass
+class Freeze(Method):
+    """Train the last ``blocks`` blocks (or the last ``fraction`` of them) plus the final norm."""
+
+    name = "freeze"
+    summary = "block freezing: train the last k blocks and the final norm; embeddings frozen"
+    cost_formula = "2N + 4N_t"
+
+    blocks: int | None = None
+    fraction: float | None = None
+
+    def validate(self) -> None:
+        """Exactly one of blocks / fraction; blocks >= 1, 0 < fraction <= 1 (default fraction 0.5)."""
+        if self.blocks is not None and self.fraction is not None:
+            raise StRecipeError("freeze: give blocks or fraction, not both")
+        if self.blocks is None and self.fraction is None:
+            self.fraction = 0.5
+        if self.blocks is not None:
+            check_int(self.blocks, "blocks", self.name)
+        else:
+            check_number(self.fraction, "fraction", self.name, low=0.0, high=1.0)
+
+    def trained_blocks(self, n_layers: int) -> int:
+        """How many of ``n_layers`` blocks train."""
+        if self.blocks is not None:
+            if self.blocks > n_layers:
+                raise StRecipeError(f"freeze: blocks={self.blocks} but the model has only {n_layers} blocks")
+            return self.blocks
+        return max(1, min(n_layers, math.ceil(self.fraction * n_layers - 1e-9)))  # type: ignore[operator]
+
+    def apply(self, st_model: Any) -> ParamReport:
+        """Freeze embeddings and the first blocks; train the last k blocks and everything after them."""
+        model = hf_model(st_model)
+        stack, n_layers = find_blocks(model)
+        k = self.trained_blocks(n_layers)
+        first_trained = n_layers - k
+        emb = embedding_param_names(model)
+        prefix = stack + "."
+
+        def trains(name: str) -> bool:
+            if name in emb:
+                return False
+            if name.startswith(prefix):
+                return int(name[len(prefix) :].split(".", 1)[0]) >= first_trained
+            # Outside the block stack and the embeddings: the final norm (and any head after it).
+            return True
+
+        set_trainable(model, trains)
+        return self.report(st_model)
+
+    def flops_per_token(self, n_params: int, n_trainable: int) -> float:
+        """2N + 4N_t: forward through everything, backward only through the trained top blocks."""
+        return 2.0 * n_params + 4.0 * n_trainable

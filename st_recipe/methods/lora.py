@@ -1,0 +1,64 @@
+"""LoRA with the paper's defaults (r=32, alpha=8, no dropout, attention/MLP projections and the input embedding)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from st_recipe.errors import StRecipeError
+from st_recipe.methods.base import check_int, check_number
+from st_recipe.methods.peft import PeftAdapter
+from st_recipe.methods.targets import default_targets
+
+
+@dataclass
+class LoRA(PeftAdapter):
+    """Low-rank adapters, merged into the base weights before saving."""
+
+    name = "lora"
+    summary = "LoRA adapters (paper default r=32, alpha=8 on projections and input embedding)"
+    cost_formula = "4N + 2N_t"
+
+    r: int = 32
+    alpha: float = 8.0
+    dropout: float = 0.0
+    targets: tuple[str, ...] | None = None
+    use_dora: bool = False
+
+    def validate(self) -> None:
+        """rank >= 1, alpha > 0, 0 <= dropout < 1, targets a non-empty list of names."""
+        check_int(self.r, "rank r", self.name)
+        check_number(self.alpha, "alpha", self.name, low=0.0)
+        check_number(self.dropout, "dropout", self.name, low=0.0, high=1.0, low_inclusive=True, high_inclusive=False)
+        if self.targets is not None:
+            if isinstance(self.targets, str):
+                self.targets = tuple(t.strip() for t in self.targets.split(",") if t.strip())
+            self.targets = tuple(self.targets)
+            if not self.targets:
+                raise StRecipeError("lora: targets must name at least one module")
+
+    def args(self) -> dict[str, Any]:
+        """r, alpha, dropout, targets (None = architecture default), use_dora."""
+        return {
+            "r": self.r,
+            "alpha": self.alpha,
+            "dropout": self.dropout,
+            "targets": list(self.targets) if self.targets is not None else None,
+            "use_dora": self.use_dora,
+        }
+
+    def build_config(self, model: Any = None) -> Any:
+        """A ``peft.LoraConfig`` for the model (targets resolved against its architecture)."""
+        from peft import LoraConfig
+
+        targets = self.targets
+        if targets is None and model is not None:
+            targets = default_targets(model)
+        return LoraConfig(
+            r=self.r,
+            lora_alpha=self.alpha,
+            lora_dropout=self.dropout,
+            target_modules=list(targets) if targets else None,
+            use_dora=self.use_dora,
+            bias="none",
+        )

@@ -1,0 +1,141 @@
+"""Any PEFT tuner that can be merged into plain weights (IA3, LoHa, LoKr, VeRA, DoRA, ...)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from st_recipe.errors import StRecipeError
+from st_recipe.methods.base import Method, ParamReport, check_targets, hf_model, set_hf_model
+
+PROMPT_LEARNING_REASON = (
+    "prompt and prefix tuning are not supported: sentence-transformers cannot load them, and prompt tuning "
+    "adds virtual positions that mean pooling would average as if they were text"
+)
+
+
+def _peft_type(name: str) -> Any:
+    from peft import PeftType
+
+    key = name.strip().upper().replace("-", "_")
+    try:
+        return PeftType(key)
+    except ValueError:
+        from st_recipe.catalog import suggest
+
+        choices = sorted(t.value.lower() for t in PeftType)
+        raise StRecipeError(f"peft: unknown PEFT type {name!r}{suggest(name.lower(), choices)}") from None
+
+
+@dataclass
+class PeftAdapter(Method):
+    """Shared machinery for methods built on a PEFT config: inject, count, merge."""
+
+    cost_formula = "4N + 2N_t"
+
+    def build_config(self, model: Any = None) -> Any:
+        """The PEFT config object for this method (``model`` lets defaults follow the architecture)."""
+        raise NotImplementedError
+
+    def apply(self, st_model: Any) -> ParamReport:
+        """Inject the adapter; only its parameters train."""
+        from peft import get_peft_model
+        from peft.mapping import PEFT_TYPE_TO_TUNER_MAPPING
+
+        model = hf_model(st_model)
+        cfg = self.build_config(model)
+        ptype = getattr(cfg.peft_type, "value", cfg.peft_type)
+        tuner = PEFT_TYPE_TO_TUNER_MAPPING.get(ptype)
+        if tuner is not None and not hasattr(tuner, "merge_and_unload"):
+            raise StRecipeError(f"{self.name}: {ptype} adapters cannot be merged into plain weights, so they cannot be published")
+        targets = getattr(cfg, "target_modules", None)
+        if isinstance(targets, (list, tuple, set)) and targets:
+            check_targets(model, tuple(targets), self.name)
+        try:
+            peft_model = get_peft_model(model, cfg)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise StRecipeError(f"{self.name}: cannot apply {ptype} to {type(model).__name__}: {_first_line(exc)}") from exc
+        set_hf_model(st_model, peft_model)
+        return self.report(st_model)
+
+    def merge(self, st_model: Any) -> Any:
+        """Fold the adapter into the base weights and drop the PEFT wrapper."""
+        model = hf_model(st_model)
+        if hasattr(model, "merge_and_unload"):
+            merged = model.merge_and_unload()
+            set_hf_model(st_model, merged)
+            # A merged model must not claim to carry an adapter when saved.
+            for attr in ("peft_config", "_hf_peft_config_loaded"):
+                if attr in getattr(merged, "__dict__", {}):
+                    delattr(merged, attr)
+        return st_model
+
+    def flops_per_token(self, n_params: int, n_trainable: int) -> float:
+        """4N + 2N_t, as for LoRA.
+
+        Adapters sit in every block, so the backward pass still computes activation gradients through
+        all N weights (2N) but weight gradients only for the N_t adapter parameters (2N_t). The adapters'
+        own forward cost is inside N, which is counted after injection.
+        """
+        return 4.0 * n_params + 2.0 * n_trainable
+
+
+@dataclass
+class Peft(PeftAdapter):
+    """A PEFT config applied with ``peft.get_peft_model`` and merged with ``merge_and_unload``.
+
+    Give ``peft_type`` (``ia3``, ``loha``, ``lokr``, ``vera``, ``lora`` with ``use_dora=True``, ...) and
+    the config's options, or a ready ``config`` object.
+    """
+
+    name = "peft"
+    summary = "any mergeable PEFT config (IA3, LoHa, LoKr, VeRA, DoRA, ...)"
+
+    peft_type: str = "ia3"
+    options: dict[str, Any] = field(default_factory=dict)
+    config: Any = None
+
+    def validate(self) -> None:
+        """Build the config once so bad options fail before any model is touched."""
+        self.build_config()
+
+    def args(self) -> dict[str, Any]:
+        """The PEFT type and the options (a ready config object is shown as its dict)."""
+        if self.config is not None:
+            cfg = self.config.to_dict()
+            return {"peft_type": str(cfg.get("peft_type")), "options": _jsonable(cfg)}
+        return {"peft_type": self.peft_type, "options": _jsonable(self.options)}
+
+    def build_config(self, model: Any = None) -> Any:
+        """The PEFT config object for this method."""
+        if self.config is not None:
+            cfg = self.config
+        else:
+            from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING
+
+            ptype = _peft_type(self.peft_type)
+            if ptype.value in {"PROMPT_TUNING", "P_TUNING", "PREFIX_TUNING", "MULTITASK_PROMPT_TUNING", "ADAPTION_PROMPT", "CPT"}:
+                raise StRecipeError(f"peft: {self.peft_type}: {PROMPT_LEARNING_REASON}")
+            cls = PEFT_TYPE_TO_CONFIG_MAPPING[ptype]
+            try:
+                cfg = cls(**self.options)
+            except (TypeError, ValueError) as exc:
+                raise StRecipeError(f"peft: invalid {self.peft_type} options {self.options}: {_first_line(exc)}") from exc
+        if getattr(cfg, "is_prompt_learning", False):
+            raise StRecipeError(f"peft: {cfg.peft_type}: {PROMPT_LEARNING_REASON}")
+        return cfg
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_jsonable(v) for v in (sorted(value) if isinstance(value, set) else value)]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(getattr(value, "value", value))
