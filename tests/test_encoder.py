@@ -1,0 +1,128 @@
+"""build_encoder: built-in modules only, pad token, padding side, pooling modes, clean saves."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from st_recipe import StRecipeError, build_encoder
+from st_recipe.encoder import encoder_source, looks_like_local_path, save_encoder
+
+TEXTS = ["A short one.", "A much longer sentence that needs several more tokens than the first one does."]
+
+
+def _embed(model, texts):
+    return model.encode(texts, convert_to_tensor=True, batch_size=len(texts))
+
+
+def _assert_padding_invariant(model):
+    together = _embed(model, TEXTS)
+    alone = torch.stack([_embed(model, [t])[0] for t in TEXTS])
+    assert (together - alone).abs().max().item() <= 1e-5
+
+
+def test_mean_encoder_is_transformer_plus_pooling(tiny_neox_dir):
+    model = build_encoder(str(tiny_neox_dir), max_seq_length=32)
+    assert [type(m).__name__ for m in model] == ["Transformer", "Pooling"]
+    assert model[1].pooling_mode == "mean"
+    tok = model[0].tokenizer
+    assert tok.pad_token == tok.eos_token  # reused, not added
+    assert len(tok) == 600
+    assert tok.padding_side == "right"
+    assert model.max_seq_length == 32
+    _assert_padding_invariant(model)
+    assert encoder_source(model)["random_init"] is False
+
+
+def test_normalize_adds_unit_norm(tiny_neox_dir):
+    model = build_encoder(str(tiny_neox_dir), normalize=True)
+    assert type(model[-1]).__name__ == "Normalize"
+    assert torch.allclose(_embed(model, TEXTS).norm(dim=-1), torch.ones(2), atol=1e-5)
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_padding_side_survives_save_and_reload(tiny_neox_dir, tmp_path, side):
+    from sentence_transformers import SentenceTransformer
+
+    model = build_encoder(str(tiny_neox_dir), padding_side=side)
+    _assert_padding_invariant(model)
+    save_encoder(model, tmp_path / "m")
+    again = SentenceTransformer(str(tmp_path / "m"))
+    assert again[0].tokenizer.padding_side == side
+    assert (_embed(again, TEXTS) - _embed(model, TEXTS)).abs().max().item() <= 1e-5
+
+
+def test_lasttoken_appends_eos_and_keeps_it_after_reload(tiny_neox_dir, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    model = build_encoder(str(tiny_neox_dir), pooling="lasttoken")
+    eos = model[0].tokenizer.eos_token_id
+    ids = model[0].tokenizer(["hello world"])["input_ids"][0]
+    assert ids[-1] == eos
+    _assert_padding_invariant(model)
+    save_encoder(model, tmp_path / "m")
+    again = SentenceTransformer(str(tmp_path / "m"))
+    assert again[0].tokenizer(["hello world"])["input_ids"][0] == ids
+    assert (_embed(again, TEXTS) - _embed(model, TEXTS)).abs().max().item() <= 1e-5
+
+
+def test_weightedmean_pooling(tiny_neox_dir):
+    model = build_encoder(str(tiny_neox_dir), pooling="weightedmean")
+    assert model[1].pooling_mode == "weightedmean"
+    _assert_padding_invariant(model)
+
+
+def test_llama_style_folder(tiny_llama_dir):
+    model = build_encoder(str(tiny_llama_dir))
+    assert model[0].auto_model.config.model_type == "llama"
+    _assert_padding_invariant(model)
+
+
+def test_random_spec_is_labelled_random(caplog):
+    with caplog.at_level("WARNING"):
+        model = build_encoder("random:pythia-14m")
+    assert encoder_source(model) == {"model": "random:pythia-14m", "load_id": "random:pythia-14m", "random_init": True}
+    assert "randomly initialised" in caplog.text
+    assert model.get_embedding_dimension() == 128
+
+
+def test_saved_folder_has_no_local_paths(tiny_neox_dir, tmp_path):
+    model = build_encoder(str(tiny_neox_dir))
+    out = save_encoder(model, tmp_path / "saved")
+    for path in out.rglob("*.json"):
+        text = path.read_text()
+        assert str(tiny_neox_dir) not in text and str(tmp_path) not in text, path
+
+        def walk(v):
+            if isinstance(v, dict):
+                for x in v.values():
+                    walk(x)
+            elif isinstance(v, list):
+                for x in v:
+                    walk(x)
+            elif isinstance(v, str):
+                assert not looks_like_local_path(v), (path, v)
+
+        walk(json.loads(text))
+
+
+@pytest.mark.parametrize(
+    "kwargs, needle",
+    [
+        ({"pooling": "cls"}, "unknown pooling"),
+        ({"padding_side": "middle"}, "padding side"),
+        ({"max_seq_length": 0}, "max_seq_length"),
+    ],
+)
+def test_bad_arguments(tiny_neox_dir, kwargs, needle):
+    with pytest.raises(StRecipeError, match=needle):
+        build_encoder(str(tiny_neox_dir), **kwargs)
+
+
+def test_folder_without_a_model_is_one_line_error(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a model")
+    with pytest.raises(StRecipeError) as info:
+        build_encoder(str(tmp_path))
+    assert str(tmp_path) in str(info.value) and "\n" not in str(info.value)
