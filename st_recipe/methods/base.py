@@ -137,6 +137,10 @@ class Method:
         """Training FLOPs per token (forward + backward) from non-embedding counts N and N_t."""
         raise NotImplementedError
 
+    def predict_params(self, spec: Any) -> tuple[int, int] | None:
+        """(N, N_t) for a catalogue shape without building the model; None if there is no closed form."""
+        return None
+
     def report(self, st_model: Any) -> ParamReport:
         """Current parameter counts of the model under this method."""
         return count_params(hf_model(st_model), self.name)

@@ -31,6 +31,10 @@ class Bias(Method):
         set_trainable(model, _is_bias)
         return self.report(st_model)
 
+    def predict_params(self, spec: Any) -> tuple[int, int] | None:
+        """GPT-NeoX biases: 3h + h + 4h + h for the projections and 2h for the norms per block, plus h."""
+        return spec.n_params, spec.num_layers * 11 * spec.hidden_size + spec.hidden_size
+
     def flops_per_token(self, n_params: int, n_trainable: int) -> float:
         """4N + 2N_t: biases sit in every layer, so activation gradients flow through all of them."""
         return 4.0 * n_params + 2.0 * n_trainable

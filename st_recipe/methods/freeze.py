@@ -86,6 +86,11 @@ class Freeze(Method):
         set_trainable(model, trains)
         return self.report(st_model)
 
+    def predict_params(self, spec: Any) -> tuple[int, int] | None:
+        """k blocks of 12h² + 13h parameters plus the final norm's 2h."""
+        h = spec.hidden_size
+        return spec.n_params, self.trained_blocks(spec.num_layers) * (12 * h * h + 13 * h) + 2 * h
+
     def flops_per_token(self, n_params: int, n_trainable: int) -> float:
         """2N + 4N_t: forward through everything, backward only through the trained top blocks."""
         return 2.0 * n_params + 4.0 * n_trainable

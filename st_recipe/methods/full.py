@@ -21,6 +21,10 @@ class Full(Method):
         set_trainable(hf_model(st_model), lambda _name: True)
         return self.report(st_model)
 
+    def predict_params(self, spec: Any) -> tuple[int, int] | None:
+        """Everything trains: N_t = N."""
+        return spec.n_params, spec.n_params
+
     def flops_per_token(self, n_params: int, n_trainable: int) -> float:
         """6N: forward 2N, backward 4N (activation and weight gradients through every layer)."""
         return 6.0 * n_params

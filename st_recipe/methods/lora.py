@@ -62,3 +62,11 @@ class LoRA(PeftAdapter):
             use_dora=self.use_dora,
             bias="none",
         )
+
+    def predict_params(self, spec: Any) -> tuple[int, int] | None:
+        """Default GPT-NeoX targets: r·(in + out) per adapted projection, 16·r·h per block (+ DoRA magnitudes)."""
+        if self.targets is not None:
+            return None
+        h, layers = spec.hidden_size, spec.num_layers
+        trainable = layers * 16 * self.r * h + (layers * 9 * h if self.use_dora else 0)
+        return spec.n_params + trainable, trainable

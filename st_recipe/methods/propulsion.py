@@ -115,6 +115,13 @@ class Propulsion(Method):
         delattr(model, _HOOKS)
         return st_model
 
+    def predict_params(self, spec: Any) -> tuple[int, int] | None:
+        """Default GPT-NeoX targets: one z per projection output, 3h + h + 4h + h = 9h per block."""
+        if self.targets is not None:
+            return None
+        trainable = spec.num_layers * 9 * spec.hidden_size
+        return spec.n_params + trainable, trainable
+
     def flops_per_token(self, n_params: int, n_trainable: int) -> float:
         """4N + 2N_t, the same form as bias-only.
 

@@ -1,0 +1,255 @@
+"""FLOP accounting: the paper's per-token costs, budget <-> pairs, and an exact meter for real batches.
+
+Two levels of accuracy, deliberately kept apart:
+
+* **Planning (the paper's convention).** Training cost per token from N and N_t, the non-embedding
+  parameter counts (Kaplan et al.: forward 2N, backward 4N): full fine-tuning 6N, block freezing
+  2N + 4N_t, bias-only / LoRA / Propulsion / other PEFT 4N + 2N_t (each method's ``flops_per_token``
+  says why). A pair is 78 tokens (14 query + 64 positive, measured by the paper on BGE data at length 75),
+  so ``pairs = budget / (cost_per_token * 78)``.
+* **Metering (what a batch really costs).** :class:`CostProfile` is read off the live model once: the
+  matrix-multiply weights each token passes through (biases and norms are not matmuls), which of them
+  get weight gradients, which layers need input gradients (autograd only computes those where something
+  earlier trains), and the attention-score cost per layer (4·T²·d forward, 8·T²·d backward where
+  gradients flow, d = heads × head size), which the paper ignores. :class:`FlopMeter` applies it to the
+  actual tokens of each batch, both sides of every pair.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Iterable, Sequence
+
+from st_recipe.errors import StRecipeError
+
+TOKENS_PER_PAIR = 78
+QUERY_TOKENS = 14
+POSITIVE_TOKENS = 64
+
+
+def paper_flops_per_token(method: Any, n_params: int, n_trainable: int) -> float:
+    """The paper's training cost per token for a method (object or name) from N and N_t."""
+    if isinstance(method, str):
+        from st_recipe.methods import get_method_class
+
+        cls = get_method_class(method)
+        method = cls.__new__(cls)  # flops_per_token depends on the counts only, not on the arguments
+    return float(method.flops_per_token(n_params, n_trainable))
+
+
+def pairs_for_budget(budget: float, flops_per_token: float, tokens_per_pair: float = TOKENS_PER_PAIR) -> int:
+    """How many (query, positive) pairs a FLOP budget buys: budget / (cost per token × tokens per pair)."""
+    check_budget(budget)
+    if flops_per_token <= 0 or tokens_per_pair <= 0:
+        raise StRecipeError("cost per token and tokens per pair must be positive")
+    return int(math.floor(budget / (flops_per_token * tokens_per_pair)))
+
+
+def budget_for_pairs(pairs: int, flops_per_token: float, tokens_per_pair: float = TOKENS_PER_PAIR) -> float:
+    """FLOPs needed to train on ``pairs`` pairs under the planning convention."""
+    return float(pairs) * flops_per_token * tokens_per_pair
+
+
+def check_budget(budget: Any) -> float:
+    """A budget must be a finite positive number of FLOPs."""
+    try:
+        value = float(budget)
+    except (TypeError, ValueError):
+        raise StRecipeError(f"budget must be a number of FLOPs such as 1e17, not {budget!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise StRecipeError(f"budget must be a finite positive number of FLOPs, not {budget!r}")
+    return value
+
+
+def parse_flops(text: str) -> float:
+    """Parse a budget such as ``1e17``, ``1.5e15`` or ``2.4E16`` (a one-line error otherwise)."""
+    return check_budget(text.strip() if isinstance(text, str) else text)
+
+
+@dataclass(frozen=True)
+class CostProfile:
+    """Per-token and per-T² FLOP coefficients of one training step, read off a live model.
+
+    A sequence of T tokens costs ``(forward + backward) * T + (attention_forward + attention_backward) * T**2``.
+    """
+
+    forward_per_token: float
+    backward_per_token: float
+    attention_forward: float
+    attention_backward: float
+    matmul_weights: int
+    layers_with_grad: int
+    layers: int
+
+    @property
+    def per_token(self) -> float:
+        """Linear-layer FLOPs per token, forward + backward."""
+        return self.forward_per_token + self.backward_per_token
+
+    def sequence_flops(self, length: int | float) -> float:
+        """Training FLOPs for one sequence of ``length`` tokens."""
+        return self.per_token * length + (self.attention_forward + self.attention_backward) * float(length) ** 2
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready coefficients."""
+        return asdict(self)
+
+
+def profile_model(model: Any, *, attention_backward_factor: float = 2.0, probe_tokens: int = 4) -> CostProfile:
+    """Read a :class:`CostProfile` off a model (a SentenceTransformer or a transformers model).
+
+    Runs one tiny forward pass with hooks (no backward) to see which linear layers get input gradients;
+    the model's trainable flags must already be set by the method. ``attention_backward_factor`` is 2 for
+    plain (math/eager) attention; fused kernels that recompute the scores cost 2.5.
+    """
+    import torch
+
+    from st_recipe.methods.base import hf_model
+    from st_recipe.methods.freeze import find_blocks
+
+    model = hf_model(model)
+    config = getattr(model, "config", None)
+    records: list[tuple[str, int, bool, bool]] = []
+    hooks = []
+
+    def watch(name: str, weights: int, trainable: bool) -> Any:
+        def hook(_mod: Any, inputs: Any, output: Any) -> None:
+            x = inputs[0] if inputs else None
+            out_grad = bool(getattr(output, "requires_grad", False))
+            records.append((name, weights, bool(getattr(x, "requires_grad", False)), trainable or out_grad))
+
+        return hook
+
+    for name, mod in model.named_modules():
+        if isinstance(mod, torch.nn.Linear):
+            hooks.append(mod.register_forward_hook(watch(name, mod.weight.numel(), mod.weight.requires_grad)))
+        elif type(mod).__name__ == "Conv1D" and hasattr(mod, "weight"):  # GPT-2 style linear layers
+            hooks.append(mod.register_forward_hook(watch(name, mod.weight.numel(), mod.weight.requires_grad)))
+    extra_forward = extra_backward = 0.0
+    for name, mod in model.named_modules():
+        # LoRA on an embedding: a lookup into A (free) followed by a matmul with B (r × hidden per token).
+        lora_b = getattr(mod, "lora_embedding_B", None)
+        if isinstance(lora_b, torch.nn.ParameterDict):
+            for p in lora_b.values():
+                extra_forward += 2.0 * p.numel()
+                extra_backward += 2.0 * p.numel() if p.requires_grad else 0.0
+    device = next(model.parameters()).device
+    ids = torch.ones((1, probe_tokens), dtype=torch.long, device=device)
+    was_training = model.training
+    try:
+        model.train()
+        with torch.enable_grad():
+            model(input_ids=ids, attention_mask=torch.ones_like(ids))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+
+    # Every call counts: a module applied twice per token (shared weights) really costs twice.
+    forward = extra_forward
+    backward = extra_backward
+    grad_layers: set[str] = set()
+    for name, weights, input_grad, output_grad in records:
+        forward += 2.0 * weights
+        if input_grad:
+            backward += 2.0 * weights
+        if _trainable_weight(model, name):
+            backward += 2.0 * weights
+        if output_grad or input_grad:
+            grad_layers.add(name)
+    total_weights = sum({n: w for n, w, *_ in records}.values())
+
+    # Attention scores: QK^T and AV, each 2·T²·d per layer forward; backward where gradients flow.
+    d_attn = _attention_width(config)
+    stack, n_layers = find_blocks(model)
+    layers_with_grad = sum(
+        1 for i in range(n_layers) if any(n.startswith(f"{stack}.{i}.") for n in grad_layers)
+    )
+    attn_fwd = 4.0 * d_attn * n_layers
+    attn_bwd = 4.0 * attention_backward_factor * d_attn * layers_with_grad
+    return CostProfile(
+        forward_per_token=forward,
+        backward_per_token=backward,
+        attention_forward=attn_fwd,
+        attention_backward=attn_bwd,
+        matmul_weights=total_weights,
+        layers_with_grad=layers_with_grad,
+        layers=n_layers,
+    )
+
+
+def _trainable_weight(model: Any, module_name: str) -> bool:
+    mod = model.get_submodule(module_name)
+    return bool(mod.weight.requires_grad)
+
+
+def _attention_width(config: Any) -> int:
+    heads = getattr(config, "num_attention_heads", None)
+    hidden = getattr(config, "hidden_size", None)
+    head_dim = getattr(config, "head_dim", None) or (hidden // heads if heads and hidden else None)
+    if not heads or not head_dim:
+        raise StRecipeError("cannot read the attention shape (heads, head size) from the model config")
+    return int(heads * head_dim)
+
+
+@dataclass
+class FlopMeter:
+    """Counts the FLOPs of real batches with a model's :class:`CostProfile`.
+
+    ``count_padding=False`` (default) meters the actual tokens of every text, both sides of each pair:
+    the budget then means the same whatever the batch's padding. ``count_padding=True`` meters what a
+    padded batch makes the hardware compute (every sequence at the batch's longest length), as an
+    MFU-style measure.
+    """
+
+    profile: CostProfile
+    count_padding: bool = False
+    flops: float = 0.0
+    tokens: int = 0
+    sequences: int = 0
+
+    def batch_flops(self, lengths_per_side: Iterable[Sequence[int]]) -> float:
+        """FLOPs of one batch given each side's per-text token counts (does not add them to the total)."""
+        total = 0.0
+        for lengths in lengths_per_side:
+            lengths = list(lengths)
+            if not lengths:
+                continue
+            if self.count_padding:
+                longest = max(lengths)
+                total += len(lengths) * self.profile.sequence_flops(longest)
+            else:
+                total += sum(self.profile.sequence_flops(t) for t in lengths)
+        return total
+
+    def add(self, lengths_per_side: Iterable[Sequence[int]]) -> float:
+        """Meter a batch and add it to the running totals; returns the batch's FLOPs."""
+        sides = [list(s) for s in lengths_per_side]
+        flops = self.batch_flops(sides)
+        self.flops += flops
+        self.tokens += sum(sum(s) for s in sides)
+        self.sequences += sum(len(s) for s in sides)
+        return flops
+
+    def state_dict(self) -> dict[str, Any]:
+        """Totals, for checkpoints (the profile is re-read from the model on resume)."""
+        return {"flops": self.flops, "tokens": self.tokens, "sequences": self.sequences}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore totals saved by :meth:`state_dict`."""
+        self.flops = float(state["flops"])
+        self.tokens = int(state["tokens"])
+        self.sequences = int(state["sequences"])
+
+
+def lengths_from_mask(attention_mask: Any) -> list[int]:
+    """Per-row token counts of an attention mask (tensor or nested lists)."""
+    if hasattr(attention_mask, "sum"):
+        return [int(x) for x in attention_mask.sum(dim=-1).tolist()]
+    return [int(sum(row)) for row in attention_mask]
+
+
+def format_flops(value: float) -> str:
+    """``1.23e17``-style rendering used in tables and logs."""
+    return f"{value:.3g}" if value < 1e4 else f"{value:.3e}".replace("e+", "e")

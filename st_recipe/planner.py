@@ -1,0 +1,280 @@
+"""Budget (+ memory cap, + method/model constraints) -> Recipe, following the paper where it speaks.
+
+Rules, all read from ``recipes/defaults.yaml`` with their provenance:
+1. method: full fine-tuning below the paper's crossover (~9.06e16 FLOP), LoRA at or above it (paper);
+2. model: a heuristic on planned tokens per parameter (written in defaults.yaml), replaced by a fitted
+   law when ``fitted=`` is given (``st-recipe fit``);
+3. pairs: budget / (cost per token × 78) with N, N_t from the catalogue (derived);
+4. under ``max_memory``: GradCache mini-batches, then block freezing, then smaller models (heuristic).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from st_recipe.catalog import CATALOG, ModelSpec, parse_model_spec
+from st_recipe.errors import StRecipeError
+from st_recipe.flops import check_budget, format_flops, pairs_for_budget
+from st_recipe.memory import MemoryEstimate, estimate_memory, format_bytes, parse_memory
+from st_recipe.methods import Method, get_method
+from st_recipe.recipes import Provenance, Recipe, load_defaults
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One (model, method, mini-batch) option the planner considered."""
+
+    spec: ModelSpec
+    method: Method
+    n_params: int
+    n_trainable: int
+    flops_per_token: float
+    pairs: int
+    mini_batch_size: int | None = None
+    memory: MemoryEstimate | None = None
+
+
+def _value(entry: Any) -> Any:
+    return entry["value"] if isinstance(entry, dict) and "value" in entry else entry
+
+
+def _prov(entry: Any, default: str = "paper") -> Provenance:
+    if isinstance(entry, dict):
+        return Provenance(entry.get("source", default), entry.get("note", entry.get("rule", "")))
+    return Provenance(default)
+
+
+def _candidate(spec: ModelSpec, method: Method, budget: float, tokens_per_pair: float) -> Candidate:
+    counts = method.predict_params(spec)
+    if counts is None:
+        raise StRecipeError(
+            f"cannot plan {method.describe()} without building the model: give --model and default targets, or a recipe file"
+        )
+    n, nt = counts
+    fpt = method.flops_per_token(n, nt)
+    return Candidate(spec, method, n, nt, fpt, pairs_for_budget(budget, fpt, tokens_per_pair))
+
+
+def _default_method(name: str, defaults: dict[str, Any], method_args: dict[str, Any] | None) -> tuple[Method, Provenance]:
+    if method_args:
+        return get_method(name, **method_args), Provenance("user")
+    if name == "lora":
+        cfg = defaults["lora"]
+        args = {k: _value(cfg[k]) for k in ("r", "alpha", "dropout")}
+        return get_method("lora", **args), Provenance("paper", "r=32, alpha=8, dropout 0 on the projections and input embedding (authors' code)")
+    if name == "freeze":
+        frac = defaults["memory"]["freeze_fractions"][0]
+        return get_method("freeze", fraction=frac), Provenance("heuristic", f"train the last {frac:.0%} of the blocks")
+    return get_method(name), Provenance("heuristic" if name not in ("full", "bias") else "paper", "method defaults")
+
+
+def plan(
+    budget: float | str,
+    *,
+    max_memory: int | str | None = None,
+    method: str | None = None,
+    model: str | None = None,
+    method_args: dict[str, Any] | None = None,
+    precision: str = "fp32",
+    batch_size: int | None = None,
+    fitted: Any = None,
+) -> Recipe:
+    """Plan a training run for a FLOP budget: model, method (+ args), pairs and hyperparameters, with provenance."""
+    budget = check_budget(budget)
+    defaults = load_defaults()
+    tpp = float(_value(defaults["tokens_per_pair"]))
+    batch = int(batch_size or _value(defaults["batch_size"]))
+    cap = parse_memory(max_memory) if max_memory is not None else None
+    seq_len = int(_value(defaults["max_seq_length"]))
+
+    # 1. method
+    if method is not None:
+        method_name, method_prov = method, Provenance("user")
+    elif fitted is not None:
+        method_name, method_prov = fitted.method_for(budget), Provenance("fitted", fitted.describe())
+    else:
+        crossover = float(_value(defaults["method_crossover"]))
+        above = budget >= crossover
+        method_name = _value(defaults["method_above" if above else "method_below"])
+        method_prov = Provenance("paper", f"{'LoRA at or above' if above else 'full fine-tuning below'} the paper's crossover of {crossover:.3g} FLOP")
+    primary, args_prov = _default_method(method_name, defaults, method_args)
+
+    # 2. model candidates
+    if model is not None:
+        ref = parse_model_spec(model)
+        if ref.spec is None:
+            raise StRecipeError(
+                f"planning needs the shape of {model!r}: use a catalogue model ({', '.join(CATALOG)}), random:<name>, "
+                "or a local folder of one"
+            )
+        specs = [ref.spec]
+        model_value, model_prov = ref.raw, Provenance("user")
+    else:
+        specs = list(CATALOG.values())
+        model_value, model_prov = None, None
+
+    def choose(method_obj: Method) -> list[Candidate]:
+        cands = [_candidate(s, method_obj, budget, tpp) for s in specs]
+        usable = [c for c in cands if c.pairs >= batch]
+        if not usable:
+            smallest = min(cands, key=lambda c: c.flops_per_token)
+            need = smallest.flops_per_token * tpp * batch
+            raise StRecipeError(
+                f"budget {format_flops(budget)} FLOP buys less than one batch of {batch} pairs; the minimum is "
+                f"{format_flops(need)} FLOP ({smallest.spec.name}, {method_obj.name})"
+            )
+        if model is not None or fitted is not None:
+            if fitted is not None and model is None:
+                best = fitted.model_for(budget, method_obj.name, [c.spec.name for c in usable])
+                return sorted(usable, key=lambda c: c.spec.name != best)
+            return usable
+        ratio = float(defaults["model_size"]["tokens_per_param"])
+        enough = [c for c in usable if c.pairs * tpp / c.n_params >= ratio]
+        ordered = sorted(enough, key=lambda c: -c.n_params) or sorted(usable, key=lambda c: c.n_params)
+        rest = sorted((c for c in usable if c not in ordered), key=lambda c: -c.n_params)
+        return ordered + rest
+
+    candidates = choose(primary)
+    chosen = candidates[0]
+    mem_note = ""
+    if cap is not None:
+        chosen, mem_note = _fit_memory(candidates, primary, cap, batch, seq_len, precision, defaults, budget, tpp, method is not None, choose)
+
+    if model_value is None:
+        model_value = chosen.spec.name
+        if fitted is not None:
+            model_prov = Provenance("fitted", fitted.describe())
+        else:
+            rule = defaults["model_size"]
+            model_prov = Provenance("heuristic", str(rule["rule"]))
+    if chosen.method is not primary:
+        method_prov = Provenance("heuristic", mem_note)
+        args_prov = Provenance("heuristic", mem_note)
+    lr_div = float(_value(defaults["lr_divisor"]))
+    prov = {
+        "model": model_prov,
+        "method": method_prov,
+        "method_args": args_prov,
+        "budget": Provenance("user"),
+        "pairs": Provenance("derived", f"budget / ({chosen.method.cost_formula} = {chosen.flops_per_token:.4g} FLOP/token × {tpp:g} tokens/pair)"),
+        "tokens_per_pair": _prov(defaults["tokens_per_pair"]),
+        "batch_size": Provenance("user") if batch_size else _prov(defaults["batch_size"]),
+        "mini_batch_size": Provenance("heuristic", mem_note) if chosen.mini_batch_size else Provenance("heuristic", "no GradCache needed"),
+        "learning_rate": Provenance("paper", f"{chosen.spec.name} pretraining LR {chosen.spec.pretrain_lr:g} / {lr_div:g}"),
+        "schedule": _prov(defaults["schedule"]),
+        "warmup_ratio": _prov(defaults["warmup_ratio"]),
+        "temperature": _prov(defaults["temperature"]),
+        "max_seq_length": _prov(defaults["max_seq_length"]),
+        "weight_decay": _prov(defaults["weight_decay"]),
+        "pooling": _prov(defaults["pooling"]),
+        "precision": Provenance("user") if precision != "fp32" else Provenance("heuristic", "fp32 unless --bf16"),
+        "seed": _prov(defaults["seed"], "heuristic"),
+    }
+    return Recipe(
+        model=model_value,
+        method=chosen.method.name,
+        method_args=chosen.method.args(),
+        budget=budget,
+        pairs=chosen.pairs,
+        tokens_per_pair=tpp,
+        batch_size=batch,
+        mini_batch_size=chosen.mini_batch_size,
+        learning_rate=float(f"{chosen.spec.pretrain_lr / lr_div:.6g}"),
+        schedule=_value(defaults["schedule"]),
+        warmup_ratio=float(_value(defaults["warmup_ratio"])),
+        temperature=float(_value(defaults["temperature"])),
+        max_seq_length=seq_len,
+        weight_decay=float(_value(defaults["weight_decay"])),
+        pooling=_value(defaults["pooling"]),
+        precision=precision,
+        seed=int(_value(defaults["seed"])),
+        provenance=prov,
+    )
+
+
+def _fit_memory(
+    candidates: list[Candidate],
+    primary: Method,
+    cap: int,
+    batch: int,
+    seq_len: int,
+    precision: str,
+    defaults: dict[str, Any],
+    budget: float,
+    tpp: float,
+    method_fixed: bool,
+    choose: Any,
+) -> tuple[Candidate, str]:
+    """The first option that fits under ``cap``: mini-batches, then block freezing, then smaller models."""
+    minis = [None] + [m for m in defaults["memory"]["mini_batch_sizes"] if m < batch]
+    methods: list[Method] = [primary]
+    if not method_fixed:
+        methods += [get_method("freeze", fraction=f) for f in defaults["memory"]["freeze_fractions"]]
+    smallest: tuple[int, str] | None = None
+    for method_obj in methods:
+        cands = candidates if method_obj is primary else choose(method_obj)
+        for cand in cands:
+            for mini in minis:
+                est = estimate_memory(cand.spec, method_obj, batch_size=batch, max_seq_length=seq_len,
+                                      precision=precision, mini_batch_size=mini)
+                label = f"{cand.spec.name} / {method_obj.describe()}" + (f" / mini-batch {mini}" if mini else "")
+                if smallest is None or est.total < smallest[0]:
+                    smallest = (est.total, label)
+                if est.total <= cap:
+                    note = f"fits under {format_bytes(cap)}: estimated peak {format_bytes(est.total)}"
+                    if method_obj is not primary:
+                        note += f" ({primary.name} did not fit; the paper recommends block freezing under memory limits)"
+                    if mini:
+                        note += f"; GradCache mini-batch {mini} keeps the {batch}-pair batch"
+                    return Candidate(cand.spec, method_obj, cand.n_params, cand.n_trainable, cand.flops_per_token,
+                                     cand.pairs, mini, est), note
+    assert smallest is not None
+    raise StRecipeError(
+        f"nothing fits under {format_bytes(cap)}: the smallest option needs {format_bytes(smallest[0])} ({smallest[1]})"
+    )
+
+
+def method_costs(spec: ModelSpec, recipe: Recipe | None = None) -> list[dict[str, Any]]:
+    """Cost per token and trainable parameters of each built-in method on a catalogue shape."""
+    defaults = load_defaults()
+    rows = []
+    for name in ("full", "freeze", "bias", "lora", "propulsion"):
+        if recipe is not None and recipe.method == name:
+            method = get_method(name, **recipe.method_args)
+        else:
+            method = _default_method(name, defaults, None)[0]
+        n, nt = method.predict_params(spec)  # type: ignore[misc]
+        rows.append({"method": method.describe(), "formula": method.cost_formula, "n_params": n, "n_trainable": nt,
+                     "flops_per_token": method.flops_per_token(n, nt)})
+    return rows
+
+
+def paper_grid() -> dict[str, Recipe]:
+    """The planner's recipe at each of the paper's budgets, named ``paper-<budget>``."""
+    out = {}
+    for b in load_defaults()["budgets"]:
+        recipe = plan(b)
+        recipe.provenance["budget"] = Provenance("paper", "one of the paper's six budgets (a x4 grid)")
+        out[f"paper-{budget_label(b)}"] = recipe
+    return out
+
+
+def budget_label(budget: float) -> str:
+    """Compact budget text for names: 1.5e15, 9.6e16."""
+    return f"{budget:.4g}".replace("e+", "e")
+
+
+def write_paper_grid(path: Any) -> None:
+    """Write ``recipes/paper-grid.yaml`` from :func:`paper_grid` (kept in sync by a test)."""
+    import yaml
+
+    header = (
+        "# The paper's budget grid, as planned by st-recipe (generated by st_recipe.planner.write_paper_grid).\n"
+        "# Method, batch, temperature, LR rule, schedule, length and LoRA settings are the paper's; model sizes are\n"
+        "# our heuristic (see defaults.yaml) because the paper's per-budget table could not be obtained.\n"
+    )
+    body = yaml.safe_dump({"recipes": {k: r.to_dict() for k, r in paper_grid().items()}}, sort_keys=False, width=120, allow_unicode=True)
+    from pathlib import Path
+
+    Path(path).write_text(header + body, encoding="utf-8")
