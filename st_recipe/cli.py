@@ -105,16 +105,115 @@ def methods_cmd(model: str | None, method_args: tuple[str, ...], as_json: bool) 
     click.echo("N, N_t exclude embedding parameters (the paper's convention); '(all)' columns include them.")
 
 
+@main.command("plan")
+@click.option("--budget", required=True, help="Training compute in FLOPs, e.g. 1e17.")
+@click.option("--max-memory", default=None, help="Peak training memory cap, e.g. 24GB (GB = GiB = 2^30 bytes).")
+@click.option("--method", default=None, help="Use this method; the rest is re-planned.")
+@click.option("--method-arg", "method_args", multiple=True, metavar="KEY=VALUE", help="Method argument (repeatable).")
+@click.option("--model", default=None, help="Use this base model (catalogue name or random:<name>).")
+@click.option("--batch-size", type=int, default=None, help="Pairs per batch (default: the paper's 1024).")
+@click.option("--bf16", is_flag=True, help="Plan for bf16 mixed precision (smaller activations).")
+@click.option("--json", "as_json", is_flag=True, help="Print the Recipe as JSON.")
+def plan_cmd(budget: str, max_memory: str | None, method: str | None, method_args: tuple[str, ...],
+             model: str | None, batch_size: int | None, bf16: bool, as_json: bool) -> None:
+    """Plan a run for a FLOP budget: model, method, pairs and hyperparameters, each with its provenance."""
+    from st_recipe.flops import check_budget
+    from st_recipe.methods import parse_method_args
+    from st_recipe.planner import plan
+
+    if batch_size is not None and batch_size < 2:
+        raise StRecipeError(f"--batch-size must be at least 2, not {batch_size}")
+    recipe = plan(check_budget(budget), max_memory=max_memory, method=method, model=model,
+                  method_args=parse_method_args(method_args) or None, precision="bf16" if bf16 else "fp32",
+                  batch_size=batch_size)
+    if as_json:
+        click.echo(recipe.to_json())
+        return
+    click.echo(render_recipe(recipe))
+
+
+def render_recipe(recipe: Any) -> str:
+    """The readable plan: field table with provenance, data amount, per-method costs on the chosen model."""
+    from st_recipe.catalog import parse_model_spec
+    from st_recipe.flops import format_flops
+    from st_recipe.methods import get_method
+    from st_recipe.planner import method_costs
+
+    rows = [("field", "value", "provenance")]
+    for name in recipe.field_names():
+        value = getattr(recipe, name)
+        shown = json.dumps(value) if isinstance(value, dict) else (format_flops(value) if name == "budget" and value else str(value))
+        prov = recipe.provenance[name]
+        rows.append((name, shown, prov.source + (f": {prov.note}" if prov.note else "")))
+    out = [format_table(rows, wrap_last=70), ""]
+    spec = parse_model_spec(recipe.model).spec
+    method = get_method(recipe.method, **recipe.method_args)
+    counts = method.predict_params(spec) if spec else None
+    out.append(f"pairs {recipe.pairs:,} = tokens {recipe.tokens:,} at {recipe.tokens_per_pair:g} tokens/pair; "
+               f"{recipe.steps:,} steps of {recipe.batch_size} pairs")
+    if counts:
+        n, nt = counts
+        fpt = method.flops_per_token(n, nt)
+        out.append(f"trainable parameters (non-embedding): {nt:,} of {n:,} ({nt / n:.2%}); "
+                   f"cost {method.cost_formula} = {format_flops(fpt)} FLOP/token; "
+                   f"planned {format_flops(fpt * recipe.tokens)} FLOP")
+    if spec is not None:
+        out += ["", f"cost per token of each method on {spec.name}:"]
+        crow = [("method", "formula", "trainable N_t", "N", "FLOP/token")]
+        for r in method_costs(spec, recipe):
+            crow.append((r["method"], r["formula"], f"{r['n_trainable']:,}", f"{r['n_params']:,}", format_flops(r["flops_per_token"])))
+        out.append(format_table(crow))
+    return "\n".join(out)
+
+
+@main.group("recipes")
+def recipes_group() -> None:
+    """The recipe registry (recipes/*.yaml)."""
+
+
+@recipes_group.command("list")
+def recipes_list() -> None:
+    """List named recipes: budget, model, method, pairs."""
+    from st_recipe.flops import format_flops
+    from st_recipe.recipes import list_recipes
+
+    rows = [("name", "budget", "model", "method", "pairs", "file")]
+    for name, (path, r) in list_recipes().items():
+        rows.append((name, format_flops(r.budget) if r.budget else "-", r.model, r.method, f"{r.pairs:,}", path.name))
+    click.echo(format_table(rows))
+
+
+@recipes_group.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the Recipe as JSON.")
+def recipes_show(name: str, as_json: bool) -> None:
+    """Show one recipe (a registry name or a YAML/JSON file) with provenance."""
+    from st_recipe.recipes import get_recipe
+
+    recipe = get_recipe(name)
+    click.echo(recipe.to_json() if as_json else render_recipe(recipe))
+
+
 def _display(model: str) -> str:
     from st_recipe.catalog import parse_model_spec
 
     return parse_model_spec(model).display
 
 
-def format_table(rows: list[tuple[str, ...]]) -> str:
-    """Left-aligned plain-text table; the first row is the header."""
+def format_table(rows: list[tuple[str, ...]], wrap_last: int | None = None) -> str:
+    """Left-aligned plain-text table; the first row is the header; the last column may wrap."""
+    import textwrap
+
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    if wrap_last:
+        widths[-1] = min(widths[-1], wrap_last)
+    lines = []
+    for row in rows:
+        last = textwrap.wrap(row[-1], wrap_last) if wrap_last and row[-1] else [row[-1]]
+        head = "  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths))
+        lines.append(f"{head}  {last[0]}".rstrip() if row[:-1] else last[0])
+        pad = " " * (len(head) + 2)
+        lines += [pad + extra for extra in last[1:]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 

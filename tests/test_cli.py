@@ -55,3 +55,72 @@ def test_bad_input_is_one_line_and_exit_2(args, needle):
     lines = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and needle in lines[0], result.output
     assert "Traceback" not in result.output
+
+
+def test_plan_and_help_do_not_import_torch():
+    code = (
+        "import sys; from click.testing import CliRunner; from st_recipe.cli import main; "
+        "r = CliRunner().invoke(main, ['plan', '--budget', '1e17']); assert r.exit_code == 0, r.output; "
+        "assert 'torch' not in sys.modules and 'sentence_transformers' not in sys.modules, 'heavy import'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("budget", ["1.5e15", "6e15", "2.4e16", "9.6e16", "3.84e17", "1.536e18"])
+def test_plan_json_for_each_paper_budget(budget):
+    from st_recipe.catalog import get_spec
+
+    result = run("plan", "--budget", budget, "--json")
+    assert result.exit_code == 0, result.output
+    recipe = json.loads(result.output)
+    b = float(budget)
+    assert recipe["method"] == ("full" if b < 9.06e16 else "lora")
+    n = get_spec(recipe["model"]).n_params
+    if recipe["method"] == "lora":
+        nt = 16 * 32 * get_spec(recipe["model"]).hidden_size * get_spec(recipe["model"]).num_layers
+        cost = 4 * (n + nt) + 2 * nt
+    else:
+        cost = 6 * n
+    assert abs(recipe["pairs"] / (b / (cost * 78)) - 1) < 1e-3
+    assert recipe["provenance"]["pairs"]["source"] == "derived"
+
+
+def test_plan_table_shows_provenance_and_method_costs():
+    result = run("plan", "--budget", "1e17", "--max-memory", "24GB")
+    assert result.exit_code == 0, result.output
+    for needle in ("provenance", "heuristic", "paper", "derived", "cost per token of each method", "trainable parameters"):
+        assert needle in result.output
+
+
+def test_recipes_list_and_show(tmp_path):
+    listing = run("recipes", "list")
+    assert listing.exit_code == 0 and "paper-9.6e16" in listing.output
+    shown = run("recipes", "show", "paper-9.6e16", "--json")
+    assert json.loads(shown.output)["method"] == "lora"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: pythia-14m\nmethod: full\npairs: 10\nextra: 1\n")
+    result = run("recipes", "show", str(bad))
+    assert result.exit_code == 2 and "unknown recipe field(s) extra" in result.output
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["plan", "--budget", "abc"], "budget must be a number"),
+        (["plan", "--budget", "-1"], "positive"),
+        (["plan", "--budget", "0"], "positive"),
+        (["plan", "--budget", "nan"], "finite"),
+        (["plan", "--budget", "inf"], "finite"),
+        (["plan", "--budget", "1e9"], "the minimum is"),
+        (["plan", "--budget", "1e17", "--max-memory", "12XB"], "memory size '12XB'"),
+        (["plan", "--budget", "1e17", "--model", "pythia-999m"], "unknown model"),
+        (["plan", "--budget", "1e17", "--method", "lorra"], "did you mean lora"),
+        (["plan", "--budget", "1e17", "--method", "lora", "--method-arg", "r=0"], "rank r"),
+        (["recipes", "show", "nope"], "unknown recipe"),
+    ],
+)
+def test_plan_bad_input(args, needle):
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and needle in lines[0], result.output

@@ -1,0 +1,117 @@
+"""The planner: the paper's rules, constraints, memory caps and bad budgets."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from st_recipe import StRecipeError, get_method
+from st_recipe.catalog import CATALOG, get_spec
+from st_recipe.memory import estimate_memory, parse_memory
+from st_recipe.planner import paper_grid, plan, write_paper_grid
+from st_recipe.recipes import registry_dir
+
+GRID = [1.5e15, 6e15, 2.4e16, 9.6e16, 3.84e17, 1.536e18]
+
+
+@pytest.mark.parametrize("budget", GRID + [3e15, 1e17, 5e18])
+def test_method_and_pairs_follow_the_paper(budget):
+    r = plan(budget)
+    assert r.method == ("full" if budget < 9.06e16 else "lora")
+    spec = get_spec(r.model)
+    method = get_method(r.method, **r.method_args)
+    n, nt = method.predict_params(spec)
+    cost = 6 * n if r.method == "full" else 4 * n + 2 * nt
+    expected = budget / (cost * 78)
+    assert abs(r.pairs - expected) / expected < 1e-3
+    assert r.learning_rate == pytest.approx(spec.pretrain_lr / 10)
+    assert (r.batch_size, r.temperature, r.max_seq_length, r.warmup_ratio, r.schedule) == (1024, 0.025, 75, 0.1, "cosine")
+    if r.method == "lora":
+        assert (r.method_args["r"], r.method_args["alpha"]) == (32, 8)
+
+
+def test_model_size_grows_with_budget_and_follows_the_written_rule():
+    sizes = [get_spec(plan(b).model).n_params for b in GRID]
+    assert sizes == sorted(sizes) and sizes[-1] > sizes[0]
+    r = plan(2.4e16)
+    assert r.provenance["model"].source == "heuristic" and "20" in r.provenance["model"].note
+    assert r.pairs * 78 / get_spec(r.model).n_params >= 20
+
+
+def test_constraints_replan_the_rest():
+    r = plan(1e17, method="freeze", method_args={"fraction": 0.25}, model="pythia-410m")
+    assert (r.model, r.method, r.method_args["fraction"]) == ("pythia-410m", "freeze", 0.25)
+    assert r.provenance["model"].source == r.provenance["method"].source == r.provenance["method_args"].source == "user"
+    assert r.learning_rate == pytest.approx(3e-5)
+    assert plan(1e15, method="lora").method == "lora"
+
+
+def test_memory_cap_picks_what_fits():
+    uncapped = plan(1.536e18)
+    capped = plan(1.536e18, max_memory="8GB")
+    assert capped.mini_batch_size is not None or capped.method == "freeze" or capped.model != uncapped.model
+    spec = get_spec(capped.model)
+    est = estimate_memory(spec, get_method(capped.method, **capped.method_args), batch_size=capped.batch_size,
+                          max_seq_length=capped.max_seq_length, mini_batch_size=capped.mini_batch_size)
+    assert est.total <= parse_memory("8GB")
+    assert capped.provenance["mini_batch_size"].source == "heuristic"
+
+
+def test_block_freezing_when_the_method_does_not_fit():
+    # Full fine-tuning of pythia-410m needs ~5 GiB of weights+grads+Adam; a 4 GiB cap forces freezing.
+    r = plan(1e16, max_memory="4GB", model="pythia-410m")
+    assert r.method == "freeze"
+    assert "block freezing" in r.provenance["method"].note
+
+
+def test_a_cap_nothing_fits_under_names_the_smallest_need():
+    with pytest.raises(StRecipeError, match=r"nothing fits under 1\.0 MiB: the smallest option needs"):
+        plan(1e17, max_memory="1MB")
+
+
+@pytest.mark.parametrize("budget, needle", [
+    ("abc", "number"), (-1, "positive"), (0, "positive"), (float("nan"), "finite"), (float("inf"), "finite"),
+    (1e9, "less than one batch of 1024 pairs; the minimum is 5.702e11"),
+])
+def test_bad_budgets(budget, needle):
+    with pytest.raises(StRecipeError, match=needle):
+        plan(budget)
+
+
+@pytest.mark.parametrize("text, expected", [("24GB", 24 * 2**30), ("80GiB", 80 * 2**30), ("512MB", 512 * 2**20), (1000, 1000)])
+def test_parse_memory(text, expected):
+    assert parse_memory(text) == expected
+
+
+@pytest.mark.parametrize("bad", ["12XB", "-3GB", "GB", "0"])
+def test_bad_memory(bad):
+    with pytest.raises(StRecipeError):
+        parse_memory(bad)
+
+
+def test_registry_file_is_what_the_planner_produces(tmp_path):
+    """recipes/paper-grid.yaml stays in sync with defaults.yaml and the planner's rules."""
+    write_paper_grid(tmp_path / "grid.yaml")
+    assert (tmp_path / "grid.yaml").read_text() == (registry_dir() / "paper-grid.yaml").read_text()
+    assert list(paper_grid()) == [f"paper-{n}" for n in ("1.5e15", "6e15", "2.4e16", "9.6e16", "3.84e17", "1.536e18")]
+
+
+@pytest.mark.parametrize("name, args", [("full", {}), ("freeze", {"fraction": 0.5}), ("freeze", {"blocks": 2}), ("bias", {}),
+                                        ("lora", {}), ("lora", {"r": 8, "use_dora": True}), ("propulsion", {})])
+def test_predicted_counts_equal_the_applied_counts(name, args):
+    model = _base_14m()
+    method = get_method(name, **args)
+    report = method.apply(copy.deepcopy(model))
+    assert method.predict_params(CATALOG["pythia-14m"]) == (report.n_params, report.n_trainable)
+
+
+_CACHE = {}
+
+
+def _base_14m():
+    from st_recipe import build_encoder
+
+    if "m" not in _CACHE:
+        _CACHE["m"] = build_encoder("random:pythia-14m")
+    return _CACHE["m"]
