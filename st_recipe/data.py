@@ -7,15 +7,22 @@ Sources accepted by :func:`load_pairs`:
   st-recipe itself depends on, so they exist wherever st-recipe is installed): the anchor is a
   docstring's summary sentence, the positive is the rest of that docstring with doctests, literal code
   blocks, underlines and "See Also"/"References" sections removed. Real human-written text, not
-  templates. The result is deterministic for a given environment and is cached in the process and on
-  disk (``$ST_RECIPE_CACHE_DIR``, else ``$XDG_CACHE_HOME/st_recipe``, else ``~/.cache/st_recipe``),
-  keyed by the Python version and the versions of the packages read. ``split="test"`` holds out about
-  5 % (at least 500 pairs), chosen by a hash of the anchor; no text occurs in both splits.
+  templates; no text occurs twice. The result is deterministic for a given environment and is cached
+  in the process and on disk (``$ST_RECIPE_CACHE_DIR``, else ``$XDG_CACHE_HOME/st_recipe``, else
+  ``~/.cache/st_recipe``), keyed by the Python version, the versions of the packages read and this
+  module's source. A cold build parses the sources in parallel child processes (a few seconds).
+  ``split="test"`` holds out 5 % (at least 500 pairs), chosen by a hash of the anchor, so train and
+  test never share a text.
 * A local file: ``.jsonl``/``.ndjson``/``.json`` (JSON lines, or one JSON array of objects), ``.csv``,
   ``.tsv`` or ``.parquet``. Columns are found automatically (see ``COLUMN_PAIRS``) or named with
   ``anchor_column``/``positive_column``. Local files have no splits.
 * A Hub dataset ``org/name``, ``org/name:config`` or ``org/name:config:split`` (``org/name::split``
-  for the default config), read through ``datasets.load_dataset`` (streaming by default).
+  for the default config), read through ``datasets.load_dataset`` (streaming by default; ``streaming``
+  applies to Hub ids only). Without Hub access this fails with one line suggesting a file or builtin.
+
+Every result is shuffled with ``seed``. ``limit`` keeps the first ``limit`` pairs after shuffling (a
+seeded random sample), except for a streamed Hub dataset, which cannot be sampled without reading it
+all: there reading stops after the first ``limit`` usable rows, which are then shuffled.
 
 The BAAI BGE layout ``{"query": str, "pos": [str, ...], "neg": [...]}`` gives one pair per row with the
 *first* positive. Expanding every positive would repeat the query across pairs, weighting multi-positive
@@ -40,14 +47,16 @@ import os
 import random
 import re
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sized
 
 from st_recipe.errors import StRecipeError
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
+
+__all__ = ["BATCH_SAMPLER", "BUILTIN", "COLUMN_PAIRS", "PairData", "PairStats", "check_enough", "load_pairs"]
 
 BUILTIN = "builtin"
 # The value of sentence_transformers' BatchSamplers.NO_DUPLICATES, which the trainer must use.
@@ -68,7 +77,13 @@ COLUMN_PAIRS: tuple[tuple[str, str], ...] = (
 
 @dataclass
 class PairStats:
-    """Counts from reading a source: how many rows came in and why some were dropped."""
+    """Counts from reading a source: how many rows came in and why some were dropped.
+
+    For ``builtin`` a row is one docstring of the mined pool (both splits); ``skipped_empty`` counts
+    docstrings with no body, ``skipped_malformed`` those rejected as junk, and ``rows_kept`` the pairs
+    of the chosen split. For files, ``skipped_malformed`` counts ragged CSV rows and BGE rows whose
+    ``pos`` list is empty. ``over_limit`` counts pairs dropped by ``limit``.
+    """
 
     rows_read: int = 0
     rows_kept: int = 0
@@ -111,7 +126,7 @@ class PairData:
         order = list(range(len(self)))
         random.Random(seed).shuffle(order)
         return PairData(
-            [self.anchors[i] for i in order], [self.positives[i] for i in order], self.source, self.stats
+            [self.anchors[i] for i in order], [self.positives[i] for i in order], self.source, replace(self.stats)
         )
 
     def to_dataset(self) -> datasets.Dataset:
@@ -121,7 +136,7 @@ class PairData:
         return datasets.Dataset.from_dict({"anchor": list(self.anchors), "positive": list(self.positives)})
 
 
-def check_enough(pairs: PairData | Any, batch_size: int) -> None:
+def check_enough(pairs: PairData | Sized, batch_size: int) -> None:
     """Raise unless there are at least `batch_size` pairs (one full batch of in-batch negatives)."""
     if int(batch_size) < 1:
         raise StRecipeError(f"batch size must be at least 1, got {batch_size}")
@@ -148,7 +163,7 @@ def load_pairs(
     if limit is not None and int(limit) < 1:
         raise StRecipeError(f"limit must be at least 1, got {limit}")
     text = BUILTIN if source is None else str(source).strip()
-    if not text or text == BUILTIN:
+    if not text or text.lower() == BUILTIN:
         if anchor_column or positive_column:
             raise StRecipeError("--anchor-column/--positive-column do not apply to the builtin pairs")
         return _load_builtin(split, limit, seed)
@@ -235,7 +250,7 @@ class _Collector:
         self.stats.rows_read += 1
         self.stats.skipped_malformed += 1
 
-    def finish(self, columns: str, limit: int | None, seed: int, source: str, shuffle: bool = True) -> PairData:
+    def finish(self, columns: str, limit: int | None, seed: int, source: str) -> PairData:
         """Check the proportions, shuffle with the seed and cut to the limit."""
         s = self.stats
         if s.rows_read == 0:
@@ -251,14 +266,18 @@ class _Collector:
                 f"{self.where}: no usable pairs in {s.rows_read} rows "
                 f"({s.skipped_malformed} malformed, {s.skipped_empty} empty)"
             )
-        data = PairData(self.anchors, self.positives, source, s)
-        if shuffle:
-            data = data.shuffled(seed)
-        if limit is not None and len(data) > limit:
-            s.over_limit += len(data) - limit
-            data = PairData(data.anchors[:limit], data.positives[:limit], source, s)
-        s.rows_kept = len(data)
-        return data
+        return _shuffle_and_cut(PairData(self.anchors, self.positives, source, s), limit, seed)
+
+
+def _shuffle_and_cut(data: PairData, limit: int | None, seed: int) -> PairData:
+    """Shuffle with the seed, then keep the first `limit` pairs, so a limit is a seeded random sample."""
+    data = data.shuffled(seed)
+    stats = data.stats
+    if limit is not None and len(data) > limit:
+        stats.over_limit += len(data) - limit
+        data = PairData(data.anchors[:limit], data.positives[:limit], data.source, stats)
+    stats.rows_kept = len(data)
+    return data
 
 
 def _short(value: Any) -> str:
@@ -308,18 +327,26 @@ def _load_file(
     where = str(path)
     suffix = path.suffix.lower()
     if suffix not in FILE_SUFFIXES:
-        raise StRecipeError(f"{where}: unsupported file type '{suffix or path.name}'; use one of {', '.join(FILE_SUFFIXES)}")
+        raise StRecipeError(
+            f"{where}: unsupported file type '{suffix or path.name}'; use one of {', '.join(FILE_SUFFIXES)}"
+        )
     if split != "train":
         # A silent fallback would evaluate on training data; a held-out file must be passed explicitly.
-        raise StRecipeError(f"{where}: a local file has no '{split}' split; pass the held-out pairs as their own file")
+        raise StRecipeError(
+            f"{where}: a local file has no '{split}' split; pass the held-out pairs as their own file"
+        )
     try:
+        if suffix == ".parquet":
+            with path.open("rb") as fh:
+                head = fh.read(4096)
+            if len(head) < 4096 and not head.strip():
+                raise StRecipeError(f"{where} is empty")
+            return _read_parquet(path, anchor_column, positive_column, limit, seed)
         raw = path.read_bytes()
     except OSError as exc:
         raise StRecipeError(f"cannot read {where}: {exc.strerror or exc}") from None
     if not raw.strip():
         raise StRecipeError(f"{where} is empty")
-    if suffix == ".parquet":
-        return _read_parquet(path, raw, anchor_column, positive_column, limit, seed)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -328,7 +355,8 @@ def _load_file(
             f"{where} is not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}); re-save it as UTF-8"
         ) from None
     if suffix in (".csv", ".tsv"):
-        return _read_csv(where, text, "\t" if suffix == ".tsv" else ",", anchor_column, positive_column, limit, seed)
+        delimiter = "\t" if suffix == ".tsv" else ","
+        return _read_csv(where, text, delimiter, anchor_column, positive_column, limit, seed)
     return _read_json(where, text, anchor_column, positive_column, limit, seed)
 
 
@@ -350,7 +378,9 @@ def _read_json(
     cols: tuple[str, str] | None = None
     for pos, row in rows:
         if not isinstance(row, dict):
-            raise StRecipeError(f"{where}: {unit} {pos} is a JSON {type(row).__name__}, expected an object with text fields")
+            raise StRecipeError(
+                f"{where}: {unit} {pos} is a JSON {type(row).__name__}, expected an object with text fields"
+            )
         if cols is None:
             cols = _pick_columns(row.keys(), anchor_column, positive_column, f"{where}: {unit} {pos}")
         a, p = cols
@@ -366,7 +396,8 @@ def _read_json(
 
 
 def _json_lines(where: str, text: str) -> Iterator[tuple[int, Any]]:
-    for number, line in enumerate(text.splitlines(), 1):
+    # str.splitlines() would also break at U+2028 and friends, which JSON allows unescaped inside strings.
+    for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
@@ -417,20 +448,20 @@ def _read_csv(
 
 
 def _read_parquet(
-    path: Path, raw: bytes, anchor_column: str | None, positive_column: str | None, limit: int | None, seed: int
+    path: Path, anchor_column: str | None, positive_column: str | None, limit: int | None, seed: int
 ) -> PairData:
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     where = str(path)
     try:
-        pf = pq.ParquetFile(pa.BufferReader(raw))
+        pf = pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises several types for a file that is not Parquet
         raise StRecipeError(f"{where} is not a readable Parquet file ({_first_line(exc)})") from None
-    a, p = _pick_columns(pf.schema_arrow.names, anchor_column, positive_column, where)
-    if pf.metadata.num_rows == 0:
-        raise StRecipeError(f"{where} has no rows")
-    table = pf.read(columns=[a, p])
+    with pf:
+        a, p = _pick_columns(pf.schema_arrow.names, anchor_column, positive_column, where)
+        if pf.metadata.num_rows == 0:
+            raise StRecipeError(f"{where} has no rows")
+        table = pf.read(columns=[a, p])
     col = _Collector(where, "row")
     for pos, (va, vp) in enumerate(zip(table.column(a).to_pylist(), table.column(p).to_pylist()), 1):
         col.add(va, vp, a, p, pos)
@@ -463,12 +494,13 @@ def _load_hub(
 ) -> PairData:
     import datasets
 
-    label = repo + (f":{config}" if config else "") + f" ({split})"
+    label = repo + (f":{config}" if config else "")
+    where = f"Hub dataset '{label}' ({split})"
 
     def unreachable(exc: BaseException) -> StRecipeError:
         return StRecipeError(
-            f"could not load Hub dataset '{repo}'{f' config {config!r}' if config else ''} split '{split}' "
-            f"({_first_line(exc)}); without Hub access use a local file ({', '.join(FILE_SUFFIXES)}) or '{BUILTIN}'"
+            f"could not load Hub dataset '{label}' split '{split}' ({_first_line(exc)}); check the id, "
+            f"or without Hub access use a local file ({', '.join(FILE_SUFFIXES)}) or '{BUILTIN}'"
         )
 
     try:
@@ -480,16 +512,16 @@ def _load_hub(
     except Exception as exc:  # network, auth, missing repo or split: all surface as one message
         raise unreachable(exc) from None
 
-    col = _Collector(f"Hub dataset '{label}'", "row")
+    col = _Collector(where, "row")
     names = getattr(ds, "column_names", None)
-    cols = _pick_columns(names, anchor_column, positive_column, f"Hub dataset '{label}'") if names else None
+    cols = _pick_columns(names, anchor_column, positive_column, where) if names else None
     try:
         for pos, row in enumerate(ds, 1):
             if cols is None:
-                cols = _pick_columns(row.keys(), anchor_column, positive_column, f"Hub dataset '{label}'")
+                cols = _pick_columns(row.keys(), anchor_column, positive_column, where)
             a, p = cols
             if a not in row or p not in row:
-                raise StRecipeError(f"Hub dataset '{label}': row {pos} has no '{a}'/'{p}'; its keys: {', '.join(row)}")
+                raise StRecipeError(f"{where}: row {pos} has no '{a}'/'{p}'; its keys: {', '.join(map(str, row))}")
             # Streaming cannot sample the whole set, so a limit reads the first `limit` usable pairs.
             if col.add(row[a], row[p], a, p, pos) and limit is not None and len(col.anchors) >= limit:
                 break
@@ -498,45 +530,43 @@ def _load_hub(
     except Exception as exc:
         raise unreachable(exc) from None
     if cols is None:
-        raise StRecipeError(f"Hub dataset '{label}' has no rows")
-    return col.finish(f"'{cols[0]}' or '{cols[1]}'", limit, seed, f"hub:{label}")
+        raise StRecipeError(f"{where} has no rows")
+    return col.finish(f"'{cols[0]}' or '{cols[1]}'", limit, seed, f"hub:{label}:{split}")
 
 
 # ----------------------------------------------------------------------------------------------------
 # The built-in pairs mined from docstrings
 
 # Packages st-recipe depends on (directly or through torch/datasets), so they are present wherever it
-# runs. Chosen for prose-rich docstrings at a parse cost of a few seconds; torch and transformers as a
-# whole would add ~40 s, so only torch's well-documented nn/optim/data packages are read.
+# runs. Chosen for the most prose-rich docstrings per second of parsing; all of torch and transformers
+# would add ~40 s, so only torch.nn is read.
 _BUILTIN_PACKAGES: tuple[tuple[str, str], ...] = (
-    # (import name, distribution name)
+    # (import path, distribution name)
     ("click", "click"),
     ("jinja2", "jinja2"),
     ("packaging", "packaging"),
     ("fsspec", "fsspec"),
     ("huggingface_hub", "huggingface_hub"),
-    ("datasets", "datasets"),
     ("sentence_transformers", "sentence-transformers"),
-    ("peft", "peft"),
     ("accelerate", "accelerate"),
     ("networkx", "networkx"),
     ("numpy", "numpy"),
     ("torch/nn", "torch"),
-    ("torch/optim", "torch"),
-    ("torch/utils/data", "torch"),
 )
 _SKIP_DIRS = frozenset(
     {
         "test", "tests", "testing", "_testing", "idle_test", "site-packages", "dist-packages", "__pycache__",
         "turtledemo", "_bundled", "encodings", "pydoc_data", "_vendor", "vendor", "_vendored", "vendored",
-        "benchmarks", "lib2to3",
+        "benchmarks", "lib2to3", "f2py",
     }
 )
-_BUILDER_VERSION = 1  # bump when the mining rules change, so old disk caches are ignored
+# Big files whose strings are not docstrings (numpy attaches its C functions' docs at import time).
+_SKIP_FILES = frozenset({"_add_newdocs.py", "_add_newdocs_scalars.py"})
 _HELD_OUT_FRACTION = 0.05
 _HELD_OUT_MIN = 500
 _MAX_POSITIVE_CHARS = 1500
 _MAX_DOCSTRING_CHARS = 8000
+_CACHE_KEEP = 4  # builtin caches kept per cache dir (one per environment and st-recipe version)
 
 _MEMO: dict[str, tuple[list[tuple[str, str]], PairStats]] = {}
 
@@ -553,12 +583,8 @@ def _load_builtin(split: str, limit: int | None, seed: int) -> PairData:
         skipped_malformed=built.skipped_malformed,
         duplicates_removed=built.duplicates_removed,
     )
-    data = PairData([a for a, _ in chosen], [p for _, p in chosen], f"{BUILTIN}:{split}", stats).shuffled(seed)
-    if limit is not None and len(data) > limit:
-        stats.over_limit = len(data) - limit
-        data = PairData(data.anchors[:limit], data.positives[:limit], data.source, stats)
-    stats.rows_kept = len(data)
-    return data
+    data = PairData([a for a, _ in chosen], [p for _, p in chosen], f"{BUILTIN}:{split}", stats)
+    return _shuffle_and_cut(data, limit, seed)
 
 
 def _split_builtin(pool: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -611,7 +637,12 @@ def _cache_dir() -> Path:
 
 def _builtin_pool() -> tuple[list[tuple[str, str]], PairStats]:
     roots = _builtin_roots()
-    key_src = json.dumps([_BUILDER_VERSION, sys.version, [(n, v, str(p)) for n, v, p in roots]])
+    try:
+        # Any edit to the mining rules (this file) must invalidate old disk caches.
+        rules = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    except OSError:
+        rules = "unknown"
+    key_src = json.dumps([rules, sys.version, [(n, v, str(p)) for n, v, p in roots]])
     key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
     if key in _MEMO:
         return _MEMO[key]
@@ -619,6 +650,7 @@ def _builtin_pool() -> tuple[list[tuple[str, str]], PairStats]:
     try:
         cached = json.loads(cache_file.read_text(encoding="utf-8"))
         result = ([(a, p) for a, p in cached["pairs"]], PairStats(**cached["stats"]))
+        _touch(cache_file)
     except (OSError, ValueError, KeyError, TypeError):
         result = _mine_docstrings([p for _, _, p in roots])
         _write_cache(cache_file, result)
@@ -628,11 +660,32 @@ def _builtin_pool() -> tuple[list[tuple[str, str]], PairStats]:
 
 def _write_cache(cache_file: Path, result: tuple[list[tuple[str, str]], PairStats]) -> None:
     # The cache only saves time, so an unwritable home must not stop training.
+    tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.tmp")
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.tmp")
+        # Write then rename, so a concurrent reader never sees half a file.
         tmp.write_text(json.dumps({"pairs": result[0], "stats": asdict(result[1])}), encoding="utf-8")
         os.replace(tmp, cache_file)
+    except OSError:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        return
+    # Upgrades and other environments leave old caches behind; keep only the most recently used few.
+    try:
+        caches = sorted(
+            cache_file.parent.glob("builtin-pairs-*.json"), key=lambda f: f.stat().st_mtime, reverse=True
+        )
+        for stale in caches[_CACHE_KEEP:]:
+            stale.unlink()
+    except OSError:
+        pass
+
+
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)
     except OSError:
         pass
 
@@ -642,7 +695,7 @@ def _python_files(root: Path) -> Iterator[Path]:
     for current, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
         for name in sorted(files):
-            if name.endswith(".py") and not name.startswith(("test_", "conftest")):
+            if name.endswith(".py") and not name.startswith(("test_", "conftest")) and name not in _SKIP_FILES:
                 yield Path(current, name)
 
 
@@ -681,7 +734,7 @@ def _mine_file(path: str) -> _FileYield:
         return (0, 0, 0, [])  # almost every docstring is triple-quoted; skipping the parse saves time
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return (0, 0, 0, [])
     read = empty = junk = 0
     found: list[tuple[str, str]] = []
@@ -720,7 +773,14 @@ def _mine_in_workers(files: list[str]) -> list[_FileYield] | None:
         return None
     chunks = [files[i::n] for i in range(n)]  # interleaved, so big packages spread over all workers
     package_parent = str(Path(__file__).resolve().parent.parent)
-    code = f"import sys; sys.path.insert(0, {package_parent!r}); from st_recipe.data import _worker_main; _worker_main()"
+    code = (
+        f"import sys; sys.path.insert(0, {package_parent!r}); "
+        "from st_recipe.data import _worker_main; _worker_main()"
+    )
+
+    def run(job: tuple[subprocess.Popen[bytes], list[str]]) -> bytes:
+        return job[0].communicate(json.dumps(job[1]).encode(), timeout=300)[0]
+
     procs: list[subprocess.Popen[bytes]] = []
     try:
         for _ in chunks:
@@ -730,10 +790,9 @@ def _mine_in_workers(files: list[str]) -> list[_FileYield] | None:
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                 )
             )
+        # One thread per child feeds its stdin and drains its stdout, so no pipe fills up and stalls.
         with ThreadPoolExecutor(n) as pool:
-            outputs = list(
-                pool.map(lambda pc: pc[0].communicate(json.dumps(pc[1]).encode(), timeout=300)[0], zip(procs, chunks))
-            )
+            outputs = list(pool.map(run, zip(procs, chunks)))
         if any(p.returncode != 0 for p in procs):
             return None
         parts = [json.loads(out) for out in outputs]
@@ -786,7 +845,8 @@ def _nested(body: list[ast.stmt]) -> Iterator[str]:
             yield from _nested(case.body)
 
 
-_SENTENCE_END = re.compile(r"(?<=[a-z0-9)\]'\"`][.!?])\s+(?=[A-Z(`'\"])")
+# Two word characters before the stop keep "e.g. Foo" and initials together but split after "HTML."
+_SENTENCE_END = re.compile(r"(?<=[A-Za-z0-9)\]'\"`]{2}[.!?])\s+(?=[A-Z(`'\"])")
 _ROLE = re.compile(r":[\w:.+-]+:`~?([^`<]*?)\s*(?:<[^>]*>)?`")
 _UNDERLINE = re.compile(r"^\s*([-=~^*+#\"'`])\1{2,}\s*$")
 _SIGNATURE = re.compile(r"^[\w.]+\s*\(.*\)\s*(->.*)?$")
