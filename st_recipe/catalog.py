@@ -213,6 +213,22 @@ def _spec_from_local(path: str) -> ModelSpec | None:
             and cfg.get("num_hidden_layers") == spec.num_layers
         ):
             return spec
+    h = cfg.get("hidden_size")
+    if cfg.get("model_type") == "gpt_neox" and h and cfg.get("intermediate_size") == 4 * h:
+        # Any GPT-NeoX shape has the same closed-form counts; its pretraining LR is unknown.
+        return ModelSpec(
+            name=os.path.basename(os.path.normpath(path)),
+            hub_id=os.path.abspath(path),
+            hidden_size=h,
+            num_layers=cfg["num_hidden_layers"],
+            num_heads=cfg["num_attention_heads"],
+            intermediate_size=cfg["intermediate_size"],
+            vocab_size=cfg["vocab_size"],
+            rotary_pct=cfg.get("rotary_pct", cfg.get("partial_rotary_factor", 0.25)),
+            max_positions=cfg.get("max_position_embeddings", 2048),
+            pretrain_lr=1e-3,
+            family="local",
+        )
     return None
 
 

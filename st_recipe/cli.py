@@ -194,6 +194,154 @@ def recipes_show(name: str, as_json: bool) -> None:
     click.echo(recipe.to_json() if as_json else render_recipe(recipe))
 
 
+@main.command("train")
+@click.option("--budget", default=None, help="Training compute in FLOPs, e.g. 1e17 (optional with --recipe/--zoo).")
+@click.option("--recipe", "recipe_file", default=None, help="A recipe YAML/JSON file (or registry name).")
+@click.option("--zoo", "zoo_name", default=None, help="A named registry/zoo recipe.")
+@click.option("--model", default=None, help="Base model: catalogue name, Hub id, local folder or random:<name>.")
+@click.option("--method", default=None, help="Fine-tuning method (full, freeze, bias, lora, propulsion, peft).")
+@click.option("--method-arg", "method_args", multiple=True, metavar="KEY=VALUE", help="Method argument (repeatable).")
+@click.option("--data", default="builtin", show_default=True,
+              help="Pairs: 'builtin' (offline docstring pairs), a .jsonl/.csv/.tsv/.parquet file, or a Hub dataset id.")
+@click.option("--anchor-column", default=None, help="Column holding the anchor/query text.")
+@click.option("--positive-column", default=None, help="Column holding the positive text.")
+@click.option("--out", default=None, help="Run dir to write (default runs/<model>-<method>-<budget>).")
+@click.option("--resume", is_flag=True, help="Continue from the checkpoints beside --out.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
+@click.option("--batch-size", type=int, default=None, help="Pairs per batch (default: the recipe's, 1024).")
+@click.option("--mini-batch-size", type=int, default=None, help="GradCache mini-batch (keeps the full batch's negatives).")
+@click.option("--lr", "learning_rate", type=float, default=None, help="Peak learning rate.")
+@click.option("--max-seq-length", type=int, default=None, help="Truncate texts to this many tokens.")
+@click.option("--bf16", is_flag=True, help="bf16 mixed precision.")
+@click.option("--gradient-checkpointing", is_flag=True, help="Trade compute for memory (use_reentrant=False).")
+@click.option("--save-steps", type=int, default=None, help="Checkpoint every N steps (default: a tenth of the run).")
+@click.option("--seed", type=int, default=None, help="Random seed.")
+@click.option("--repo-id", default=None, help="Intended Hub repo (ORG/NAME), recorded for eval and publish.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train_cmd(budget: str | None, recipe_file: str | None, zoo_name: str | None, model: str | None, method: str | None,
+              method_args: tuple[str, ...], data: str, anchor_column: str | None, positive_column: str | None,
+              out: str | None, resume: bool, overwrite: bool, batch_size: int | None, mini_batch_size: int | None,
+              learning_rate: float | None, max_seq_length: int | None, bf16: bool, gradient_checkpointing: bool,
+              save_steps: int | None, seed: int | None, repo_id: str | None, quiet: bool) -> None:
+    """Train an embedding model within a FLOP budget; writes a run dir that loads with SentenceTransformer(path)."""
+    from st_recipe.recipe_builder import build_recipe
+
+    recipe = build_recipe(budget=budget, recipe=recipe_file or zoo_name, model=model, method=method,
+                          method_args=method_args, batch_size=batch_size, mini_batch_size=mini_batch_size,
+                          learning_rate=learning_rate, max_seq_length=max_seq_length, bf16=bf16, seed=seed)
+    from st_recipe.planner import budget_label
+
+    target = out or f"runs/{_slug(recipe.model)}-{recipe.method}-{budget_label(recipe.budget or 0)}"
+    if not quiet:
+        click.echo(f"model {_display(recipe.model)}; method {recipe.method} {json.dumps(recipe.method_args)}; "
+                   f"budget {recipe.budget:.4g} FLOP; batch {recipe.batch_size}; data {data}; out {target}", err=True)
+    _quiet_libraries()
+    from st_recipe.train import train
+
+    result = train(recipe, data, target, resume=resume, overwrite=overwrite, gradient_checkpointing=gradient_checkpointing,
+                   save_steps=save_steps, quiet=quiet, anchor_column=anchor_column, positive_column=positive_column,
+                   repo_id=repo_id)
+    rec = result.record
+    if not rec:
+        return
+    f = rec["flops"]
+    click.echo(f"wrote {result.out}  ({rec['steps']} steps, {rec['pairs_seen']:,} pairs, {rec['tokens_seen']:,} tokens, "
+               f"{rec['wall_time_s']:.0f} s)")
+    click.echo(f"FLOPs spent {f['spent']:.4g} of {f['budget']:.4g} ({f['spent_fraction']:.2%}); "
+               f"paper formula {f['paper_formula']:.4g}; with padding {f['executed_with_padding']:.4g}")
+    held = rec["heldout"]
+    if held.get("before") and held.get("after"):
+        b, a = held["before"], held["after"]
+        click.echo(f"held-out ({a['pairs']} pairs): InfoNCE {b['infonce']:.3f} -> {a['infonce']:.3f}, "
+                   f"top-1 accuracy {b['top1_accuracy']:.1%} -> {a['top1_accuracy']:.1%}")
+
+
+def _slug(model: str) -> str:
+    import os
+    import re
+
+    name = model.removeprefix("random:")
+    name = os.path.basename(os.path.normpath(name)) if os.sep in name else name.split("/")[-1]
+    return ("random-" if model.startswith("random:") else "") + re.sub(r"[^A-Za-z0-9._-]+", "-", name)
+
+
+def _quiet_libraries() -> None:
+    import logging
+    import os
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
+
+
+@main.command("eval")
+@click.argument("model")
+@click.option("--benchmark", "benchmarks", multiple=True, metavar="NAME",
+              help="paper-15 (the paper's 15 tasks), an mteb benchmark such as 'MTEB(eng, v2)', or a task name "
+                   "(repeatable; default paper-15 when nothing else is chosen).")
+@click.option("--tasks", "tasks", multiple=True, metavar="T1,T2", help="mteb task names, comma-separated (repeatable).")
+@click.option("--task-file", "task_files", multiple=True, metavar="[NAME=][sts:|retrieval:]PATH",
+              help="A local task (repeatable): an STS jsonl (sentence1, sentence2, score; optional first-line header "
+                   '{"score_range": [0, 5]}) or a retrieval folder/spec (queries.jsonl, corpus.jsonl, qrels .jsonl/.tsv).')
+@click.option("--score-range", default=None, metavar="LOW,HIGH",
+              help="Declared score range for STS task files (overrides a header); scores outside it are an error.")
+@click.option("--batch-size", type=int, default=32, show_default=True,
+              help="Encode batch size (halved automatically on out-of-memory).")
+@click.option("--cache", "cache_dir", default=None, metavar="DIR",
+              help="mteb result cache (default: <run dir>/mteb_results, else ~/.cache/st_recipe/mteb).")
+@click.option("--compare-base", is_flag=True,
+              help="Also evaluate the run's base model (st_recipe.json recipe.model, same pooling) and show the difference.")
+@click.option("--overwrite", is_flag=True, help="Re-run tasks that already have cached results.")
+@click.option("--model-name", default=None, metavar="ORG/NAME", help="File results under this name instead of the derived one.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary JSON instead of the table.")
+def eval_cmd(model: str, benchmarks: tuple[str, ...], tasks: tuple[str, ...], task_files: tuple[str, ...],
+             score_range: str | None, batch_size: int, cache_dir: str | None, compare_base: bool, overwrite: bool,
+             model_name: str | None, as_json: bool) -> None:
+    """Evaluate MODEL (a run dir, a sentence-transformers folder or a Hub id) with mteb; exit 1 if any task failed."""
+    import logging
+    import warnings
+
+    from st_recipe.evaluate import evaluate
+
+    span = None
+    if score_range is not None:
+        parts = score_range.replace(":", ",").split(",")
+        try:
+            span = (float(parts[0]), float(parts[1])) if len(parts) == 2 else None
+        except ValueError:
+            span = None
+        if span is None:
+            raise StRecipeError(f"--score-range must look like LOW,HIGH (e.g. 0,5), not {score_range!r}")
+    # Library chatter (superseded-task notices, load reports, dataset map bars) drowns the summary on a terminal.
+    warnings.filterwarnings("ignore", message=r".*is superseded by.*")
+    for name in ("mteb", "datasets", "transformers", "sentence_transformers"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        import datasets
+        import transformers
+
+        datasets.disable_progress_bars()
+        transformers.utils.logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover
+        pass
+    summary = evaluate(model, benchmarks=benchmarks, tasks=tasks, task_files=task_files, batch_size=batch_size,
+                       cache_dir=cache_dir, compare_base=compare_base, overwrite=overwrite, model_name=model_name,
+                       progress=sys.stderr.isatty(), score_range=span)
+    if as_json:
+        click.echo(summary.to_json())
+        base_failed = [dict(f, task=f"{f['task']} (base)") for f in summary.base.failed] if summary.base else []
+        for item in summary.failed + base_failed:
+            click.echo(f"failed: {item['task']}: {item['error']}", err=True)
+    else:
+        click.echo(summary.format())
+    click.echo(f"summary saved to {summary.summary_path}", err=True)
+    if not summary.ok:
+        sys.exit(1)
+
+
 def _display(model: str) -> str:
     from st_recipe.catalog import parse_model_spec
 

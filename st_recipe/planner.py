@@ -161,7 +161,9 @@ def plan(
         "tokens_per_pair": _prov(defaults["tokens_per_pair"]),
         "batch_size": Provenance("user") if batch_size else _prov(defaults["batch_size"]),
         "mini_batch_size": Provenance("heuristic", mem_note) if chosen.mini_batch_size else Provenance("heuristic", "no GradCache needed"),
-        "learning_rate": Provenance("paper", f"{chosen.spec.name} pretraining LR {chosen.spec.pretrain_lr:g} / {lr_div:g}"),
+        "learning_rate": Provenance("paper", f"{chosen.spec.name} pretraining LR {chosen.spec.pretrain_lr:g} / {lr_div:g}")
+        if chosen.spec.family != "local"
+        else Provenance("heuristic", "pretraining LR unknown for a local model: 1e-4, the paper's rate for the small Pythias"),
         "schedule": _prov(defaults["schedule"]),
         "warmup_ratio": _prov(defaults["warmup_ratio"]),
         "temperature": _prov(defaults["temperature"]),

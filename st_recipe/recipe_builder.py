@@ -1,0 +1,89 @@
+"""Turn CLI-style inputs (a budget, a recipe file or name, overriding flags) into one Recipe with provenance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from st_recipe.errors import StRecipeError
+from st_recipe.recipes import Recipe
+
+
+def build_recipe(
+    *,
+    budget: str | float | None = None,
+    recipe: str | None = None,
+    model: str | None = None,
+    method: str | None = None,
+    method_args: tuple[str, ...] | list[str] | dict[str, Any] = (),
+    batch_size: int | None = None,
+    mini_batch_size: int | None = None,
+    learning_rate: float | None = None,
+    max_seq_length: int | None = None,
+    bf16: bool = False,
+    seed: int | None = None,
+) -> Recipe:
+    """A recipe from a registry name/file, or planned from the budget; explicit flags override (provenance ``user``)."""
+    from st_recipe.flops import check_budget
+    from st_recipe.methods import parse_method_args
+    from st_recipe.planner import plan
+
+    args = method_args if isinstance(method_args, dict) else parse_method_args(list(method_args))
+    if recipe is not None:
+        from st_recipe.recipes import get_recipe
+
+        base = get_recipe(recipe)
+        changes: dict[str, Any] = {}
+        if model is not None:
+            changes["model"] = model
+        if method is not None:
+            changes["method"] = method
+            changes["method_args"] = args
+        elif args:
+            changes["method_args"] = {**base.method_args, **args}
+        if budget is not None:
+            changes["budget"] = check_budget(budget)
+        result = base.replace(**changes) if changes else base
+        if "budget" in changes or "model" in changes or "method" in changes or "method_args" in changes:
+            result = _rederive_pairs(result)
+    else:
+        if budget is None:
+            raise StRecipeError("give --budget (FLOPs, e.g. 1e17) or a --recipe/--zoo that has one")
+        result = plan(check_budget(budget), model=model, method=method, method_args=args or None,
+                      precision="bf16" if bf16 else "fp32", batch_size=batch_size)
+    overrides: dict[str, Any] = {}
+    if batch_size is not None and result.batch_size != batch_size:
+        overrides["batch_size"] = batch_size
+    if mini_batch_size is not None:
+        overrides["mini_batch_size"] = mini_batch_size
+    if learning_rate is not None:
+        overrides["learning_rate"] = learning_rate
+    if max_seq_length is not None:
+        overrides["max_seq_length"] = max_seq_length
+    if bf16 and result.precision != "bf16":
+        overrides["precision"] = "bf16"
+    if seed is not None:
+        overrides["seed"] = seed
+    if overrides:
+        result = result.replace(**overrides)
+    return result
+
+
+def _rederive_pairs(recipe: Recipe) -> Recipe:
+    """Recompute pairs for a changed budget/model/method under the planning convention."""
+    from st_recipe.catalog import parse_model_spec
+    from st_recipe.flops import pairs_for_budget
+    from st_recipe.methods import get_method
+    from st_recipe.recipes import Provenance
+
+    if recipe.budget is None:
+        return recipe
+    spec = parse_model_spec(recipe.model).spec
+    method = get_method(recipe.method, **recipe.method_args)
+    counts = method.predict_params(spec) if spec is not None else None
+    if counts is None:
+        return recipe
+    fpt = method.flops_per_token(*counts)
+    out = recipe.replace(source="derived", note=f"budget / ({method.cost_formula} × {recipe.tokens_per_pair:g} tokens/pair)",
+                         pairs=max(1, pairs_for_budget(recipe.budget, fpt, recipe.tokens_per_pair)))
+    out.provenance["pairs"] = Provenance("derived", f"budget / ({method.cost_formula} = {fpt:.4g} FLOP/token × {recipe.tokens_per_pair:g} tokens/pair)")
+    return out
