@@ -23,6 +23,7 @@ from st_recipe.flops import FlopMeter, format_flops, lengths_from_mask
 from st_recipe.recipes import Recipe
 
 RUN_RECORD = "st_recipe.json"
+TRAINABLE_STATE = "trainable_state.pt"
 SAMPLE_PAIRS_FOR_COST = 2048
 HELDOUT_PAIRS = 500
 
@@ -211,8 +212,9 @@ def train(
             f"(about {format_flops(per_batch)} FLOP on this data); raise the budget or lower the batch size"
         )
     warmup = int(math.ceil(recipe.warmup_ratio * planned_steps))
-    # A little slack past the plan: the budget callback, not max_steps, is meant to end the run.
-    max_steps = planned_steps + max(2, int(0.03 * planned_steps))
+    # Generous slack past the plan: the exact budget check, not max_steps, ends the run (the LR stays at 0
+    # after the planned steps, so an optimistic estimate cannot push training past the schedule).
+    max_steps = 2 * planned_steps + 10
     epochs = planned_steps * recipe.batch_size / len(train_pairs)
 
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
@@ -230,19 +232,65 @@ def train(
     else:
         loss = MultipleNegativesRankingLoss(model, **loss_kwargs)
 
-    state: dict[str, Any] = {"step_flops": 0.0, "step_padded": 0.0, "step_tokens": 0, "losses": [], "max_batch": 0.0,
-                             "stopped_by": "max_steps"}
+    state: dict[str, Any] = {"step_flops": 0.0, "step_padded": 0.0, "step_tokens": 0, "step_pairs": 0, "losses": [],
+                             "stopped_by": "max_steps", "partial_final_batch": None}
 
     class BudgetTrainer(SentenceTransformerTrainer):
-        """Meters the real tokens of every training batch before computing its loss."""
+        """Meters the real tokens of every training batch and never runs a step past the budget."""
 
         def compute_loss(self, model_: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
             if model_.training and not return_outputs:
-                sides = [lengths_from_mask(v) for k, v in inputs.items() if k.endswith("attention_mask")]
-                state["step_flops"] += meter.batch_flops(sides)
-                state["step_padded"] += padded_meter.batch_flops(sides)
-                state["step_tokens"] += sum(sum(s) for s in sides)
+                inputs = self._within_budget(inputs)
             return super().compute_loss(model_, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+
+        def _save(self, output_dir: str | None = None, state_dict: Any = None) -> None:
+            # Checkpoints hold only what trains (frozen weights come back from the base model), under the
+            # live module names, so adapters and Propulsion scales reload exactly.
+            if self.is_deepspeed_enabled or self.is_fsdp_enabled:
+                return super()._save(output_dir, state_dict)
+            target = Path(output_dir or self.args.output_dir)
+            target.mkdir(parents=True, exist_ok=True)
+            trainable = {n: p.detach().cpu() for n, p in self.model.named_parameters() if p.requires_grad}
+            torch.save(trainable, target / TRAINABLE_STATE)
+
+        def _load_from_checkpoint(self, checkpoint_path: str, model: Any = None) -> None:
+            path = Path(checkpoint_path) / TRAINABLE_STATE
+            if not path.is_file():
+                return super()._load_from_checkpoint(checkpoint_path)
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+            params = dict(self.model.named_parameters())
+            expected = {n for n, p in params.items() if p.requires_grad}
+            if set(saved) != expected:
+                raise StRecipeError(f"checkpoint {checkpoint_path!r} does not match this run's trainable parameters")
+            with torch.no_grad():
+                for name, tensor in saved.items():
+                    params[name].copy_(tensor.to(params[name].device))
+
+        def add_model_card_callback(self, default_args_dict: dict[str, Any]) -> None:
+            """No automatic card: the publisher writes one from st_recipe.json (and this saves the widget pass)."""
+
+        def _within_budget(self, inputs: dict[str, Any]) -> dict[str, Any]:
+            masks = [k for k in inputs if k.endswith("attention_mask")]
+            sides = [lengths_from_mask(inputs[k]) for k in masks]
+            cost = torch.tensor([meter.batch_flops(sides)], dtype=torch.float64)
+            if world > 1 and torch.distributed.is_initialized():
+                torch.distributed.all_reduce(cost)
+            remaining = budget - totals["flops"]
+            if float(cost) > remaining:
+                # The whole batch does not fit. One process: train a final partial batch that does (the
+                # budget is then met to within one pair); several: stop here, all ranks agreeing.
+                k = _pairs_that_fit(sides, remaining, profile) if world == 1 else 0
+                if k < 2:
+                    raise _BudgetReached()
+                rows = len(sides[0])
+                inputs = {key: (v[:k] if hasattr(v, "shape") and v.shape[:1] == (rows,) else v) for key, v in inputs.items()}
+                sides = [s[:k] for s in sides]
+                state["partial_final_batch"] = k
+            state["step_flops"] += meter.batch_flops(sides)
+            state["step_padded"] += padded_meter.batch_flops(sides)
+            state["step_tokens"] += sum(sum(s) for s in sides)
+            state["step_pairs"] += len(sides[0]) if sides else 0
+            return inputs
 
         def create_scheduler(self, num_training_steps: int, optimizer: Any = None) -> Any:
             if self.lr_scheduler is None:
@@ -267,7 +315,6 @@ def train(
                 saved = json.loads((Path(resume_from) / "flop_meter.json").read_text())
                 totals.update(saved["totals"])
                 state["losses"] = saved["losses"]
-                state["max_batch"] = saved["max_batch"]
             self.pairs_at_start = totals["pairs"]
             if not quiet and _is_main():
                 from tqdm.auto import tqdm
@@ -276,17 +323,17 @@ def train(
                                 initial=min(totals["flops"], budget))
 
         def on_step_end(self, args: Any, st: Any, control: Any, **kw: Any) -> None:
-            step = torch.tensor([state["step_flops"], state["step_padded"], float(state["step_tokens"])], dtype=torch.float64)
+            step = torch.tensor([state["step_flops"], state["step_padded"], float(state["step_tokens"]),
+                                 float(state["step_pairs"])], dtype=torch.float64)
             if world > 1 and torch.distributed.is_initialized():
                 torch.distributed.all_reduce(step)
-            flops, padded, tokens = (float(x) for x in step)
+            flops, padded, tokens, pairs = (float(x) for x in step)
             state["step_flops"] = state["step_padded"] = 0.0
-            state["step_tokens"] = 0
+            state["step_tokens"] = state["step_pairs"] = 0
             totals["flops"] += flops
             totals["padded"] += padded
             totals["tokens"] += int(tokens)
-            totals["pairs"] += recipe.batch_size
-            state["max_batch"] = max(state["max_batch"], flops)
+            totals["pairs"] += int(pairs)
             if self.bar is not None:
                 elapsed = max(time.time() - self.t0, 1e-9)
                 last = f"{state['losses'][-1]:.3f}" if state["losses"] else "-"
@@ -295,8 +342,7 @@ def train(
                     f"{totals['flops'] / budget:.1%} of budget, loss {last}, "
                     f"{(totals['pairs'] - self.pairs_at_start) / elapsed:.0f} pairs/s"
                 )
-            # Stop before the step that would exceed the budget: no later batch is assumed cheaper than the dearest so far.
-            if totals["flops"] + state["max_batch"] > budget:
+            if state["partial_final_batch"]:
                 state["stopped_by"] = "budget"
                 control.should_training_stop = True
                 control.should_save = False
@@ -309,8 +355,7 @@ def train(
             if _is_main():
                 target = Path(args.output_dir) / f"checkpoint-{st.global_step}"
                 if target.is_dir():
-                    (target / "flop_meter.json").write_text(json.dumps(
-                        {"totals": totals, "losses": state["losses"], "max_batch": state["max_batch"]}))
+                    (target / "flop_meter.json").write_text(json.dumps({"totals": totals, "losses": state["losses"]}))
 
         def on_train_end(self, args: Any, st: Any, control: Any, **kw: Any) -> None:
             if self.bar is not None:
@@ -356,7 +401,14 @@ def train(
     trainer = BudgetTrainer(model=model, args=args, train_dataset=train_pairs.to_dataset(), loss=loss,
                             callbacks=[BudgetCallback()])
     trainer.remove_callback(_progress_callback_class())
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    callback = next(c for c in trainer.callback_handler.callbacks if isinstance(c, BudgetCallback))
+    try:
+        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    except _BudgetReached:
+        state["stopped_by"] = "budget"
+    finally:
+        if callback.bar is not None:
+            callback.bar.close()
     wall = time.time() - started
 
     if totals["flops"] > budget * (1 + 1e-9):
@@ -411,6 +463,25 @@ def train(
     if world > 1 and torch.distributed.is_initialized():
         torch.distributed.barrier()
     return RunResult(out=out, record=result_record)
+
+
+class _BudgetReached(Exception):
+    """Raised before a step whose FLOPs would exceed the budget."""
+
+
+def _pairs_that_fit(sides: list[list[int]], remaining: float, profile: Any) -> int:
+    """How many leading pairs of a batch fit in the remaining budget (the meter's cost per pair)."""
+    per_pair = [0.0] * len(sides[0])
+    for lengths in sides:
+        for i, t in enumerate(lengths):
+            per_pair[i] += profile.sequence_flops(t)
+    total, k = 0.0, 0
+    for cost in per_pair:
+        if total + cost > remaining:
+            break
+        total += cost
+        k += 1
+    return k
 
 
 def _progress_callback_class() -> Any:
