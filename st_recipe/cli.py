@@ -113,9 +113,10 @@ def methods_cmd(model: str | None, method_args: tuple[str, ...], as_json: bool) 
 @click.option("--model", default=None, help="Use this base model (catalogue name or random:<name>).")
 @click.option("--batch-size", type=int, default=None, help="Pairs per batch (default: the paper's 1024).")
 @click.option("--bf16", is_flag=True, help="Plan for bf16 mixed precision (smaller activations).")
+@click.option("--fitted", default=None, help="A fitted-law YAML from `st-recipe fit` (replaces the heuristics).")
 @click.option("--json", "as_json", is_flag=True, help="Print the Recipe as JSON.")
 def plan_cmd(budget: str, max_memory: str | None, method: str | None, method_args: tuple[str, ...],
-             model: str | None, batch_size: int | None, bf16: bool, as_json: bool) -> None:
+             model: str | None, batch_size: int | None, bf16: bool, fitted: str | None, as_json: bool) -> None:
     """Plan a run for a FLOP budget: model, method, pairs and hyperparameters, each with its provenance."""
     from st_recipe.flops import check_budget
     from st_recipe.methods import parse_method_args
@@ -123,9 +124,14 @@ def plan_cmd(budget: str, max_memory: str | None, method: str | None, method_arg
 
     if batch_size is not None and batch_size < 2:
         raise StRecipeError(f"--batch-size must be at least 2, not {batch_size}")
+    law = None
+    if fitted is not None:
+        from st_recipe.scaling import FittedLaw
+
+        law = FittedLaw.load(fitted)
     recipe = plan(check_budget(budget), max_memory=max_memory, method=method, model=model,
                   method_args=parse_method_args(method_args) or None, precision="bf16" if bf16 else "fp32",
-                  batch_size=batch_size)
+                  batch_size=batch_size, fitted=law)
     if as_json:
         click.echo(recipe.to_json())
         return
@@ -325,6 +331,7 @@ def eval_cmd(model: str, benchmarks: tuple[str, ...], tasks: tuple[str, ...], ta
 
         datasets.disable_progress_bars()
         transformers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
     except ImportError:  # pragma: no cover
         pass
     summary = evaluate(model, benchmarks=benchmarks, tasks=tasks, task_files=task_files, batch_size=batch_size,
@@ -365,6 +372,16 @@ def format_table(rows: list[tuple[str, ...]], wrap_last: int | None = None) -> s
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
+
+def _register_commands() -> None:
+    # Commands in their own modules import only click at load time, so --help stays fast.
+    from st_recipe.cli_sweep import fit_cmd, sweep_cmd
+
+    for cmd in (sweep_cmd, fit_cmd):
+        main.add_command(cmd)
+
+
+_register_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -146,7 +146,7 @@ def test_two_process_ddp_counts_the_global_batch(tiny_neox_dir, tmp_path):
     script.write_text(DDP)
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=0", str(script),
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
          str(recipe_file), str(tmp_path / "run")],
         env=env, capture_output=True, text=True, timeout=400,
     )

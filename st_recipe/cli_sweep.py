@@ -1,0 +1,110 @@
+"""``st-recipe sweep`` and ``st-recipe fit``: the paper's algorithm on the user's own models and data."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from st_recipe.errors import StRecipeError
+
+
+def _floats(text: str, what: str) -> list[float]:
+    from st_recipe.flops import check_budget
+
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise StRecipeError(f"{what} is empty")
+    return [check_budget(t) for t in items] if what == "--budgets" else [_number(t, what) for t in items]
+
+
+def _number(text: str, what: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise StRecipeError(f"{what}: {text!r} is not a number") from None
+
+
+def _names(text: str, what: str) -> list[str]:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise StRecipeError(f"{what} is empty")
+    return items
+
+
+@click.command("sweep")
+@click.option("--budgets", required=True, help="Comma-separated FLOP budgets, e.g. 1e15,4e15,1.6e16.")
+@click.option("--models", required=True, help="Comma-separated base models (catalogue names, random:<name>, folders).")
+@click.option("--methods", required=True, help="Comma-separated methods, e.g. full,lora,freeze,bias.")
+@click.option("--ranks", default=None, help="LoRA ranks to try (comma-separated; default 32).")
+@click.option("--fractions", default=None, help="Block-freezing trainable fractions to try (default 0.5).")
+@click.option("--data", default="builtin", show_default=True, help="Training pairs (as for train).")
+@click.option("--out", required=True, help="Sweep dir (resumable: finished cells are skipped).")
+@click.option("--batch-size", type=int, default=None, help="Pairs per batch for every cell (default 1024).")
+@click.option("--max-seq-length", type=int, default=None, help="Truncate texts to this many tokens.")
+@click.option("--lr", "learning_rate", type=float, default=None, help="Override every cell's learning rate.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def sweep_cmd(budgets: str, models: str, methods: str, ranks: str | None, fractions: str | None, data: str, out: str,
+              batch_size: int | None, max_seq_length: int | None, learning_rate: float | None, quiet: bool) -> None:
+    """Run a grid of budgets × models × methods through train, recording losses for `st-recipe fit`."""
+    from st_recipe.cli import _quiet_libraries, format_table
+    from st_recipe.sweep import sweep
+
+    rank_list = [int(_number(r, "--ranks")) for r in _names(ranks, "--ranks")] if ranks else None
+    frac_list = _floats(fractions, "--fractions") if fractions else None
+    _quiet_libraries()
+    rows = sweep(_floats(budgets, "--budgets"), _names(models, "--models"), _names(methods, "--methods"), out=out,
+                 data=data, ranks=rank_list, fractions=frac_list, batch_size=batch_size, max_seq_length=max_seq_length,
+                 learning_rate=learning_rate, quiet=quiet)
+    table = [("cell", "pairs", "spent/budget", "train loss", "held-out loss", "top-1", "wall s")]
+    for r in rows:
+        table.append((r["cell"], f"{r['pairs']:,}", f"{r['spent_fraction']:.3f}", f"{r['train_loss']:.4f}",
+                      f"{r['heldout_loss']:.4f}", f"{r['heldout_top1']:.1%}", f"{r['wall_time_s']:.0f}"))
+    click.echo(format_table(table))
+    click.echo(f"{len(rows)} cells in {out}; next: st-recipe fit {out}")
+
+
+@click.command("fit")
+@click.argument("sweep_dir")
+@click.option("--out", "out_file", default=None, help="Fitted-law YAML to write (default SWEEP_DIR/fitted.yaml).")
+@click.option("--plot", "plot_file", default=None, help="Frontier plot PNG (default SWEEP_DIR/frontier.png).")
+@click.option("--metric", type=click.Choice(["heldout_loss", "train_loss"]), default="heldout_loss", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the fit as JSON.")
+def fit_cmd(sweep_dir: str, out_file: str | None, plot_file: str | None, metric: str, as_json: bool) -> None:
+    """Fit per-method loss-vs-budget laws, the frontier and crossovers; write a recipes YAML for plan --fitted."""
+    from pathlib import Path
+
+    import yaml
+
+    from st_recipe.cli import format_table
+    from st_recipe.scaling import fit_points, plot_frontier
+    from st_recipe.sweep import load_points
+
+    points = load_points(sweep_dir, metric=metric)
+    law = fit_points(points, source=str(sweep_dir))
+    out_path = Path(out_file or Path(sweep_dir) / "fitted.yaml")
+    plot_path = Path(plot_file or Path(sweep_dir) / "frontier.png")
+    doc = {"fitted": law.to_dict()}
+    tmp = out_path.with_name(f".{out_path.name}.tmp")
+    tmp.write_text(
+        "# Written by st-recipe fit: log10(loss) = intercept + slope * log10(budget) per method (provenance: fitted).\n"
+        + yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    tmp.replace(out_path)
+    plot_frontier(law, points, plot_path, title=f"Frontier from {Path(sweep_dir).name} ({metric})")
+    if as_json:
+        click.echo(json.dumps(doc, indent=2))
+        return
+    rows = [("method", "points", "slope", "intercept", "R²", "max |residual|", "size trend slope")]
+    for m, f in sorted(law.methods.items()):
+        size = law.model_size.get(m)
+        rows.append((m, str(len(f.points)), f"{f.slope:.4f}", f"{f.intercept:.4f}", f"{f.r2:.3f}",
+                     f"{max(abs(r) for r in f.residuals):.4f}", f"{size.slope:.3f}" if size else "-"))
+    click.echo(format_table(rows))
+    crosses = law.crossovers()
+    if crosses:
+        for c in crosses:
+            click.echo(f"crossover at {c['budget']:.3g} FLOP: {c['below']} below, {c['above']} above")
+    else:
+        budgets = sorted({p.budget for p in points})
+        click.echo(f"no crossover in range: {law.method_for(budgets[0])} is optimal throughout")
+    click.echo(f"wrote {out_path} and {plot_path}; use: st-recipe plan --budget B --fitted {out_path}")

@@ -1,0 +1,186 @@
+"""Run a grid of (budget × model × method configuration) through the train path, resumably.
+
+A sweep dir holds ``sweep.json`` (the grid), one run dir per finished cell under ``cells/`` and
+``results.jsonl`` (one line per finished cell: recipe, FLOPs spent, final training loss, held-out
+contrastive loss, wall time). Finished cells are skipped; a killed sweep continues where it stopped (the
+interrupted cell resumes from its checkpoints).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from st_recipe.errors import StRecipeError
+from st_recipe.scaling import Point
+
+GRID_FILE = "sweep.json"
+RESULTS_FILE = "results.jsonl"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One grid cell."""
+
+    budget: float
+    model: str
+    method: str
+    args: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def name(self) -> str:
+        """A stable folder name for the cell."""
+        from st_recipe.planner import budget_label
+
+        model = os.path.basename(os.path.normpath(self.model.removeprefix("random:")))
+        extra = "".join(f"-{k}{v}" for k, v in self.args)
+        return f"{budget_label(self.budget)}-{model}-{self.method}{extra}"
+
+    @property
+    def config(self) -> str:
+        """The method configuration as ``method(k=v)``."""
+        inner = ", ".join(f"{k}={v}" for k, v in self.args)
+        return f"{self.method}({inner})"
+
+
+def grid_cells(budgets: list[float], models: list[str], methods: list[str], *, ranks: list[int] | None = None,
+               fractions: list[float] | None = None) -> list[Cell]:
+    """Every cell of the grid (LoRA once per rank, block freezing once per trainable fraction)."""
+    from st_recipe.catalog import parse_model_spec
+    from st_recipe.flops import check_budget
+    from st_recipe.methods import get_method
+
+    if not budgets or not models or not methods:
+        raise StRecipeError("the grid is empty: give at least one budget, one model and one method")
+    budgets = [check_budget(b) for b in budgets]
+    for m in models:
+        parse_model_spec(m)
+    configs: list[tuple[str, tuple[tuple[str, Any], ...]]] = []
+    for method in methods:
+        if method == "lora":
+            configs += [("lora", (("r", r),)) for r in (ranks or [32])]
+        elif method == "freeze":
+            configs += [("freeze", (("fraction", f),)) for f in (fractions or [0.5])]
+        else:
+            configs.append((method, ()))
+    for method, args in configs:
+        get_method(method, **dict(args))
+    return [Cell(b, m, meth, args) for b, m, (meth, args) in itertools.product(sorted(budgets), models, configs)]
+
+
+def _grid_spec(cells: list[Cell], data: str, batch_size: int | None, extra: dict[str, Any]) -> dict[str, Any]:
+    return {"cells": [c.name for c in cells], "data": data, "batch_size": batch_size, **extra}
+
+
+def sweep(
+    budgets: list[float],
+    models: list[str],
+    methods: list[str],
+    *,
+    out: str | os.PathLike[str],
+    data: str = "builtin",
+    ranks: list[int] | None = None,
+    fractions: list[float] | None = None,
+    batch_size: int | None = None,
+    max_seq_length: int | None = None,
+    learning_rate: float | None = None,
+    quiet: bool = False,
+) -> list[dict[str, Any]]:
+    """Run (or continue) the grid; returns one result row per cell."""
+    from tqdm.auto import tqdm
+
+    from st_recipe.planner import plan
+    from st_recipe.train import checkpoint_dir, read_run, train
+
+    cells = grid_cells(budgets, models, methods, ranks=ranks, fractions=fractions)
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    spec = _grid_spec(cells, data, batch_size, {"max_seq_length": max_seq_length, "learning_rate": learning_rate})
+    grid_path = root / GRID_FILE
+    if grid_path.exists():
+        saved = json.loads(grid_path.read_text())
+        if saved != spec:
+            raise StRecipeError(f"sweep dir {str(root)!r} holds a different grid; use a new --out or the same flags")
+    else:
+        grid_path.write_text(json.dumps(spec, indent=2))
+    rows = []
+    bar = tqdm(cells, desc="sweep", unit="cell", disable=quiet)
+    for cell in bar:
+        run_dir = root / "cells" / cell.name
+        bar.set_postfix_str(cell.name)
+        if not (run_dir / "st_recipe.json").exists():
+            overrides: dict[str, Any] = {}
+            recipe = plan(cell.budget, model=cell.model, method=cell.method, method_args=dict(cell.args) or None,
+                          batch_size=batch_size)
+            if max_seq_length:
+                overrides["max_seq_length"] = max_seq_length
+            if learning_rate:
+                overrides["learning_rate"] = learning_rate
+            if overrides:
+                recipe = recipe.replace(**overrides)
+            run_dir.parent.mkdir(parents=True, exist_ok=True)
+            train(recipe, data, run_dir, resume=checkpoint_dir(run_dir).exists(), quiet=True)
+        rows.append(_row(cell, read_run(run_dir)))
+    tmp = root / (RESULTS_FILE + ".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    os.replace(tmp, root / RESULTS_FILE)
+    return rows
+
+
+def _row(cell: Cell, rec: dict[str, Any]) -> dict[str, Any]:
+    losses = rec["loss"]["per_step"]
+    tail = losses[-max(1, len(losses) // 10):]
+    after = (rec.get("heldout") or {}).get("after") or {}
+    return {
+        "cell": cell.name,
+        "budget": cell.budget,
+        "model": cell.model,
+        "method": cell.method,
+        "config": cell.config,
+        "n_params": _base_params(cell.model, rec),
+        "n_trainable": rec["method"]["params"]["n_trainable"],
+        "pairs": rec["pairs_seen"],
+        "flops_spent": rec["flops"]["spent"],
+        "spent_fraction": rec["flops"]["spent_fraction"],
+        "train_loss": sum(tail) / len(tail) if tail else None,
+        "heldout_loss": after.get("infonce"),
+        "heldout_top1": after.get("top1_accuracy"),
+        "wall_time_s": rec["wall_time_s"],
+        "recipe": rec["recipe"],
+    }
+
+
+def _base_params(model: str, rec: dict[str, Any]) -> int:
+    """The base model's non-embedding parameters (adapters excluded), for model-size trends."""
+    from st_recipe.catalog import parse_model_spec
+
+    try:
+        spec = parse_model_spec(model).spec
+    except StRecipeError:
+        spec = None
+    return spec.n_params if spec is not None else int(rec["method"]["params"]["n_params"])
+
+
+def load_points(sweep_dir: str | os.PathLike[str], *, metric: str = "heldout_loss") -> list[Point]:
+    """Fit-ready points from a sweep dir's finished cells."""
+    root = Path(sweep_dir)
+    results = root / RESULTS_FILE
+    if not root.is_dir():
+        raise StRecipeError(f"sweep dir {str(root)!r} does not exist")
+    rows = []
+    if results.is_file():
+        rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+    if not rows:
+        raise StRecipeError(f"{str(root)!r} has no finished cells ({RESULTS_FILE} is missing or empty); run st-recipe sweep first")
+    points = []
+    for r in rows:
+        value = r.get(metric)
+        if value is None:
+            raise StRecipeError(f"cell {r['cell']} has no {metric}")
+        points.append(Point(method=r["method"], model=r["model"], budget=float(r["budget"]), loss=float(value),
+                            n_params=int(r["n_params"]), pairs=int(r["pairs"]), config=r.get("config", "")))
+    return points
