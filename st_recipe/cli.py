@@ -376,8 +376,9 @@ def format_table(rows: list[tuple[str, ...]], wrap_last: int | None = None) -> s
 def _register_commands() -> None:
     # Commands in their own modules import only click at load time, so --help stays fast.
     from st_recipe.cli_sweep import fit_cmd, sweep_cmd
+    from st_recipe.cli_zoo import zoo_group
 
-    for cmd in (sweep_cmd, fit_cmd):
+    for cmd in (sweep_cmd, fit_cmd, zoo_group):
         main.add_command(cmd)
 
 
