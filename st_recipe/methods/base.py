@@ -151,6 +151,18 @@ class Method:
         return f"{self.name}({inner})"
 
 
+def check_targets_arg(targets: Any, method: str) -> tuple[str, ...] | None:
+    """Normalise a targets argument (None, a comma-separated string or a list) to a non-empty tuple or None."""
+    if targets is None:
+        return None
+    if isinstance(targets, str):
+        targets = [t.strip() for t in targets.split(",") if t.strip()]
+    targets = tuple(str(t) for t in targets)
+    if not targets:
+        raise StRecipeError(f"{method}: targets must name at least one module")
+    return targets
+
+
 def check_int(value: Any, name: str, method: str, minimum: int = 1) -> None:
     """Raise unless value is an integer >= minimum."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from st_recipe.errors import StRecipeError
-from st_recipe.methods.base import check_int, check_number
+from st_recipe.methods.base import check_int, check_number, check_targets_arg
 from st_recipe.methods.peft import PeftAdapter
 from st_recipe.methods.targets import default_targets
 
@@ -30,12 +29,7 @@ class LoRA(PeftAdapter):
         check_int(self.r, "rank r", self.name)
         check_number(self.alpha, "alpha", self.name, low=0.0)
         check_number(self.dropout, "dropout", self.name, low=0.0, high=1.0, low_inclusive=True, high_inclusive=False)
-        if self.targets is not None:
-            if isinstance(self.targets, str):
-                self.targets = tuple(t.strip() for t in self.targets.split(",") if t.strip())
-            self.targets = tuple(self.targets)
-            if not self.targets:
-                raise StRecipeError("lora: targets must name at least one module")
+        self.targets = check_targets_arg(self.targets, self.name)
 
     def args(self) -> dict[str, Any]:
         """r, alpha, dropout, targets (None = architecture default), use_dora."""

@@ -10,7 +10,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from st_recipe.errors import StRecipeError
-from st_recipe.methods.base import Method, ParamReport, check_number, check_targets, hf_model, match_modules, set_trainable
+from st_recipe.methods.base import (
+    Method,
+    ParamReport,
+    check_number,
+    check_targets,
+    check_targets_arg,
+    hf_model,
+    match_modules,
+    set_trainable,
+)
 from st_recipe.methods.targets import default_targets
 
 Z_NAME = "propulsion_z"
@@ -44,12 +53,7 @@ class Propulsion(Method):
     def validate(self) -> None:
         """degree > 0; targets a non-empty list of names when given."""
         check_number(self.degree, "degree", self.name, low=0.0)
-        if self.targets is not None:
-            if isinstance(self.targets, str):
-                self.targets = tuple(t.strip() for t in self.targets.split(",") if t.strip())
-            self.targets = tuple(self.targets)
-            if not self.targets:
-                raise StRecipeError("propulsion: targets must name at least one module")
+        self.targets = check_targets_arg(self.targets, self.name)
 
     def args(self) -> dict[str, Any]:
         """degree and targets (None = every linear layer and the input embedding)."""
