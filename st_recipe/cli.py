@@ -291,7 +291,8 @@ def _quiet_libraries() -> None:
 @click.option("--tasks", "tasks", multiple=True, metavar="T1,T2", help="mteb task names, comma-separated (repeatable).")
 @click.option("--task-file", "task_files", multiple=True, metavar="[NAME=][sts:|retrieval:]PATH",
               help="A local task (repeatable): an STS jsonl (sentence1, sentence2, score; optional first-line header "
-                   '{"score_range": [0, 5]}) or a retrieval folder/spec (queries.jsonl, corpus.jsonl, qrels .jsonl/.tsv).')
+                   '{"score_range": [0, 5]}), a retrieval folder/spec (queries.jsonl, corpus.jsonl, qrels .jsonl/.tsv), '
+                   "or builtin:sts / builtin:retrieval (offline tasks from the builtin pairs' held-out split).")
 @click.option("--score-range", default=None, metavar="LOW,HIGH",
               help="Declared score range for STS task files (overrides a header); scores outside it are an error.")
 @click.option("--batch-size", type=int, default=32, show_default=True,
@@ -321,12 +322,13 @@ def eval_cmd(model: str, benchmarks: tuple[str, ...], tasks: tuple[str, ...], ta
             span = None
         if span is None:
             raise StRecipeError(f"--score-range must look like LOW,HIGH (e.g. 0,5), not {score_range!r}")
-    # Library chatter (superseded-task notices, load reports, dataset map bars) drowns the summary on a terminal.
+    # Library chatter (superseded-task notices, load reports, retry logs, dataset map bars) drowns the summary.
+    # The libraries reset their loggers when first imported, so import them before quieting them.
     warnings.filterwarnings("ignore", message=r".*is superseded by.*")
-    for name in ("mteb", "datasets", "transformers", "sentence_transformers"):
-        logging.getLogger(name).setLevel(logging.ERROR)
     try:
         import datasets
+        import huggingface_hub  # noqa: F401
+        import mteb  # noqa: F401
         import transformers
 
         datasets.disable_progress_bars()
@@ -334,6 +336,8 @@ def eval_cmd(model: str, benchmarks: tuple[str, ...], tasks: tuple[str, ...], ta
         transformers.utils.logging.disable_progress_bar()
     except ImportError:  # pragma: no cover
         pass
+    for name in ("mteb", "datasets", "transformers", "sentence_transformers", "huggingface_hub"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     summary = evaluate(model, benchmarks=benchmarks, tasks=tasks, task_files=task_files, batch_size=batch_size,
                        cache_dir=cache_dir, compare_base=compare_base, overwrite=overwrite, model_name=model_name,
                        progress=sys.stderr.isatty(), score_range=span)
@@ -375,10 +379,11 @@ def format_table(rows: list[tuple[str, ...]], wrap_last: int | None = None) -> s
 
 def _register_commands() -> None:
     # Commands in their own modules import only click at load time, so --help stays fast.
+    from st_recipe.cli_publish import publish_cmd
     from st_recipe.cli_sweep import fit_cmd, sweep_cmd
     from st_recipe.cli_zoo import zoo_group
 
-    for cmd in (sweep_cmd, fit_cmd, zoo_group):
+    for cmd in (publish_cmd, sweep_cmd, fit_cmd, zoo_group):
         main.add_command(cmd)
 
 
