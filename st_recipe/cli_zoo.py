@@ -56,10 +56,13 @@ def zoo_build(name: str, org: str, data: str, builds: str, task_files: tuple[str
     from st_recipe.cli import _quiet_libraries
     from st_recipe.zoo import build, get_entry
 
+    from st_recipe.flops import check_budget
+
     get_entry(name)  # unknown names fail before anything heavy is imported
+    budget_value = check_budget(budget) if budget is not None else None
     _quiet_libraries()
     state = build(name, org, data=data, builds=builds, task_files=task_files, benchmarks=benchmarks, model=model,
-                  budget=float(budget) if budget is not None else None, batch_size=batch_size, dry_run=dry_run,
+                  budget=budget_value, batch_size=batch_size, dry_run=dry_run,
                   private=private, allow_random=allow_random, quiet=quiet)
     done = [s for s in ("trained", "evaluated", "published") if state.get(s)]
     click.echo(f"{name}: {', '.join(done) or 'nothing done'}" + (f"; dry run in {dry_run}" if dry_run else ""))

@@ -152,7 +152,12 @@ def build(
 
         summary = evaluate(str(run_dir), benchmarks=benchmarks or (() if task_files else ("paper-15",)),
                            task_files=task_files, progress=not quiet)
-        state["evaluated"] = summary.to_dict() if hasattr(summary, "to_dict") else True
+        if summary.failed:
+            # Publishing a card with holes would misreport the model; finished tasks stay cached for the retry.
+            failed = ", ".join(f["task"] for f in summary.failed)
+            raise StRecipeError(f"{name}: evaluation failed for {failed} ({summary.failed[0]['error']}); "
+                                "re-run to retry (finished tasks are cached) or evaluate on --task-file")
+        state["evaluated"] = summary.to_dict()
         _save_state(root, name, state)
 
     if not state.get("published") or dry_run:
