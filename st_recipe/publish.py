@@ -26,6 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from st_recipe._files import replace_dir, save_figure
 from st_recipe.errors import StRecipeError
 from st_recipe.train import RUN_RECORD, read_run
 
@@ -493,10 +494,7 @@ def _plot_loss(losses: list[float], path: Path) -> bool:
     ax.set_ylabel("symmetric InfoNCE loss")
     ax.set_title("Training loss")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
     return True
 
 
@@ -542,10 +540,7 @@ def _frontier(law: Any, record: dict[str, Any], path: Path) -> dict[str, Any]:
     ax.set_ylabel("held-out contrastive loss")
     ax.set_title("This model against the fitted frontier")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
     info["plot"] = FRONTIER_PLOT
     return info
 
@@ -744,17 +739,6 @@ def _check_no_secret(stage: Path, files: list[str], token: str | None) -> None:
             raise StRecipeError(f"staged file {rel!r} contains the access token; refusing to upload it")
 
 
-def _replace_dir(tmp: Path, target: Path) -> None:
-    """Swap ``tmp`` into ``target`` by renames, so ``target`` is never half-written."""
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, target)
-
-
 def _check_dry_target(target: Path, run: Path) -> None:
     if target.resolve() == run.resolve() or run.resolve() in target.resolve().parents:
         raise StRecipeError(f"the dry-run folder {str(target)!r} must be outside the run dir")
@@ -906,7 +890,7 @@ def publish(
         try:
             staged = _stage(tmp, run, files, record, summary, repo, law, link=False)
             _check_no_secret(tmp, staged, token or os.environ.get("HF_TOKEN"))
-            _replace_dir(tmp, target)
+            replace_dir(tmp, target)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

@@ -248,11 +248,9 @@ def plot_frontier(law: FittedLaw, points: list[Point], path: str | os.PathLike[s
     ax.set_ylabel("held-out contrastive loss")
     ax.set_title(title or "Compute-optimal frontier")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    from st_recipe._files import save_figure
+
+    return save_figure(fig, path)
 
 
 def points_to_json(points: list[Point]) -> str:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from st_recipe._files import replace_dir
 from st_recipe.errors import StRecipeError
 from st_recipe.flops import FlopMeter, format_flops, lengths_from_mask
 from st_recipe.recipes import Recipe
@@ -514,13 +515,7 @@ def _write_run_dir(model: Any, record: dict[str, Any], out: Path, save_encoder: 
     try:
         save_encoder(model, tmp)
         (tmp / RUN_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from st_recipe import StRecipeError
 from st_recipe.recipes import Recipe
