@@ -1,11 +1,18 @@
 """Peak training-memory estimate per (model, method, batch, sequence length, precision, GradCache mini-batch).
 
-The estimate adds: weights (fp32 master copies; embeddings included), gradients and AdamW's two moments
-for the trainable parameters, and activations saved for the backward pass. Activations follow the
-per-layer accounting of Korthikanti et al. 2022 (about 17·h values per token per layer with fused
-attention) for the layers gradients flow through (all of them, except the frozen prefix under block
-freezing), for both sides of each pair at once, or for one mini-batch at a time under GradCache. The
-bench (``bench/``) compares it with measured peaks.
+The estimate is built from four parts: weights (fp32 master copies, input embedding and injected adapter
+parameters included), gradients and AdamW's two moments for the trainable parameters, and the activations
+autograd saves for the backward pass. Gradients and saved activations never peak together (the trainer
+frees gradients before each forward, and backward frees activations while it creates gradients), so
+
+    peak = weights + optimizer + max(activations + one layer's working set,
+                                     gradients + the optimizer step's temporaries)
+
+Activations are counted per method from what autograd actually saves in a GPT-NeoX block (parallel
+residual, SDPA attention), see :func:`activation_rule`: full fine-tuning saves every linear layer's
+input for its weight gradient; bias-only tuning and the other frozen-weight methods do not, and save only
+what propagating gradients needs plus what their own parameters' gradients need. ``bench/memory.py``
+checks both the rule (bytes autograd saved, counted with ``saved_tensors_hooks``) and the peak.
 """
 
 from __future__ import annotations
@@ -25,7 +32,6 @@ _UNITS = {
     "g": 2**30, "gb": 2**30, "gib": 2**30,
     "t": 2**40, "tb": 2**40, "tib": 2**40,
 }
-ACTIVATION_VALUES_PER_TOKEN_PER_LAYER = 17  # × hidden size; Korthikanti et al. 2022, fused attention
 
 
 def parse_memory(text: str | int | float) -> int:
@@ -52,22 +58,165 @@ def format_bytes(n: float) -> str:
 
 @dataclass(frozen=True)
 class MemoryEstimate:
-    """Estimated peak bytes, and its parts."""
+    """Estimated peak bytes, and its parts.
+
+    ``activations`` are the bytes saved for backward (plus the loss's small extras); ``working`` is one
+    layer's transient tensors on top of them (forward intermediates, backward gradient buffers);
+    ``step_temporaries`` is what the optimizer step allocates beside the gradients.
+    """
 
     weights: int
     gradients: int
     optimizer: int
     activations: int
+    working: int = 0
+    step_temporaries: int = 0
 
     @property
     def total(self) -> int:
-        """Sum of the parts."""
-        return self.weights + self.gradients + self.optimizer + self.activations
+        """The peak: weights and optimizer state always, then the larger of the two phases.
+
+        Forward/backward holds the saved activations (gradients were freed before the forward and grow
+        only as backward frees activations layer by layer, so their sum peaks at one end); the optimizer
+        step holds the gradients and its temporaries, with the activations already gone.
+        """
+        return self.weights + self.optimizer + max(self.activations + self.working,
+                                                   self.gradients + self.step_temporaries)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready breakdown."""
         return {"weights": self.weights, "gradients": self.gradients, "optimizer": self.optimizer,
-                "activations": self.activations, "total": self.total}
+                "activations": self.activations, "working": self.working,
+                "step_temporaries": self.step_temporaries, "total": self.total}
+
+
+@dataclass(frozen=True)
+class ActivationRule:
+    """Values autograd saves per token, in units of the hidden size h (``intermediate_size`` f = 4h).
+
+    ``per_layer`` for every block gradients flow through, ``first_block_less`` fewer in the lowest block
+    when nothing below it needs a gradient, ``once`` for the embedding/final-norm level, and
+    ``mask_bytes_per_layer`` one-byte dropout masks per block. ``why`` is the reasoning, for reports.
+    """
+
+    per_layer: float
+    once: float
+    first_block_less: float = 0.0
+    mask_bytes_per_layer: float = 0.0
+    why: str = ""
+
+
+def _peft_kind(method: Any) -> tuple[str, Any, Any, dict[str, Any]]:
+    """(peft type, target_modules, feedforward_modules, options) of a generic ``peft`` method, without importing peft."""
+    cfg = getattr(method, "config", None)
+    if cfg is not None:
+        ptype = getattr(cfg.peft_type, "value", cfg.peft_type)
+        opts = {k: getattr(cfg, k) for k in ("r", "use_dora", "lora_dropout") if hasattr(cfg, k)}
+        return str(ptype).upper(), getattr(cfg, "target_modules", None), getattr(cfg, "feedforward_modules", None), opts
+    opts = dict(getattr(method, "options", {}) or {})
+    ptype = str(getattr(method, "peft_type", "")).strip().upper().replace("-", "_")
+    return ptype, opts.get("target_modules"), opts.get("feedforward_modules"), opts
+
+
+def _is_default_ia3(method: Any) -> bool:
+    ptype, targets, ff, _ = _peft_kind(method)
+    return ptype == "IA3" and not targets and not ff
+
+
+GENERIC_PEFT_RANK = 8  # peft's default rank, used when a generic PEFT config names none
+
+
+def _generic_peft_trainable(spec: Any, method: Any) -> int:
+    """Heuristic upper bound for PEFT configs with no closed form: twice LoRA's count at the config's
+    rank on every linear layer, 2·r·(8h + 2f) per block (LoHa's two factor pairs are the largest usual case)."""
+    _, _, _, opts = _peft_kind(method)
+    r = opts.get("r") or GENERIC_PEFT_RANK
+    h, f = spec.hidden_size, spec.intermediate_size
+    return int(spec.num_layers * 2 * int(r) * (8 * h + 2 * f))
+
+
+def param_counts(spec: Any, method: Any) -> tuple[int, int]:
+    """(N, N_t) as ``method.predict_params`` gives them, with generic PEFT configs filled in.
+
+    PEFT IA3 with its GPT-NeoX defaults (scales the query_key_value output and the dense_4h_to_h input)
+    is exact: (3h + f) per block. Other PEFT configs use the documented upper bound of
+    :func:`_generic_peft_trainable`.
+    """
+    counts = method.predict_params(spec)
+    if counts is None and getattr(method, "name", "") == "peft":
+        if _is_default_ia3(method):
+            trainable = spec.num_layers * (3 * spec.hidden_size + spec.intermediate_size)
+        else:
+            trainable = _generic_peft_trainable(spec, method)
+        counts = (spec.n_params + trainable, trainable)
+    if counts is None:
+        raise StRecipeError(f"no memory estimate for {method.describe()} (only default targets have a closed form)")
+    return counts
+
+
+def activation_rule(spec: Any, method: Any) -> ActivationRule:
+    """What autograd saves per token in one GPT-NeoX block, per method (units: values; h hidden, f = 4h MLP).
+
+    The block is ``x + attn(ln1(x)) + mlp(ln2(x))`` (parallel residual) with SDPA attention. Pieces:
+
+    * norms: both layer norms read the same x, so one input of h (kept whenever a gradient passes);
+    * attention (needed to propagate any gradient through it): SDPA keeps q and k after the rotary
+      embedding (h each, new tensors), v, which is a view of the fused qkv output and so keeps that whole
+      3h storage alive, its output (h) and a log-sum-exp per head (no S×S probabilities: fused kernels);
+      together 6h;
+    * MLP nonlinearity: GELU keeps its input, f;
+    * linear-layer inputs, needed only for *weight* gradients: ln1 out (h, into qkv), the attention output
+      reshaped (h, into dense), ln2 out (h, into dense_h_to_4h), the GELU output (f, into dense_4h_to_h):
+      3h + f.
+
+    Per method:
+
+    * full / freeze (trained blocks): everything, 10h + 2f = 18h (+ heads);
+    * bias: no weight gradients, so no linear inputs: 7h + f = 11h. Only the nonlinear ops' inputs
+      remain (norm input, attention tensors, GELU input) — biases' own gradients are sums of output
+      gradients and need no saved activation;
+    * propulsion: bias's 7h + f, plus the output V of every scaled layer, which ``V * z**k`` saves for
+      z's gradient: qkv 3h, dense h, dense_h_to_4h f, dense_4h_to_h h → 12h + 2f = 20h, plus h once for
+      the scaled input embedding (v is a view of the *scaled* qkv, already in the 6h);
+    * lora: lora_A reads each adapted layer's input (the same 3h + f full FT keeps) and lora_B its r-wide
+      output (4r for the four projections): 18h + 4r, plus r once for the embedding's adapter; a dropout
+      > 0 adds its one-byte masks (3h + f bytes). DoRA also keeps the base and adapter outputs of each
+      layer for the magnitude gradient, 2·(5h + f) more;
+    * peft IA3 (GPT-NeoX defaults: the qkv output and the dense_4h_to_h input are scaled): bias's
+      7h + f, plus the scaled tensors the multiplications keep for the scale's gradient, qkv output 3h and
+      GELU output f → 10h + 2f = 18h; in the lowest block nothing below the qkv scaling needs a gradient
+      (the embedding is not adapted), so its norm input and GELU input are not kept: h + f less;
+    * any other PEFT config (heuristic, conservative): an adapter may read its layer's input (as LoRA,
+      LoHa, LoKr do) and scale or mix its output (as IA3, VeRA, DoRA do), so count both: full FT's
+      10h + 2f plus every linear output 5h + f → 15h + 3f = 27h.
+
+    Once per token, for every method: the final layer norm's input (h).
+    """
+    h, f, heads = spec.hidden_size, spec.intermediate_size, spec.num_heads
+    attention = 6 * h + heads
+    propagate = h + attention + f  # norm input + attention + GELU input: 7h + f
+    linear_inputs = 3 * h + f
+    outputs = 5 * h + f
+    name = getattr(method, "name", "")
+    if name in ("full", "freeze"):
+        return ActivationRule(propagate + linear_inputs, h, why="every linear input (weight gradients) + norms, attention, GELU")
+    if name == "bias":
+        return ActivationRule(propagate, h, why="no weight gradients: norm input, attention, GELU input only")
+    if name == "propulsion":
+        return ActivationRule(propagate + outputs, 2 * h, why="bias's set + every scaled output V (for z's gradient)")
+    if name == "lora":
+        r = int(getattr(method, "r", 8))
+        per_layer = propagate + linear_inputs + 4 * r
+        if getattr(method, "use_dora", False):
+            per_layer += 2 * outputs
+        masks = linear_inputs if float(getattr(method, "dropout", 0.0) or 0.0) > 0 else 0.0
+        return ActivationRule(per_layer, h + r, mask_bytes_per_layer=masks,
+                              why="adapter inputs (as full FT) + rank-r intermediates")
+    if name == "peft" and _is_default_ia3(method):
+        return ActivationRule(propagate + 3 * h + f, h, first_block_less=h + f,
+                              why="bias's set + the scaled qkv output and GELU output")
+    return ActivationRule(propagate + linear_inputs + outputs, h,
+                          why="heuristic for adapters without a rule: linear inputs and outputs both kept")
 
 
 def estimate_memory(
@@ -79,25 +228,35 @@ def estimate_memory(
     precision: str = "fp32",
     mini_batch_size: int | None = None,
 ) -> MemoryEstimate:
-    """Peak training memory for a catalogue shape under a method (see the module docstring)."""
-    counts = method.predict_params(spec)
-    if counts is None:
-        raise StRecipeError(f"no memory estimate for {method.describe()} (only default targets have a closed form)")
-    n_params, n_trainable = counts
+    """Peak training memory for a catalogue shape under a method (see the module docstring).
+
+    Mixed precision (bf16/fp16 autocast over fp32 master weights) stores activations in 2 bytes and keeps
+    a half-precision copy of every weight of the layers gradients pass through (the matmuls save it to
+    compute input gradients): 2 bytes per such parameter, counted with the activations.
+    """
+    n_params, n_trainable = param_counts(spec, method)
     h, layers = spec.hidden_size, spec.num_layers
     emb = spec.vocab_size * h  # the encoder has only the input embedding
     trainable_all = n_trainable + (emb if method.name == "full" else 0)
     weights = 4 * (n_params + emb)
     gradients = 4 * trainable_all
     optimizer = 8 * trainable_all
+    # One fp32 temporary per trainable parameter during the step (foreach AdamW's sqrt of the 2nd moment).
+    step_temporaries = 4 * trainable_all
     act_bytes = 4 if precision == "fp32" else 2
-    grad_layers = layers
-    if method.name == "freeze":
-        grad_layers = method.trained_blocks(layers)
+    grad_layers = method.trained_blocks(layers) if method.name == "freeze" else layers
+    rule = activation_rule(spec, method)
     in_flight = (mini_batch_size or batch_size) * max_seq_length * (1 if mini_batch_size else 2)
-    per_token = ACTIVATION_VALUES_PER_TOKEN_PER_LAYER * h * grad_layers + 2 * h  # + the pooled hidden states
-    activations = int(act_bytes * in_flight * per_token)
+    per_token = rule.per_layer * grad_layers + rule.once
+    if grad_layers == layers:
+        per_token -= rule.first_block_less
+    activations = int(act_bytes * in_flight * per_token + in_flight * rule.mask_bytes_per_layer * grad_layers)
+    if precision != "fp32":
+        activations += 2 * (n_params - 2 * h) * grad_layers // layers  # autocast's half-precision weight copies
     if mini_batch_size:
         activations += 4 * 2 * batch_size * h * 2  # GradCache keeps every embedding and its gradient
     activations += 4 * batch_size * batch_size * 2  # the similarity matrices of both directions
-    return MemoryEstimate(weights=weights, gradients=gradients, optimizer=optimizer, activations=activations)
+    # The largest tensor a block makes beyond what it saves: one f-wide intermediate (or its gradient).
+    working = int(act_bytes * in_flight * spec.intermediate_size)
+    return MemoryEstimate(weights=weights, gradients=gradients, optimizer=optimizer, activations=activations,
+                          working=working, step_temporaries=step_temporaries)

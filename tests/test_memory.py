@@ -1,0 +1,128 @@
+"""Memory estimate: parse/format, the per-method activation rule, and the peak's structure."""
+
+from __future__ import annotations
+
+import pytest
+
+from st_recipe.catalog import get_spec
+from st_recipe.errors import StRecipeError
+from st_recipe.memory import activation_rule, estimate_memory, format_bytes, param_counts, parse_memory
+from st_recipe.methods import get_method
+from st_recipe.methods.peft import Peft
+
+SPEC = get_spec("pythia-70m")
+H = SPEC.hidden_size
+KW = dict(batch_size=16, max_seq_length=75)
+
+
+def peft_method(peft_type: str, **options: object) -> Peft:
+    """A ``peft`` method without its validation (which imports peft, ~5 s); the estimate reads only its fields."""
+    method = object.__new__(Peft)
+    method.peft_type, method.options, method.config = peft_type, dict(options), None
+    return method
+
+
+def method(name: str, **args: object):
+    if name == "peft":
+        return peft_method(str(args["peft_type"]), **dict(args.get("options", {})))  # type: ignore[arg-type]
+    return get_method(name, **args)
+
+
+def est(name: str, **args: object):
+    return estimate_memory(SPEC, method(name, **args), **KW)
+
+
+@pytest.mark.parametrize("text, expected", [("24GB", 24 * 2**30), ("24GiB", 24 * 2**30), ("512MB", 512 * 2**20),
+                                            ("1.5T", int(1.5 * 2**40)), (1024, 1024)])
+def test_parse_memory(text: object, expected: int) -> None:
+    assert parse_memory(text) == expected
+
+
+@pytest.mark.parametrize("bad", ["abc", "-1GB", "0", "12 parsecs"])
+def test_parse_memory_rejects(bad: str) -> None:
+    with pytest.raises(StRecipeError):
+        parse_memory(bad)
+
+
+def test_format_bytes() -> None:
+    assert format_bytes(1.5 * 2**30) == "1.5 GiB"
+    assert format_bytes(100) == "100 B"
+
+
+@pytest.mark.parametrize("name, args, per_layer_h", [
+    ("full", {}, 18),  # 10h + 2f: every linear input + norm input, attention, GELU input
+    ("freeze", {"blocks": 1}, 18),
+    ("bias", {}, 11),  # 7h + f: no weight gradients, no linear inputs
+    ("propulsion", {}, 20),  # bias's set + every scaled output V: 12h + 2f
+    ("peft", {"peft_type": "ia3"}, 18),  # bias's set + scaled qkv output and GELU output
+    ("peft", {"peft_type": "loha"}, 27),  # heuristic: linear inputs and outputs
+])
+def test_activation_rule_per_method(name: str, args: dict, per_layer_h: int) -> None:
+    rule = activation_rule(SPEC, method(name, **args))
+    assert rule.per_layer == per_layer_h * H + SPEC.num_heads  # + one log-sum-exp per head
+
+
+def test_lora_rule_adds_rank_intermediates_dora_outputs_and_dropout_masks() -> None:
+    full = activation_rule(SPEC, get_method("full")).per_layer
+    lora = activation_rule(SPEC, get_method("lora", r=32))
+    assert lora.per_layer == full + 4 * 32
+    assert lora.mask_bytes_per_layer == 0
+    assert activation_rule(SPEC, get_method("lora", r=32, use_dora=True)).per_layer == lora.per_layer + 18 * H
+    assert activation_rule(SPEC, get_method("lora", r=32, dropout=0.1)).mask_bytes_per_layer == 7 * H
+
+
+def test_ia3_lowest_block_keeps_less() -> None:
+    rule = activation_rule(SPEC, peft_method("ia3"))
+    assert rule.first_block_less == H + SPEC.intermediate_size
+
+
+def test_peft_methods_have_estimates_and_sit_below_full() -> None:
+    full = est("full").total
+    for name, args in [("bias", {}), ("lora", {}), ("propulsion", {}), ("peft", {"peft_type": "ia3"}),
+                       ("freeze", {"blocks": 1}), ("freeze", {"fraction": 0.5})]:
+        assert est(name, **args).total < full, (name, args)
+    assert est("bias").total < est("full").total
+    assert est("bias").activations < est("propulsion").activations
+    assert est("freeze", blocks=1).activations < est("freeze", fraction=0.5).activations < est("full").activations
+
+
+def test_ia3_counts_are_exact_and_generic_peft_has_an_upper_bound() -> None:
+    n, nt = param_counts(SPEC, peft_method("ia3"))
+    assert nt == SPEC.num_layers * (3 * H + SPEC.intermediate_size) == 21_504  # what peft reports on pythia-70m
+    assert n == SPEC.n_params + nt
+    _, loha = param_counts(SPEC, peft_method("loha", r=4))
+    _, lora = param_counts(SPEC, get_method("lora", r=4))
+    assert loha == 2 * lora
+    # An IA3 config with its own targets has no exact count: it falls back to the generic rule.
+    custom = peft_method("ia3", target_modules=["dense"])
+    assert activation_rule(SPEC, custom).per_layer == 27 * H + SPEC.num_heads
+
+
+def test_peak_is_the_larger_phase_not_the_sum() -> None:
+    e = est("full")
+    assert e.total == e.weights + e.optimizer + max(e.activations + e.working, e.gradients + e.step_temporaries)
+    assert e.total < e.weights + e.gradients + e.optimizer + e.activations
+    assert e.to_dict()["total"] == e.total
+    # Short sequences: gradients + the optimizer step set the peak of full fine-tuning.
+    tiny_batch = estimate_memory(SPEC, get_method("full"), batch_size=2, max_seq_length=8)
+    assert tiny_batch.total == tiny_batch.weights + tiny_batch.optimizer + tiny_batch.gradients + tiny_batch.step_temporaries
+
+
+def test_activations_scale_with_tokens_and_mini_batches_cut_them() -> None:
+    short = estimate_memory(SPEC, get_method("bias"), batch_size=16, max_seq_length=32)
+    long = estimate_memory(SPEC, get_method("bias"), batch_size=16, max_seq_length=64)
+    assert long.activations > 1.9 * short.activations
+    mini = estimate_memory(SPEC, get_method("bias"), batch_size=16, max_seq_length=64, mini_batch_size=4)
+    assert mini.activations < long.activations / 4
+
+
+def test_mixed_precision_halves_activations_but_keeps_half_weight_copies() -> None:
+    fp32 = estimate_memory(SPEC, get_method("bias"), **KW)
+    bf16 = estimate_memory(SPEC, get_method("bias"), precision="bf16", **KW)
+    assert bf16.activations < fp32.activations
+    assert bf16.activations > fp32.activations / 2  # + 2 bytes per block weight
+
+
+def test_custom_targets_without_closed_form_are_an_error() -> None:
+    with pytest.raises(StRecipeError, match="no memory estimate"):
+        estimate_memory(SPEC, get_method("lora", targets=["dense"]), **KW)
