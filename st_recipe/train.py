@@ -392,8 +392,7 @@ def train(
         bf16=bf16,
         fp16=fp16,
         use_cpu=not torch.cuda.is_available(),
-        gradient_checkpointing=gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False} if gradient_checkpointing else None,
+        **_checkpointing_args(gradient_checkpointing),
         disable_tqdm=True,
         dataloader_drop_last=True,
         ddp_find_unused_parameters=False,
@@ -507,6 +506,18 @@ def _check_same_run(root: Path, recipe: Recipe, source: str) -> None:
     saved = json.loads(saved_path.read_text())
     if saved.get("recipe") != recipe.to_dict() or saved.get("data") != source:
         raise StRecipeError(f"the checkpoints in {str(root)!r} come from a different recipe or data; use --overwrite to start again")
+
+
+def _checkpointing_args(enabled: bool) -> dict[str, Any]:
+    """Activation-checkpointing TrainingArguments under their current name (``gradient_*`` before transformers 5.x)."""
+    import dataclasses
+
+    from sentence_transformers import SentenceTransformerTrainingArguments
+
+    names = {f.name for f in dataclasses.fields(SentenceTransformerTrainingArguments)}
+    prefix = "activation" if "activation_checkpointing" in names else "gradient"
+    return {f"{prefix}_checkpointing": enabled,
+            f"{prefix}_checkpointing_kwargs": {"use_reentrant": False} if enabled else None}
 
 
 def _write_run_dir(model: Any, record: dict[str, Any], out: Path, save_encoder: Any) -> None:

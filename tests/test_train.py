@@ -130,11 +130,13 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tiny_neox_dir, tmp_pa
 
 DDP = textwrap.dedent(
     """
-    import json, sys
+    import json, os, sys
+    from pathlib import Path
     from st_recipe.recipes import Recipe
     from st_recipe.train import train
     res = train(Recipe.load(sys.argv[1]), "builtin", sys.argv[2], quiet=True)
-    print("RECORD", json.dumps({"empty": not res.record}))
+    # One file per rank: the two processes' stdout can interleave in the launcher's pipe.
+    Path(sys.argv[3], f"rank{os.environ['RANK']}.json").write_text(json.dumps({"empty": not res.record}))
     """
 )
 
@@ -146,11 +148,11 @@ def test_two_process_ddp_counts_the_global_batch(tiny_neox_dir, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
-         str(recipe_file), str(tmp_path / "run")],
+         str(recipe_file), str(tmp_path / "run"), str(tmp_path)],
         env=env, capture_output=True, text=True, timeout=400,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    empties = sorted(json.loads(line.split(" ", 1)[1])["empty"] for line in proc.stdout.splitlines() if line.startswith("RECORD"))
+    empties = [json.loads((tmp_path / f"rank{r}.json").read_text())["empty"] for r in (0, 1)]
     assert empties == [False, True]  # only rank 0 writes the run dir
     rec = read_run(tmp_path / "run")
     assert rec["hardware"]["world_size"] == 2
