@@ -12,6 +12,7 @@ import math
 import os
 import platform
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -320,8 +321,10 @@ def train(
             if not quiet and _is_main():
                 from tqdm.auto import tqdm
 
+                # In a log file (CI, nohup) every redraw is a new line; update it twice a minute instead.
+                interval = 0.1 if sys.stderr.isatty() else 30.0
                 self.bar = tqdm(total=budget, unit="FLOP", unit_scale=True, desc="training", dynamic_ncols=True,
-                                initial=min(totals["flops"], budget))
+                                initial=min(totals["flops"], budget), mininterval=interval)
 
         def on_step_end(self, args: Any, st: Any, control: Any, **kw: Any) -> None:
             step = torch.tensor([state["step_flops"], state["step_padded"], float(state["step_tokens"]),
@@ -338,11 +341,12 @@ def train(
             if self.bar is not None:
                 elapsed = max(time.time() - self.t0, 1e-9)
                 last = f"{state['losses'][-1]:.3f}" if state["losses"] else "-"
-                self.bar.update(min(flops, max(0.0, budget - self.bar.n)))
                 self.bar.set_postfix_str(
                     f"{totals['flops'] / budget:.1%} of budget, loss {last}, "
-                    f"{(totals['pairs'] - self.pairs_at_start) / elapsed:.0f} pairs/s"
+                    f"{(totals['pairs'] - self.pairs_at_start) / elapsed:.0f} pairs/s",
+                    refresh=False,  # the update below redraws, at most every mininterval
                 )
+                self.bar.update(min(flops, max(0.0, budget - self.bar.n)))
             if state["partial_final_batch"]:
                 state["stopped_by"] = "budget"
                 control.should_training_stop = True
