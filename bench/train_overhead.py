@@ -167,6 +167,19 @@ def _base_trainer() -> Any:
     return _BASE_TRAINER
 
 
+def _timed(parent: Any, key: str, probe: Probe) -> Any:
+    """``parent`` (an unbound Trainer method) with its wall time added to ``probe`` under ``key``."""
+
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return parent(self, *args, **kwargs)
+        finally:
+            probe.add(key, time.perf_counter() - t)
+
+    return wrapper
+
+
 def timed_trainer_class(probe: Probe, baton: Baton | None = None) -> Any:
     """A SentenceTransformerTrainer subclass that adds the step timer and times data, log/save and checkpoints."""
 
@@ -179,27 +192,10 @@ def timed_trainer_class(probe: Probe, baton: Baton | None = None) -> Any:
             config = getattr(hf_model(self.model), "config", None)
             probe.info["attn"] = str(getattr(config, "_attn_implementation", "?"))
 
-        def _maybe_log_save_evaluate(self, *args: Any, **kwargs: Any) -> Any:
-            t = time.perf_counter()
-            try:
-                return super()._maybe_log_save_evaluate(*args, **kwargs)
-            finally:
-                probe.add("log_save", time.perf_counter() - t)
-
-        def get_batch_samples(self, *args: Any, **kwargs: Any) -> Any:
-            t = time.perf_counter()
-            try:
-                return super().get_batch_samples(*args, **kwargs)
-            finally:
-                probe.add("data", time.perf_counter() - t)
-
-        def _save_checkpoint(self, *args: Any, **kwargs: Any) -> Any:
-            t = time.perf_counter()
-            try:
-                return super()._save_checkpoint(*args, **kwargs)
-            finally:
-                probe.add("checkpoint", time.perf_counter() - t)
-
+    # Each timed hook wraps the parent's method and adds its wall time to the probe under one key.
+    for method, key in (("_maybe_log_save_evaluate", "log_save"), ("get_batch_samples", "data"),
+                        ("_save_checkpoint", "checkpoint")):
+        setattr(TimedTrainer, method, _timed(getattr(_base_trainer(), method), key, probe))
     return TimedTrainer
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
 from typing import Any
+
+from st_recipe.errors import StRecipeError
 
 
 def replace_dir(tmp: Path, target: Path) -> None:
@@ -29,3 +32,14 @@ def save_figure(fig: Any, path: str | os.PathLike[str]) -> Path:
     fig.savefig(out)
     plt.close(fig)
     return out
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON file holding one object (one-line errors for unreadable, invalid or non-object content)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise StRecipeError(f"{str(path)!r} is not readable JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise StRecipeError(f"{str(path)!r} must hold a JSON object")
+    return data

@@ -271,7 +271,13 @@ def _slug(model: str) -> str:
     return ("random-" if model.startswith("random:") else "") + re.sub(r"[^A-Za-z0-9._-]+", "-", name)
 
 
-def _quiet_libraries() -> None:
+def _quiet_libraries(*loud: str) -> None:
+    """Silence library chatter (progress bars, load reports) so a command's own lines stay readable.
+
+    ``loud`` names further libraries to import and set to errors only: they reset their loggers when
+    first imported, so quieting them before that import would not last.
+    """
+    import importlib
     import logging
     import os
 
@@ -281,6 +287,14 @@ def _quiet_libraries() -> None:
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
     logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
+    for name in loud:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:  # pragma: no cover - the command itself reports a missing extra
+            continue
+        if hasattr(module, "disable_progress_bars"):
+            module.disable_progress_bars()
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 @main.command("eval")
@@ -308,7 +322,6 @@ def eval_cmd(model: str, benchmarks: tuple[str, ...], tasks: tuple[str, ...], ta
              score_range: str | None, batch_size: int, cache_dir: str | None, compare_base: bool, overwrite: bool,
              model_name: str | None, as_json: bool) -> None:
     """Evaluate MODEL (a run dir, a sentence-transformers folder or a Hub id) with mteb; exit 1 if any task failed."""
-    import logging
     import warnings
 
     from st_recipe.evaluate import evaluate
@@ -322,22 +335,9 @@ def eval_cmd(model: str, benchmarks: tuple[str, ...], tasks: tuple[str, ...], ta
             span = None
         if span is None:
             raise StRecipeError(f"--score-range must look like LOW,HIGH (e.g. 0,5), not {score_range!r}")
-    # Library chatter (superseded-task notices, load reports, retry logs, dataset map bars) drowns the summary.
-    # The libraries reset their loggers when first imported, so import them before quieting them.
+    # Superseded-task notices, retry logs and dataset map bars would drown the summary.
     warnings.filterwarnings("ignore", message=r".*is superseded by.*")
-    try:
-        import datasets
-        import huggingface_hub  # noqa: F401
-        import mteb  # noqa: F401
-        import transformers
-
-        datasets.disable_progress_bars()
-        transformers.utils.logging.set_verbosity_error()
-        transformers.utils.logging.disable_progress_bar()
-    except ImportError:  # pragma: no cover
-        pass
-    for name in ("mteb", "datasets", "transformers", "sentence_transformers", "huggingface_hub"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    _quiet_libraries("mteb", "datasets", "sentence_transformers", "huggingface_hub")
     summary = evaluate(model, benchmarks=benchmarks, tasks=tasks, task_files=task_files, batch_size=batch_size,
                        cache_dir=cache_dir, compare_base=compare_base, overwrite=overwrite, model_name=model_name,
                        progress=sys.stderr.isatty(), score_range=span)

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from st_recipe.errors import StRecipeError
+from st_recipe.train import RUN_RECORD
 
 if TYPE_CHECKING:  # pragma: no cover
     from mteb import AbsTask, ResultCache
@@ -69,7 +70,7 @@ PAPER_15_TASKS: tuple[str, ...] = (
 )
 _PAPER_SUBSETS = {"STS22": ["en"], "AmazonReviewsClassification": ["en"]}
 
-RUN_FILE = "st_recipe.json"
+RUN_FILE = RUN_RECORD  # the run record train writes
 RUN_RESULTS_DIR = "mteb_results"
 RUN_SUMMARY_FILE = "eval_results.json"
 SUMMARY_SCHEMA = "st-recipe/eval-summary/1"
@@ -794,13 +795,9 @@ def _check_name(name: str) -> str:
 
 
 def _read_run_info(folder: Path) -> dict[str, Any]:
-    try:
-        info = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise StRecipeError(f"{folder / RUN_FILE} is not readable JSON ({exc})") from None
-    if not isinstance(info, dict):
-        raise StRecipeError(f"{folder / RUN_FILE} must hold a JSON object")
-    return info
+    from st_recipe._files import read_json_object
+
+    return read_json_object(folder / RUN_FILE)
 
 
 def _hub_revision(repo_id: str, revision: str | None) -> str:

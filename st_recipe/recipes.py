@@ -181,7 +181,7 @@ class Recipe:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "Recipe":
         """Read a recipe from a YAML or JSON file."""
-        data = _read_structured(Path(path))
+        data = read_structured(Path(path))
         return cls.from_dict(data, where=str(path))
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -207,7 +207,8 @@ def _is_num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _read_structured(path: Path) -> Any:
+def read_structured(path: Path) -> Any:
+    """The parsed content of a YAML or JSON file (one-line errors for missing or malformed files)."""
     import yaml
 
     if not path.is_file():
@@ -238,7 +239,7 @@ def registry_dir() -> Path:
 @lru_cache(maxsize=1)
 def load_defaults() -> dict[str, Any]:
     """The planner's facts and rules (``recipes/defaults.yaml``)."""
-    return _read_structured(registry_dir() / "defaults.yaml")
+    return read_structured(registry_dir() / "defaults.yaml")
 
 
 def registry_files() -> list[Path]:
@@ -248,7 +249,11 @@ def registry_files() -> list[Path]:
 
 def load_collection(path: Path) -> dict[str, Recipe]:
     """Named recipes from one collection file (``recipes: {name: recipe}``)."""
-    data = _read_structured(path)
+    return collection_from_data(read_structured(path), path)
+
+
+def collection_from_data(data: Any, path: Path) -> dict[str, Recipe]:
+    """Named recipes from the parsed content of collection file ``path``."""
     if not isinstance(data, dict) or not isinstance(data.get("recipes"), dict):
         raise StRecipeError(f"{path}: a recipe collection needs a 'recipes' mapping of name -> recipe")
     return {name: Recipe.from_dict(r, where=f"{path.name}:{name}") for name, r in data["recipes"].items()}

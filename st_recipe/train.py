@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from st_recipe._files import replace_dir
+from st_recipe._files import read_json_object, replace_dir
 from st_recipe.errors import StRecipeError
 from st_recipe.flops import FlopMeter, format_flops, lengths_from_mask
 from st_recipe.recipes import Recipe
@@ -544,10 +544,7 @@ def read_run(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise StRecipeError(f"run dir {str(p)!r} does not exist")
     if not rec.is_file():
         raise StRecipeError(f"{str(p)!r} is not a finished st-recipe run (no {RUN_RECORD})")
-    try:
-        data = json.loads(rec.read_text(encoding="utf-8"))
-    except ValueError:
-        raise StRecipeError(f"{str(rec)!r} is not valid JSON") from None
+    data = read_json_object(rec)
     if data.get("status") != "finished":
         raise StRecipeError(f"run {str(p)!r} did not finish (status {data.get('status')!r})")
     return data

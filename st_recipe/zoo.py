@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from st_recipe.errors import StRecipeError
-from st_recipe.recipes import Provenance, Recipe, load_collection, registry_dir
+from st_recipe.recipes import Provenance, Recipe, read_structured, collection_from_data, registry_dir
 
 ZOO_FILE = "zoo.yaml"
 DEFAULT_BUILDS = "runs/zoo"
@@ -74,11 +74,10 @@ def write_zoo(path: str | os.PathLike[str], published: dict[str, str | None] | N
 
 def zoo_entries() -> dict[str, tuple[Recipe, str | None]]:
     """Every zoo entry: its recipe and published repo (or None)."""
-    import yaml
-
     path = registry_dir() / ZOO_FILE
-    recipes = load_collection(path)
-    meta = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("zoo") or {}
+    data = read_structured(path)
+    recipes = collection_from_data(data, path)
+    meta = data.get("zoo") or {}
     return {name: (r, (meta.get(name) or {}).get("published")) for name, r in recipes.items()}
 
 
