@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
@@ -145,14 +146,16 @@ class ModelRef:
         return self.load_id
 
 
-def suggest(name: str, choices: list[str] | tuple[str, ...]) -> str:
-    """A ' (did you mean …?)' suffix listing close matches, or the choices when none is close."""
+def suggest(name: str, choices: Iterable[str], *, cutoff: float = 0.5, fold_case: bool = False,
+            list_choices: bool = True) -> str:
+    """A ' (did you mean …?)' suffix listing close matches, else the choices (or nothing for long lists)."""
     import difflib
 
-    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)
+    pool = {(c.lower() if fold_case else c): c for c in choices}
+    close = difflib.get_close_matches(name.lower() if fold_case else name, list(pool), n=3, cutoff=cutoff)
     if close:
-        return f" (did you mean {', '.join(close)}?)"
-    return f" (choose from {', '.join(choices)})"
+        return f" (did you mean {', '.join(pool[c] for c in close)}?)"
+    return f" (choose from {', '.join(pool.values())})" if list_choices else ""
 
 
 def get_spec(name: str) -> ModelSpec:

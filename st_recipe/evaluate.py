@@ -692,11 +692,10 @@ def _mteb_names() -> tuple[dict[str, str], dict[str, str]]:
 
 
 def _close(name: str, choices: Iterable[str]) -> str:
-    import difflib
+    from st_recipe.catalog import suggest
 
-    pool = {c.lower(): c for c in choices}
-    close = difflib.get_close_matches(name.lower(), list(pool), n=3, cutoff=0.6)
-    return f" (did you mean {', '.join(pool[c] for c in close)}?)" if close else ""
+    # mteb knows hundreds of names: suggest close ones only, never the whole list.
+    return suggest(name, choices, cutoff=0.6, fold_case=True, list_choices=False)
 
 
 def resolve_tasks(benchmarks: Sequence[str] = (), tasks: Sequence[str] = ()) -> list[AbsTask]:
