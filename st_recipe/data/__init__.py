@@ -772,7 +772,7 @@ def _mine_in_workers(files: list[str]) -> list[_FileYield] | None:
     if n < 2 or not sys.executable:
         return None
     chunks = [files[i::n] for i in range(n)]  # interleaved, so big packages spread over all workers
-    package_parent = str(Path(__file__).resolve().parent.parent)
+    package_parent = str(Path(__file__).resolve().parents[2])
     code = (
         f"import sys; sys.path.insert(0, {package_parent!r}); "
         "from st_recipe.data import _worker_main; _worker_main()"
