@@ -8,11 +8,11 @@ The run dir is a standard sentence-transformers folder (merged weights, built-in
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import platform
 import shutil
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -21,11 +21,21 @@ from typing import Any
 
 from st_recipe._files import read_json_object, replace_dir
 from st_recipe.errors import StRecipeError
-from st_recipe.flops import FlopMeter, format_flops, lengths_from_mask
+from st_recipe.flops import FlopMeter, format_flops
 from st_recipe.recipes import Recipe
+from st_recipe.training.trainer import (
+    BudgetReached,
+    BudgetState,
+    budget_callback,
+    is_main,
+    latest_checkpoint,
+    make_trainer,
+    world_size,
+)
+
+logger = logging.getLogger("st_recipe")
 
 RUN_RECORD = "st_recipe.json"
-TRAINABLE_STATE = "trainable_state.pt"
 SAMPLE_PAIRS_FOR_COST = 2048
 HELDOUT_PAIRS = 500
 
@@ -48,26 +58,31 @@ def checkpoint_dir(out: Path) -> Path:
     return out.with_name(out.name + ".checkpoints")
 
 
-def _is_main() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
-
-
-def _world() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
+_is_main = is_main
+_world = world_size
 
 
 def _prepare_out(out: Path, *, overwrite: bool, resume: bool) -> None:
-    parent = out.parent if str(out.parent) else Path(".")
-    if out.exists() and not overwrite:
-        raise StRecipeError(f"output folder {str(out)!r} already exists; pass --overwrite to replace it")
-    if out.exists() and out.is_file():
-        raise StRecipeError(f"output path {str(out)!r} is a file")
+    """Check that ``out`` may be written (and replaced only when it is safe) before any work starts."""
+    parent = out.parent
+    if out.exists() or out.is_symlink():
+        if not out.is_dir():
+            raise StRecipeError(f"output path {str(out)!r} is a file, not a folder")
+        is_run = (out / RUN_RECORD).is_file()
+        empty = not any(out.iterdir())
+        if not overwrite and not empty:
+            raise StRecipeError(f"output folder {str(out)!r} already exists; pass --overwrite to replace it")
+        if overwrite and not (is_run or empty):
+            # --overwrite must never wipe a folder of the user's that is not an earlier run.
+            raise StRecipeError(f"refusing to replace {str(out)!r}: it is neither an earlier st-recipe run dir "
+                                f"(no {RUN_RECORD}) nor empty; choose another --out")
     try:
         parent.mkdir(parents=True, exist_ok=True)
+        # Probe with a real file: access() says yes for root on read-only or virtual file systems.
+        probe = Path(tempfile.mkdtemp(prefix=f".{out.name}.probe-", dir=parent))
+        probe.rmdir()
     except OSError as exc:
-        raise StRecipeError(f"cannot create the output folder's parent {str(parent)!r}: {exc.strerror}") from None
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise StRecipeError(f"output folder {str(out)!r} is not writable (no write permission on {str(parent)!r})")
+        raise StRecipeError(f"cannot write the output folder {str(out)!r}: {exc.strerror or exc}") from None
     ckpt = checkpoint_dir(out)
     if ckpt.exists() and not resume:
         if overwrite:
@@ -118,20 +133,6 @@ def _pair_cost(model: Any, data: Any, meter: FlopMeter, max_len: int, seed: int)
     return meter.batch_flops(lengths) / len(idx)
 
 
-def _schedule(warmup: int, planned: int) -> Any:
-    """Linear warmup then cosine to 0 at ``planned`` steps, 0 after (never rising again)."""
-
-    def factor(step: int) -> float:
-        if warmup and step < warmup:
-            return (step + 1) / warmup
-        if step >= planned:
-            return 0.0
-        progress = (step - warmup) / max(1, planned - warmup)
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
-
-    return factor
-
-
 def _versions() -> dict[str, str]:
     import importlib.metadata as md
 
@@ -177,7 +178,10 @@ def train(
     from st_recipe.flops import profile_model
     from st_recipe.methods import get_method
 
-    out = Path(out)
+    if not str(out).strip():
+        raise StRecipeError("the output folder (--out) must not be empty")
+    # An absolute path gives '.' or 'runs/' a real name for the temporary siblings and checkpoints.
+    out = Path(os.path.abspath(os.path.expanduser(out)))
     if _is_main():
         _prepare_out(out, overwrite=overwrite, resume=resume)
     ckpt_root = checkpoint_dir(out)
@@ -234,150 +238,23 @@ def train(
     else:
         loss = MultipleNegativesRankingLoss(model, **loss_kwargs)
 
-    state: dict[str, Any] = {"step_flops": 0.0, "step_padded": 0.0, "step_tokens": 0, "step_pairs": 0, "losses": [],
-                             "stopped_by": "max_steps", "partial_final_batch": None}
-
-    class BudgetTrainer(SentenceTransformerTrainer):
-        """Meters the real tokens of every training batch and never runs a step past the budget."""
-
-        def compute_loss(self, model_: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
-            if model_.training and not return_outputs:
-                inputs = self._within_budget(inputs)
-            return super().compute_loss(model_, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
-
-        def _save(self, output_dir: str | None = None, state_dict: Any = None) -> None:
-            # Checkpoints hold only what trains (frozen weights come back from the base model), under the
-            # live module names, so adapters and Propulsion scales reload exactly.
-            if self.is_deepspeed_enabled or self.is_fsdp_enabled:
-                return super()._save(output_dir, state_dict)
-            target = Path(output_dir or self.args.output_dir)
-            target.mkdir(parents=True, exist_ok=True)
-            trainable = {n: p.detach().cpu() for n, p in self.model.named_parameters() if p.requires_grad}
-            torch.save(trainable, target / TRAINABLE_STATE)
-
-        def _load_from_checkpoint(self, checkpoint_path: str, model: Any = None) -> None:
-            path = Path(checkpoint_path) / TRAINABLE_STATE
-            if not path.is_file():
-                return super()._load_from_checkpoint(checkpoint_path)
-            saved = torch.load(path, map_location="cpu", weights_only=True)
-            params = dict(self.model.named_parameters())
-            expected = {n for n, p in params.items() if p.requires_grad}
-            if set(saved) != expected:
-                raise StRecipeError(f"checkpoint {checkpoint_path!r} does not match this run's trainable parameters")
-            with torch.no_grad():
-                for name, tensor in saved.items():
-                    params[name].copy_(tensor.to(params[name].device))
-
-        def add_model_card_callback(self, default_args_dict: dict[str, Any]) -> None:
-            """No automatic card: the publisher writes one from st_recipe.json (and this saves the widget pass)."""
-
-        def _within_budget(self, inputs: dict[str, Any]) -> dict[str, Any]:
-            masks = [k for k in inputs if k.endswith("attention_mask")]
-            sides = [lengths_from_mask(inputs[k]) for k in masks]
-            cost = torch.tensor([meter.batch_flops(sides)], dtype=torch.float64)
-            if world > 1 and torch.distributed.is_initialized():
-                torch.distributed.all_reduce(cost)
-            remaining = budget - totals["flops"]
-            if float(cost) > remaining:
-                # The whole batch does not fit. One process: train a final partial batch that does (the
-                # budget is then met to within one pair); several: stop here, all ranks agreeing.
-                k = _pairs_that_fit(sides, remaining, profile) if world == 1 else 0
-                if k < 2:
-                    raise _BudgetReached()
-                rows = len(sides[0])
-                inputs = {key: (v[:k] if hasattr(v, "shape") and v.shape[:1] == (rows,) else v) for key, v in inputs.items()}
-                sides = [s[:k] for s in sides]
-                state["partial_final_batch"] = k
-            state["step_flops"] += meter.batch_flops(sides)
-            state["step_padded"] += padded_meter.batch_flops(sides)
-            state["step_tokens"] += sum(sum(s) for s in sides)
-            state["step_pairs"] += len(sides[0]) if sides else 0
-            return inputs
-
-        def create_scheduler(self, num_training_steps: int, optimizer: Any = None) -> Any:
-            if self.lr_scheduler is None:
-                self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
-                    optimizer or self.optimizer, _schedule(warmup, planned_steps)
-                )
-            return self.lr_scheduler
-
-    totals = {"flops": 0.0, "padded": 0.0, "tokens": 0, "pairs": 0}
-
-    class BudgetCallback(TrainerCallback):
-        """Adds each step's global FLOPs and stops before the step that would exceed the budget."""
-
-        def __init__(self) -> None:
-            self.bar: Any = None
-            self.t0 = time.time()
-            self.pairs_at_start = 0
-
-        def on_train_begin(self, args: Any, st: Any, control: Any, **kw: Any) -> None:
-            resume_from = state.get("resume_from")
-            if resume_from:
-                saved = json.loads((Path(resume_from) / "flop_meter.json").read_text())
-                totals.update(saved["totals"])
-                state["losses"] = saved["losses"]
-            self.pairs_at_start = totals["pairs"]
-            if not quiet and _is_main():
-                from tqdm.auto import tqdm
-
-                # In a log file (CI, nohup) every redraw is a new line; update it twice a minute instead.
-                interval = 0.1 if sys.stderr.isatty() else 30.0
-                self.bar = tqdm(total=budget, unit="FLOP", unit_scale=True, desc="training", dynamic_ncols=True,
-                                initial=min(totals["flops"], budget), mininterval=interval)
-
-        def on_step_end(self, args: Any, st: Any, control: Any, **kw: Any) -> None:
-            step = torch.tensor([state["step_flops"], state["step_padded"], float(state["step_tokens"]),
-                                 float(state["step_pairs"])], dtype=torch.float64)
-            if world > 1 and torch.distributed.is_initialized():
-                torch.distributed.all_reduce(step)
-            flops, padded, tokens, pairs = (float(x) for x in step)
-            state["step_flops"] = state["step_padded"] = 0.0
-            state["step_tokens"] = state["step_pairs"] = 0
-            totals["flops"] += flops
-            totals["padded"] += padded
-            totals["tokens"] += int(tokens)
-            totals["pairs"] += int(pairs)
-            if self.bar is not None:
-                elapsed = max(time.time() - self.t0, 1e-9)
-                last = f"{state['losses'][-1]:.3f}" if state["losses"] else "-"
-                self.bar.set_postfix_str(
-                    f"{totals['flops'] / budget:.1%} of budget, loss {last}, "
-                    f"{(totals['pairs'] - self.pairs_at_start) / elapsed:.0f} pairs/s",
-                    refresh=False,  # the update below redraws, at most every mininterval
-                )
-                self.bar.update(min(flops, max(0.0, budget - self.bar.n)))
-            if state["partial_final_batch"]:
-                state["stopped_by"] = "budget"
-                control.should_training_stop = True
-                control.should_save = False
-
-        def on_log(self, args: Any, st: Any, control: Any, logs: Any = None, **kw: Any) -> None:
-            if logs and "loss" in logs:
-                state["losses"].append(round(float(logs["loss"]), 6))
-
-        def on_save(self, args: Any, st: Any, control: Any, **kw: Any) -> None:
-            if _is_main():
-                target = Path(args.output_dir) / f"checkpoint-{st.global_step}"
-                if target.is_dir():
-                    (target / "flop_meter.json").write_text(json.dumps({"totals": totals, "losses": state["losses"]}))
-
-        def on_train_end(self, args: Any, st: Any, control: Any, **kw: Any) -> None:
-            if self.bar is not None:
-                self.bar.close()
-
     resume_from = None
     if resume:
-        resume_from = _latest_checkpoint(ckpt_root)
+        resume_from = latest_checkpoint(ckpt_root)
         if resume_from is not None:
             _check_same_run(ckpt_root, recipe, str(source))
+        elif _is_main():
+            logger.warning("nothing to resume in %s: starting a fresh run", ckpt_root)
     if _is_main():
-        ckpt_root.mkdir(parents=True, exist_ok=True)
-        (ckpt_root / "run.json").write_text(json.dumps({"recipe": recipe.to_dict(), "data": str(source)}, indent=2))
-    state["resume_from"] = resume_from
+        try:
+            ckpt_root.mkdir(parents=True, exist_ok=True)
+            for stale in ckpt_root.glob(".staging-*"):  # a checkpoint a crash left half-written
+                shutil.rmtree(stale, ignore_errors=True)
+            (ckpt_root / "run.json").write_text(json.dumps({"recipe": recipe.to_dict(), "data": str(source)}, indent=2))
+        except OSError as exc:
+            raise StRecipeError(f"cannot write checkpoints to {str(ckpt_root)!r}: {exc.strerror or exc}") from None
 
-    bf16 = recipe.precision == "bf16"
-    fp16 = recipe.precision == "fp16"
+    state = BudgetState(budget=budget)
     args = SentenceTransformerTrainingArguments(
         output_dir=str(ckpt_root),
         max_steps=max_steps,
@@ -388,13 +265,13 @@ def train(
         batch_sampler=BatchSamplers.NO_DUPLICATES,
         save_strategy="steps",
         save_steps=save_steps or max(1, planned_steps // 10),
-        save_total_limit=2,
+        save_total_limit=None,  # the budget trainer keeps the last complete checkpoints itself
         logging_steps=1,
         report_to=[],
         seed=recipe.seed,
         data_seed=recipe.seed,
-        bf16=bf16,
-        fp16=fp16,
+        bf16=recipe.precision == "bf16",
+        fp16=recipe.precision == "fp16",
         use_cpu=not torch.cuda.is_available(),
         **_checkpointing_args(gradient_checkpointing),
         disable_tqdm=True,
@@ -402,18 +279,20 @@ def train(
         ddp_find_unused_parameters=False,
         save_only_model=False,
     )
-    trainer = BudgetTrainer(model=model, args=args, train_dataset=train_pairs.to_dataset(), loss=loss,
-                            callbacks=[BudgetCallback()])
+    callback = budget_callback(TrainerCallback, state, resume_from=resume_from, quiet=quiet)
+    trainer = make_trainer(SentenceTransformerTrainer, meter=meter, padded_meter=padded_meter, state=state,
+                           warmup=warmup, planned_steps=planned_steps, checkpoints=ckpt_root,
+                           model=model, args=args, train_dataset=train_pairs.to_dataset(), loss=loss,
+                           callbacks=[callback])
     trainer.remove_callback(_progress_callback_class())
-    callback = next(c for c in trainer.callback_handler.callbacks if isinstance(c, BudgetCallback))
     try:
         trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    except _BudgetReached:
-        state["stopped_by"] = "budget"
+    except BudgetReached:
+        state.stopped_by = "budget"
     finally:
-        if callback.bar is not None:
-            callback.bar.close()
+        callback.close(trainer.state.global_step)
     wall = time.time() - started
+    totals = {"flops": state.flops, "padded": state.padded, "tokens": state.tokens, "pairs": state.pairs}
 
     if totals["flops"] > budget * (1 + 1e-9):
         raise StRecipeError(f"internal error: spent {totals['flops']:.4g} FLOP over the budget {budget:.4g}")
@@ -444,14 +323,14 @@ def train(
                 "paper_formula": paper_cost * totals["tokens"],
                 "per_pair_estimate": per_pair,
                 "profile": profile.to_dict(),
-                "stopped_by": state["stopped_by"],
+                "stopped_by": state.stopped_by,
                 "not_counted": "GradCache's extra embedding pass and gradient-checkpointing recompute" if (recipe.mini_batch_size or gradient_checkpointing) else None,
             },
             "steps": trainer.state.global_step,
             "planned_steps": planned_steps,
             "pairs_seen": totals["pairs"],
             "tokens_seen": totals["tokens"],
-            "loss": {"final": state["losses"][-1] if state["losses"] else None, "per_step": state["losses"]},
+            "loss": {"final": state.losses[-1] if state.losses else None, "per_step": state.losses},
             "heldout": {"before": before, "after": after},
             "wall_time_s": round(wall, 2),
             "hardware": _hardware(),
@@ -469,38 +348,10 @@ def train(
     return RunResult(out=out, record=result_record)
 
 
-class _BudgetReached(Exception):
-    """Raised before a step whose FLOPs would exceed the budget."""
-
-
-def _pairs_that_fit(sides: list[list[int]], remaining: float, profile: Any) -> int:
-    """How many leading pairs of a batch fit in the remaining budget (the meter's cost per pair)."""
-    per_pair = [0.0] * len(sides[0])
-    for lengths in sides:
-        for i, t in enumerate(lengths):
-            per_pair[i] += profile.sequence_flops(t)
-    total, k = 0.0, 0
-    for cost in per_pair:
-        if total + cost > remaining:
-            break
-        total += cost
-        k += 1
-    return k
-
-
 def _progress_callback_class() -> Any:
     from transformers.trainer_callback import PrinterCallback
 
     return PrinterCallback
-
-
-def _latest_checkpoint(root: Path) -> Path | None:
-    if not root.is_dir():
-        return None
-    ckpts = [p for p in root.glob("checkpoint-*") if p.is_dir() and (p / "flop_meter.json").is_file()]
-    if not ckpts:
-        return None
-    return max(ckpts, key=lambda p: int(p.name.split("-")[-1]))
 
 
 def _check_same_run(root: Path, recipe: Recipe, source: str) -> None:

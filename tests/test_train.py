@@ -58,13 +58,52 @@ def test_random_init_is_recorded(tmp_path):
 
 def test_existing_out_is_refused_unless_overwrite(tiny_neox_dir, tmp_path):
     out = tmp_path / "run"
-    out.mkdir()
-    (out / "keep.txt").write_text("x")
+    out.mkdir()  # an empty folder is fine without --overwrite
+    train(_recipe(tiny_neox_dir, budget=2e9), "builtin", out, quiet=True)
+    first = (out / "st_recipe.json").read_text()
     with pytest.raises(StRecipeError, match="already exists; pass --overwrite"):
         train(_recipe(tiny_neox_dir), "builtin", out, quiet=True)
-    assert (out / "keep.txt").exists()
-    train(_recipe(tiny_neox_dir, budget=2e9), "builtin", out, overwrite=True, quiet=True)
-    assert not (out / "keep.txt").exists() and (out / "st_recipe.json").exists()
+    assert (out / "st_recipe.json").read_text() == first
+    train(_recipe(tiny_neox_dir, budget=2.5e9), "builtin", out, overwrite=True, quiet=True)  # an earlier run
+    assert (out / "st_recipe.json").read_text() != first
+
+
+def test_overwrite_never_replaces_a_folder_that_is_not_a_run(tiny_neox_dir, tmp_path):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "notes.txt").write_text("mine")
+    for overwrite in (False, True):
+        with pytest.raises(StRecipeError, match="notes"):
+            train(_recipe(tiny_neox_dir), "builtin", notes, overwrite=overwrite, quiet=True)
+    assert [p.name for p in notes.iterdir()] == ["notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes"]  # no checkpoints or temporary folders
+
+
+def test_out_that_cannot_be_written_is_one_line(tiny_neox_dir, tmp_path):
+    for bad in ("/proc/st-recipe-run", ""):
+        with pytest.raises(StRecipeError):
+            train(_recipe(tiny_neox_dir), "builtin", bad, quiet=True)
+
+
+def test_a_full_disk_during_a_checkpoint_is_one_line_and_leaves_no_checkpoint(tiny_neox_dir, tmp_path, monkeypatch):
+    import errno
+
+    import torch
+
+    real_save = torch.save
+
+    def full(obj, f, *a, **kw):
+        if str(f).endswith("optimizer.pt"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, f, *a, **kw)
+
+    monkeypatch.setattr(torch, "save", full)
+    out = tmp_path / "run"
+    with pytest.raises(StRecipeError, match=r"^no space left on device \(.*checkpoint-\d+\)$"):
+        train(_recipe(tiny_neox_dir), "builtin", out, save_steps=2, quiet=True)
+    ckpts = checkpoint_dir(out)
+    assert not out.exists()
+    assert not list(ckpts.glob("checkpoint-*")) and not list(ckpts.glob(".staging-*"))
 
 
 def test_budget_too_small_for_one_step(tiny_neox_dir, tmp_path):
@@ -157,4 +196,6 @@ def test_two_process_ddp_counts_the_global_batch(tiny_neox_dir, tmp_path):
     rec = read_run(tmp_path / "run")
     assert rec["hardware"]["world_size"] == 2
     assert 0.99 <= rec["flops"]["spent_fraction"] <= 1.0
-    assert rec["pairs_seen"] == rec["steps"] * 16  # several processes stop before a batch rather than split it
+    # The final global batch is cut to the leading pairs that fit, the same count on each process.
+    assert (rec["steps"] - 1) * 16 < rec["pairs_seen"] <= rec["steps"] * 16
+    assert rec["flops"]["stopped_by"] == "budget"

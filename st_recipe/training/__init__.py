@@ -1,0 +1,1 @@
+"""Training under a FLOP budget: the budget trainer and its state."""

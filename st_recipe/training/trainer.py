@@ -1,0 +1,342 @@
+"""The budget trainer: a SentenceTransformerTrainer that meters every batch exactly and stops at a FLOP budget.
+
+Its state lives in one :class:`BudgetState` object (totals, the current step's counts, the loss curve,
+why it stopped), which checkpoints save and ``--resume`` restores. Checkpoints are written to a hidden
+staging folder and renamed into place only when complete, so a crash or a full disk never leaves a
+checkpoint that a later resume could half-trust.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from st_recipe.errors import StRecipeError
+from st_recipe.flops import CostProfile, FlopMeter, lengths_from_mask
+
+TRAINABLE_STATE = "trainable_state.pt"
+METER_STATE = "flop_meter.json"
+CHECKPOINTS_KEPT = 2
+# Without a terminal every redraw is a new log line: report at most this often instead.
+LOG_INTERVAL_S = 30.0
+
+
+def is_main() -> bool:
+    """True on the process that writes (rank 0, or the only process)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def world_size() -> int:
+    """How many training processes share the global batch."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _distributed() -> bool:
+    import torch
+
+    return world_size() > 1 and torch.distributed.is_available() and torch.distributed.is_initialized()
+
+
+@dataclass
+class BudgetState:
+    """Everything the budget trainer knows about its progress (global over all processes)."""
+
+    budget: float
+    flops: float = 0.0
+    padded: float = 0.0
+    tokens: int = 0
+    pairs: int = 0
+    losses: list[float] = field(default_factory=list)
+    stopped_by: str = "max_steps"
+    partial_final_batch: int | None = None
+    # This process's counts for the step in progress, summed over processes when the step ends.
+    step_flops: float = 0.0
+    step_padded: float = 0.0
+    step_tokens: int = 0
+    step_pairs: int = 0
+
+    @property
+    def remaining(self) -> float:
+        """FLOPs still unspent."""
+        return self.budget - self.flops
+
+    def saved(self) -> dict[str, Any]:
+        """What a checkpoint keeps (totals and the loss curve)."""
+        return {"totals": {"flops": self.flops, "padded": self.padded, "tokens": self.tokens, "pairs": self.pairs},
+                "losses": list(self.losses)}
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Continue from :meth:`saved` output."""
+        t = saved["totals"]
+        self.flops, self.padded = float(t["flops"]), float(t["padded"])
+        self.tokens, self.pairs = int(t["tokens"]), int(t["pairs"])
+        self.losses = [float(x) for x in saved["losses"]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (for debugging and tests)."""
+        return asdict(self)
+
+
+class BudgetReached(Exception):
+    """Raised before a step whose FLOPs would exceed the budget."""
+
+
+def pairs_that_fit(sides: list[list[int]], remaining: float, profile: CostProfile, world: int = 1) -> int:
+    """The largest k such that the leading k pairs of every process's batch together fit in ``remaining``."""
+    import torch
+
+    per_pair = torch.zeros(len(sides[0]), dtype=torch.float64)
+    for lengths in sides:
+        per_pair += torch.tensor([profile.sequence_flops(t) for t in lengths], dtype=torch.float64)
+    if world > 1 and _distributed():
+        gathered = [torch.zeros_like(per_pair) for _ in range(world)]
+        torch.distributed.all_gather(gathered, per_pair)
+        stacked = torch.stack(gathered)
+    else:
+        stacked = per_pair[None, :]
+    leading = stacked.cumsum(dim=1).sum(dim=0)  # cost of the first k pairs on every process, k = 1..rows
+    return int((leading <= remaining).sum())
+
+
+def lr_schedule(warmup: int, planned: int) -> Any:
+    """Linear warmup then cosine to 0 at ``planned`` steps, 0 after (never rising again)."""
+
+    def factor(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        if step >= planned:
+            return 0.0
+        progress = (step - warmup) / max(1, planned - warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def latest_checkpoint(root: Path) -> Path | None:
+    """The newest complete checkpoint under ``root`` (staging folders and incomplete ones are ignored)."""
+    if not root.is_dir():
+        return None
+    ckpts = [p for p in root.glob("checkpoint-*") if p.is_dir() and (p / METER_STATE).is_file()
+             and p.name.split("-")[-1].isdigit()]
+    return max(ckpts, key=lambda p: int(p.name.split("-")[-1])) if ckpts else None
+
+
+def _write_error(exc: BaseException, path: Path) -> StRecipeError:
+    """One line for a failed checkpoint write; a full disk is named as such."""
+    err = exc
+    while err is not None:
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+            return StRecipeError(f"no space left on device ({path})")
+        err = err.__cause__ or err.__context__
+    try:
+        if shutil.disk_usage(path.parent if path.parent.exists() else ".").free < 16 * 2**20:
+            # torch.save reports a full disk as "[enforce fail at inline_container.cc] ... file write failed".
+            return StRecipeError(f"no space left on device ({path})")
+    except OSError:
+        pass
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return StRecipeError(f"could not write checkpoint {path}: {first}")
+
+
+def make_trainer(base: type, *, meter: FlopMeter, padded_meter: FlopMeter, state: BudgetState, warmup: int,
+                 planned_steps: int, checkpoints: Path, **kwargs: Any) -> Any:
+    """Build a budget trainer on top of ``base`` (SentenceTransformerTrainer; imported by the caller)."""
+
+    class BudgetTrainer(base):  # type: ignore[misc, valid-type]
+        """Meters the real tokens of every training batch and never runs a step past the budget."""
+
+        def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
+                         num_items_in_batch: Any = None) -> Any:
+            if model.training and not return_outputs:
+                inputs = self._within_budget(inputs)
+            return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+
+        def _within_budget(self, inputs: dict[str, Any]) -> dict[str, Any]:
+            import torch
+
+            sides = [lengths_from_mask(inputs[k]) for k in inputs if k.endswith("attention_mask")]
+            cost = torch.tensor([meter.batch_flops(sides)], dtype=torch.float64)
+            if _distributed():
+                torch.distributed.all_reduce(cost)
+            if float(cost) > state.remaining:
+                # The whole batch does not fit: train the leading pairs that do (the same count on every
+                # process, so gathered in-batch negatives stay aligned) and stop after this step.
+                world = world_size()
+                k = pairs_that_fit(sides, state.remaining, meter.profile, world)
+                if k * world < 2:
+                    raise BudgetReached()
+                rows = len(sides[0])
+                inputs = {key: (v[:k] if hasattr(v, "shape") and v.shape[:1] == (rows,) else v)
+                          for key, v in inputs.items()}
+                sides = [s[:k] for s in sides]
+                state.partial_final_batch = k * world
+            state.step_flops += meter.batch_flops(sides)
+            state.step_padded += padded_meter.batch_flops(sides)
+            state.step_tokens += sum(sum(s) for s in sides)
+            state.step_pairs += len(sides[0]) if sides else 0
+            return inputs
+
+        def create_scheduler(self, num_training_steps: int, optimizer: Any = None) -> Any:
+            import torch
+
+            if self.lr_scheduler is None:
+                self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer or self.optimizer,
+                                                                       lr_schedule(warmup, planned_steps))
+            return self.lr_scheduler
+
+        def add_model_card_callback(self, default_args_dict: dict[str, Any]) -> None:
+            """No automatic card: the publisher writes one from st_recipe.json."""
+
+        def _get_output_dir(self, trial: Any) -> str:
+            # While a checkpoint is being written it goes to a hidden staging folder (see _save_checkpoint).
+            return str(getattr(self, "_staging", None) or super()._get_output_dir(trial))
+
+        def _save_checkpoint(self, model: Any, trial: Any) -> None:
+            step = self.state.global_step
+            final = checkpoints / f"checkpoint-{step}"
+            # The same name on every process: each writes its own RNG state into it.
+            staging = checkpoints / f".staging-{step}"
+            self._staging = staging
+            try:
+                super()._save_checkpoint(model, trial)
+                if _distributed():
+                    import torch
+
+                    torch.distributed.barrier()
+                if is_main():
+                    inner = staging / f"checkpoint-{step}"
+                    (inner / METER_STATE).write_text(json.dumps(state.saved()), encoding="utf-8")
+                    shutil.rmtree(final, ignore_errors=True)
+                    os.replace(inner, final)
+                    shutil.rmtree(staging, ignore_errors=True)
+                    self._rotate()
+            except (OSError, RuntimeError) as exc:
+                if is_main():
+                    shutil.rmtree(staging, ignore_errors=True)
+                raise _write_error(exc, final) from None
+            finally:
+                self._staging = None
+
+        def _rotate(self) -> None:
+            done = sorted((p for p in checkpoints.glob("checkpoint-*") if (p / METER_STATE).is_file()),
+                          key=lambda p: int(p.name.split("-")[-1]))
+            for old in done[:-CHECKPOINTS_KEPT]:
+                shutil.rmtree(old, ignore_errors=True)
+
+        def _save(self, output_dir: str | None = None, state_dict: Any = None) -> None:
+            # Checkpoints hold only what trains (frozen weights come back from the base model), under the
+            # live module names, so adapters and Propulsion scales reload exactly.
+            import torch
+
+            if self.is_deepspeed_enabled or self.is_fsdp_enabled:
+                return super()._save(output_dir, state_dict)
+            target = Path(output_dir or self.args.output_dir)
+            target.mkdir(parents=True, exist_ok=True)
+            trainable = {n: p.detach().cpu() for n, p in self.model.named_parameters() if p.requires_grad}
+            torch.save(trainable, target / TRAINABLE_STATE)
+
+        def _load_from_checkpoint(self, checkpoint_path: str, model: Any = None) -> None:
+            import torch
+
+            path = Path(checkpoint_path) / TRAINABLE_STATE
+            if not path.is_file():
+                return super()._load_from_checkpoint(checkpoint_path)
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+            params = dict(self.model.named_parameters())
+            expected = {n for n, p in params.items() if p.requires_grad}
+            if set(saved) != expected:
+                raise StRecipeError(f"checkpoint {checkpoint_path!r} does not match this run's trainable parameters")
+            with torch.no_grad():
+                for name, tensor in saved.items():
+                    params[name].copy_(tensor.to(params[name].device))
+
+    return BudgetTrainer(**kwargs)
+
+
+def budget_callback(base: type, state: BudgetState, *, resume_from: Path | None, quiet: bool) -> Any:
+    """The callback that sums each step's FLOPs over processes, reports progress and stops at the budget."""
+
+    class BudgetCallback(base):  # type: ignore[misc, valid-type]
+        """Adds each step's global counts, stops after a partial final batch, shows progress on rank 0."""
+
+        def __init__(self) -> None:
+            self.bar: Any = None
+            self.t0 = time.time()
+            self.pairs_at_start = 0
+            self.last_report = 0.0
+            self.closed = False
+
+        def on_train_begin(self, args: Any, st: Any, control: Any, **kw: Any) -> None:
+            if resume_from is not None:
+                state.restore(json.loads((resume_from / METER_STATE).read_text(encoding="utf-8")))
+            self.pairs_at_start = state.pairs
+            self.t0 = self.last_report = time.time()
+            if not quiet and is_main() and sys.stderr.isatty():
+                from tqdm.auto import tqdm
+
+                self.bar = tqdm(total=state.budget, unit="FLOP", unit_scale=True, desc="training",
+                                dynamic_ncols=True, initial=min(state.flops, state.budget), mininterval=0.1)
+
+        def on_step_end(self, args: Any, st: Any, control: Any, **kw: Any) -> None:
+            import torch
+
+            step = torch.tensor([state.step_flops, state.step_padded, float(state.step_tokens),
+                                 float(state.step_pairs)], dtype=torch.float64)
+            if _distributed():
+                torch.distributed.all_reduce(step)
+            flops, padded, tokens, pairs = (float(x) for x in step)
+            state.step_flops = state.step_padded = 0.0
+            state.step_tokens = state.step_pairs = 0
+            state.flops += flops
+            state.padded += padded
+            state.tokens += int(tokens)
+            state.pairs += int(pairs)
+            if state.partial_final_batch:
+                state.stopped_by = "budget"
+                control.should_training_stop = True
+                control.should_save = False
+
+        def on_log(self, args: Any, st: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            # Logging follows the step's end, so the loss shown here is this step's, not the one before.
+            if logs and "loss" in logs:
+                state.losses.append(round(float(logs["loss"]), 6))
+                self._report(st.global_step)
+
+        def _report(self, step: int, final: bool = False) -> None:
+            if quiet or not is_main():
+                return
+            elapsed = max(time.time() - self.t0, 1e-9)
+            loss = f"{state.losses[-1]:.3f}" if state.losses else "-"
+            text = (f"{state.flops / state.budget:.1%} of budget, loss {loss}, "
+                    f"{(state.pairs - self.pairs_at_start) / elapsed:.0f} pairs/s")
+            if self.bar is not None:
+                self.bar.set_postfix_str(text, refresh=False)
+                self.bar.update(max(0.0, min(state.flops, state.budget) - self.bar.n))
+            elif final or time.time() - self.last_report >= LOG_INTERVAL_S:
+                self.last_report = time.time()
+                print(f"training: step {step}, {text}", file=sys.stderr, flush=True)
+
+        def on_train_end(self, args: Any, st: Any, control: Any, **kw: Any) -> None:
+            self.close(st.global_step)
+
+        def close(self, step: int) -> None:
+            """Final progress report (called once, also when the budget ends training by exception)."""
+            if self.closed:
+                return
+            self.closed = True
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
+            else:
+                self._report(step, final=True)
+
+    return BudgetCallback()
