@@ -174,11 +174,42 @@ def encoder_source(st_model: Any) -> dict[str, Any]:
 
 
 def save_encoder(st_model: Any, path: str | os.PathLike[str]) -> Path:
-    """Save a standard ST model folder with no absolute local paths in any JSON file."""
+    """Save a standard ST model folder with no local paths, an explicit padding side and the user's umask."""
     target = Path(path)
     st_model.save(str(target), create_model_card=False)
     scrub_local_paths(target, name=encoder_source(st_model).get("load_id"))
+    _fix_tokenizer_config(target, st_model[0].tokenizer.padding_side)
+    apply_umask(target)
     return target
+
+
+# Keys transformers 5 writes that describe how *this* machine loaded the files, not the model.
+_LOAD_TIME_KEYS = ("is_local", "local_files_only")
+
+
+def _fix_tokenizer_config(folder: Path, padding_side: str) -> None:
+    """Drop load-time keys and record the padding side where every tokenizer class reads it back."""
+    path = folder / "tokenizer_config.json"
+    if not path.is_file():
+        return
+    config = json.loads(path.read_text(encoding="utf-8"))
+    for key in _LOAD_TIME_KEYS:
+        config.pop(key, None)
+    config["padding_side"] = padding_side
+    path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def apply_umask(folder: Path) -> None:
+    """Give a written folder the user's umask (temporary folders and some writers use 0700/0600).
+
+    Published model folders are read by other users and by containers, so private modes are wrong here.
+    """
+    mask = os.umask(0)
+    os.umask(mask)
+    for root, dirs, files in os.walk(folder):
+        os.chmod(root, 0o777 & ~mask)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o666 & ~mask)
 
 
 def scrub_local_paths(folder: Path, name: str | None = None) -> list[str]:

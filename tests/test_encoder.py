@@ -54,6 +54,37 @@ def test_padding_side_survives_save_and_reload(tiny_neox_dir, tmp_path, side):
     assert (_embed(again, TEXTS) - _embed(model, TEXTS)).abs().max().item() <= 1e-5
 
 
+@pytest.mark.parametrize("pooling", ["mean", "weightedmean"])
+def test_left_padding_survives_reload_in_a_fresh_process(tiny_neox_dir, tmp_path, pooling):
+    import subprocess
+    import sys
+
+    model = build_encoder(str(tiny_neox_dir), padding_side="left", pooling=pooling)
+    model.encode(TEXTS)  # a call before saving must not reset the recorded side
+    save_encoder(model, tmp_path / "m")
+    code = ("import sys; from sentence_transformers import SentenceTransformer as S; "
+            "m = S(sys.argv[1]); print(m[0].tokenizer.padding_side, m.tokenize(['a', 'a b c d'])['attention_mask'][0][0].item())")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m")], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["left", "0"], out.stderr[-2000:]
+
+
+def test_saved_folder_is_readable_by_others_and_has_no_load_time_keys(tiny_neox_dir, tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        out = save_encoder(build_encoder(str(tiny_neox_dir)), tmp_path / "m")
+    finally:
+        os.umask(old)
+    for path in [out, *out.rglob("*")]:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == (0o755 if path.is_dir() else 0o644), (path, oct(mode))
+    config = json.loads((out / "tokenizer_config.json").read_text())
+    assert "is_local" not in config and "local_files_only" not in config
+    assert config["padding_side"] == "right"
+
+
 def test_lasttoken_appends_eos_and_keeps_it_after_reload(tiny_neox_dir, tmp_path):
     from sentence_transformers import SentenceTransformer
 
