@@ -151,7 +151,7 @@ def plan(
     if chosen.method is not primary:
         method_prov = Provenance("heuristic", mem_note)
         args_prov = Provenance("heuristic", mem_note)
-    lr_div = float(_value(defaults["lr_divisor"]))
+    lr_value, lr_prov = learning_rate_for(chosen.spec)
     prov = {
         "model": model_prov,
         "method": method_prov,
@@ -161,9 +161,7 @@ def plan(
         "tokens_per_pair": _prov(defaults["tokens_per_pair"]),
         "batch_size": Provenance("user") if batch_size else _prov(defaults["batch_size"]),
         "mini_batch_size": Provenance("heuristic", mem_note) if chosen.mini_batch_size else Provenance("heuristic", "no GradCache needed"),
-        "learning_rate": Provenance("paper", f"{chosen.spec.name} pretraining LR {chosen.spec.pretrain_lr:g} / {lr_div:g}")
-        if chosen.spec.family != "local"
-        else Provenance("heuristic", "pretraining LR unknown for a local model: 1e-4, the paper's rate for the small Pythias"),
+        "learning_rate": lr_prov,
         "schedule": _prov(defaults["schedule"]),
         "warmup_ratio": _prov(defaults["warmup_ratio"]),
         "temperature": _prov(defaults["temperature"]),
@@ -182,7 +180,7 @@ def plan(
         tokens_per_pair=tpp,
         batch_size=batch,
         mini_batch_size=chosen.mini_batch_size,
-        learning_rate=float(f"{chosen.spec.pretrain_lr / lr_div:.6g}"),
+        learning_rate=lr_value,
         schedule=_value(defaults["schedule"]),
         warmup_ratio=float(_value(defaults["warmup_ratio"])),
         temperature=float(_value(defaults["temperature"])),
@@ -193,6 +191,15 @@ def plan(
         seed=int(_value(defaults["seed"])),
         provenance=prov,
     )
+
+
+def learning_rate_for(spec: ModelSpec | None) -> tuple[float, Provenance]:
+    """The paper's fine-tuning LR (pretraining LR / 10) for a known model, else the written heuristic."""
+    if spec is not None and spec.family != "local":
+        lr_div = float(_value(load_defaults()["lr_divisor"]))
+        return (float(f"{spec.pretrain_lr / lr_div:.6g}"),
+                Provenance("paper", f"{spec.name} pretraining LR {spec.pretrain_lr:g} / {lr_div:g}"))
+    return 1e-4, Provenance("heuristic", "pretraining LR unknown for this model: 1e-4, the paper's rate for the small Pythias")
 
 
 def _fit_memory(

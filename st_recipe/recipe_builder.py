@@ -33,8 +33,6 @@ def build_recipe(
 
         base = get_recipe(recipe)
         changes: dict[str, Any] = {}
-        if model is not None:
-            changes["model"] = model
         if method is not None:
             changes["method"] = method
             changes["method_args"] = args
@@ -43,8 +41,10 @@ def build_recipe(
         if budget is not None:
             changes["budget"] = check_budget(budget)
         result = base.replace(**changes) if changes else base
-        if "budget" in changes or "model" in changes or "method" in changes or "method_args" in changes:
-            result = _rederive_pairs(result)
+        if model is not None and model != base.model:
+            result = _replan_for_model(result, model, recipe)
+        elif changes:
+            result = _rederive_pairs(result, recipe)
     else:
         if budget is None:
             raise StRecipeError("give --budget (FLOPs, e.g. 1e17) or a --recipe/--zoo that has one")
@@ -68,22 +68,43 @@ def build_recipe(
     return result
 
 
-def _rederive_pairs(recipe: Recipe) -> Recipe:
-    """Recompute pairs for a changed budget/model/method under the planning convention."""
+def _replan_for_model(recipe: Recipe, model: str, name: str) -> Recipe:
+    """The recipe with another base model: every model-dependent field re-derived for it, or marked carried over."""
+    from st_recipe.catalog import parse_model_spec
+    from st_recipe.planner import learning_rate_for
+    from st_recipe.recipes import Provenance
+
+    planned_for = recipe.model
+    spec = parse_model_spec(model).spec
+    lr, lr_prov = learning_rate_for(spec)
+    out = recipe.replace(model=model).replace(source=lr_prov.source, note=lr_prov.note, learning_rate=lr)
+    if recipe.mini_batch_size is not None:
+        old = recipe.provenance["mini_batch_size"]
+        out.provenance["mini_batch_size"] = Provenance(
+            old.source, f"carried over from recipe {name!r} (sized for {planned_for}; {old.note}); not re-planned for {model}")
+    return _rederive_pairs(out, name, planned_for=planned_for)
+
+
+def _rederive_pairs(recipe: Recipe, name: str, planned_for: str | None = None) -> Recipe:
+    """Recompute pairs for a changed budget/model/method under the planning convention (else mark them carried over)."""
     from st_recipe.catalog import parse_model_spec
     from st_recipe.flops import pairs_for_budget
     from st_recipe.methods import get_method
     from st_recipe.recipes import Provenance
 
-    if recipe.budget is None:
-        return recipe
     spec = parse_model_spec(recipe.model).spec
     method = get_method(recipe.method, **recipe.method_args)
-    counts = method.predict_params(spec) if spec is not None else None
+    counts = method.predict_params(spec) if spec is not None and recipe.budget is not None else None
     if counts is None:
-        return recipe
+        old = recipe.provenance["pairs"]
+        why = f"planned for {planned_for}" if planned_for else "planned before the change"
+        out = recipe.replace(pairs=recipe.pairs)
+        out.provenance["pairs"] = Provenance(
+            old.source, f"carried over from recipe {name!r} ({why}: {old.note or old.source}); not re-derived for "
+                        f"{recipe.model}, whose shape is unknown; training stops at the budget, not at this count")
+        return out
     fpt = method.flops_per_token(*counts)
-    out = recipe.replace(source="derived", note=f"budget / ({method.cost_formula} × {recipe.tokens_per_pair:g} tokens/pair)",
-                         pairs=max(1, pairs_for_budget(recipe.budget, fpt, recipe.tokens_per_pair)))
-    out.provenance["pairs"] = Provenance("derived", f"budget / ({method.cost_formula} = {fpt:.4g} FLOP/token × {recipe.tokens_per_pair:g} tokens/pair)")
+    out = recipe.replace(pairs=max(1, pairs_for_budget(recipe.budget, fpt, recipe.tokens_per_pair)))
+    out.provenance["pairs"] = Provenance("derived", f"budget / ({method.cost_formula} = {fpt:.4g} FLOP/token of "
+                                                    f"{recipe.model} × {recipe.tokens_per_pair:g} tokens/pair)")
     return out
