@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
-import os
 import re
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -23,22 +25,6 @@ PAIRS = [
     ("Short question six", "Answer six, with some more words."),
     ("Odd line breaks\u2028inside\x85a text", "CRLF\r\nand a form\x0cfeed stay in the text."),
 ]
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _cache_dir(request: pytest.FixtureRequest):
-    # The builtin pairs are cached under pytest's own cache (not the user's home), so only the first run
-    # in an environment pays for the cold build; test_mining_* covers the build itself on a small tree.
-    old = os.environ.get("ST_RECIPE_CACHE_DIR")
-    path = Path(request.config.cache.mkdir("st_recipe_builtin"))
-    os.environ["ST_RECIPE_CACHE_DIR"] = str(path)
-    data._MEMO.clear()
-    yield path
-    data._MEMO.clear()
-    if old is None:
-        os.environ.pop("ST_RECIPE_CACHE_DIR", None)
-    else:
-        os.environ["ST_RECIPE_CACHE_DIR"] = old
 
 
 @pytest.fixture(scope="session")
@@ -65,23 +51,69 @@ def error_text(excinfo: pytest.ExceptionInfo) -> str:
 # builtin
 
 
-def test_builtin_is_the_default_and_large(builtin_train: PairData, builtin_test: PairData) -> None:
-    assert len(builtin_train) >= 5000
-    assert len(builtin_test) >= 500
-    assert builtin_train.source == "builtin:train"
+TRAIN_PAIRS = 7564  # v1's split sizes, fixed in the shipped file
+TEST_PAIRS = 500
+
+
+def builtin_file() -> Path:
+    return Path(data.__file__).with_name(f"builtin_pairs_{data.BUILTIN_VERSION}.jsonl.gz")
+
+
+def builtin_rows() -> list[dict]:
+    raw = gzip.decompress(builtin_file().read_bytes())
+    return [json.loads(line) for line in raw.decode("utf-8").split("\n") if line]
+
+
+def test_builtin_file_matches_its_hash_and_manifest() -> None:
+    packed = builtin_file().read_bytes()
+    digest = hashlib.sha256(gzip.decompress(packed)).hexdigest()
+    assert digest == data.BUILTIN_SHA256
+    assert data.BUILTIN_VERSION == "v1"
+    # gzip header: no FNAME flag and mtime 0, so rewriting the file gives the same bytes.
+    assert packed[:2] == b"\x1f\x8b" and packed[3] & 0x08 == 0 and packed[4:8] == b"\0\0\0\0"
+    manifest = builtin_file().with_name("BUILTIN_PAIRS.md").read_text(encoding="utf-8")
+    assert digest in manifest and f"# Builtin pairs, {data.BUILTIN_VERSION}" in manifest
+    assert f"{TRAIN_PAIRS:,} train + {TEST_PAIRS} test" in manifest
+
+
+def test_builtin_file_layout_and_fixed_counts() -> None:
+    rows = builtin_rows()
+    assert all(list(r) == ["split", "anchor", "positive", "source"] for r in rows)
+    splits = [r["split"] for r in rows]
+    assert splits == ["train"] * TRAIN_PAIRS + ["test"] * TEST_PAIRS
+    sources = {r["source"] for r in rows}
+    assert "stdlib" in sources and "numpy" in sources and len(sources) == 11
+    assert len(load_pairs()) == TRAIN_PAIRS and len(load_pairs(split="test")) == TEST_PAIRS
+
+
+def test_packaging_ships_the_builtin_files() -> None:
+    import tomllib
+
+    config = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    shipped = config["tool"]["setuptools"]["package-data"]["st_recipe.data"]
+    assert builtin_file().name in shipped and "BUILTIN_PAIRS.md" in shipped
+
+
+def test_builtin_is_the_default(builtin_train: PairData, builtin_test: PairData) -> None:
+    assert builtin_train.source == "builtin:train" and builtin_test.source == "builtin:test"
     assert load_pairs(None).anchors == builtin_train.anchors
     assert load_pairs("builtin").anchors == builtin_train.anchors
-    s = builtin_train.stats
-    assert s.rows_kept == len(builtin_train)
-    assert s.rows_read > s.rows_kept + s.skipped_empty
-    assert s.skipped_malformed > 0 and s.duplicates_removed > 0
+    assert load_pairs(" BuiltIn ").positives == builtin_train.positives
+    for pairs, n in ((builtin_train, TRAIN_PAIRS), (builtin_test, TEST_PAIRS)):
+        assert pairs.stats.as_dict() == {
+            "rows_read": n, "rows_kept": n, "skipped_empty": 0, "skipped_malformed": 0,
+            "duplicates_removed": 0, "over_limit": 0,
+        }
 
 
 def test_builtin_train_and_test_share_no_text(builtin_train: PairData, builtin_test: PairData) -> None:
     train_texts = set(builtin_train.anchors) | set(builtin_train.positives)
     test_texts = set(builtin_test.anchors) | set(builtin_test.positives)
     assert not train_texts & test_texts
-    assert len(builtin_test) >= 0.05 * (len(builtin_train) + len(builtin_test)) - 1
+    # No text occurs twice anywhere, in either role (the miner dedupes ignoring case and spacing).
+    texts = [t for pairs in (builtin_train, builtin_test) for t in (*pairs.anchors, *pairs.positives)]
+    keys = [" ".join(t.lower().split()) for t in texts]
+    assert len(keys) == len(set(keys)) == 2 * (TRAIN_PAIRS + TEST_PAIRS)
 
 
 def test_builtin_texts_look_like_english_prose(builtin_train: PairData) -> None:
@@ -100,88 +132,72 @@ def test_builtin_texts_look_like_english_prose(builtin_train: PairData) -> None:
     assert len({a.split()[0] for a in builtin_train.anchors}) > 500
 
 
-def test_builtin_is_deterministic_and_cached_on_disk(builtin_train: PairData, _cache_dir: Path) -> None:
-    assert any(_cache_dir.glob("builtin-pairs-*.json"))
-    data._MEMO.clear()  # force a reload from the disk cache
-    again = load_pairs()
-    assert again.anchors == builtin_train.anchors and again.positives == builtin_train.positives
-
-
 def test_builtin_shuffle_follows_seed(builtin_train: PairData) -> None:
+    again = load_pairs(seed=0)
+    assert again.anchors == builtin_train.anchors and again.positives == builtin_train.positives
     other = load_pairs(seed=1)
     assert other.anchors != builtin_train.anchors
     assert as_set(other) == as_set(builtin_train)
-    assert load_pairs(seed=1).anchors == other.anchors
+    assert load_pairs(seed=1).anchors == other.anchors and load_pairs(seed=1).positives == other.positives
+    file_order = [r["anchor"] for r in builtin_rows() if r["split"] == "train"]
+    assert builtin_train.anchors != file_order and sorted(builtin_train.anchors) == sorted(file_order)
     few = load_pairs(limit=10, seed=1)
-    assert few.anchors == other.anchors[:10] and few.stats.rows_kept == 10 and few.stats.over_limit > 0
+    assert few.anchors == other.anchors[:10] and few.stats.rows_kept == 10
+    assert few.stats.over_limit == TRAIN_PAIRS - 10 and few.stats.rows_read == TRAIN_PAIRS
+    test_a, test_b = load_pairs(split="test", seed=5), load_pairs(split="test", seed=6)
+    assert test_a.anchors != test_b.anchors and as_set(test_a) == as_set(test_b)
 
 
-def test_mining_is_deterministic_inline_and_in_workers(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sysconfig
+def test_builtin_is_read_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    load_pairs(split="test")
 
-    stdlib = Path(sysconfig.get_paths()["stdlib"])
-    roots = [stdlib / "email", stdlib / "json", stdlib / "logging"]
-    inline = data._mine_docstrings(roots)
-    monkeypatch.setattr(data, "_worker_count", lambda n: 2)
-    workers = data._mine_docstrings(roots)
-    assert inline == workers and len(inline[0]) > 100
-    monkeypatch.setattr(data, "_mine_in_workers", lambda files: None)
-    assert data._mine_docstrings(roots) == inline
+    def fail(*args, **kwargs):
+        raise AssertionError("the builtin file was read again")
+
+    monkeypatch.setattr(data, "gzip", SimpleNamespace(decompress=fail))
+    assert len(load_pairs()) == TRAIN_PAIRS and len(load_pairs(split="test", seed=3)) == TEST_PAIRS
 
 
-def test_builtin_rebuilds_after_a_corrupt_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import sysconfig
-
-    small = Path(sysconfig.get_paths()["stdlib"]) / "json"
-    monkeypatch.setattr(data, "_builtin_roots", lambda: [("json", "x", small)])
-    monkeypatch.setenv("ST_RECIPE_CACHE_DIR", str(tmp_path))
+@pytest.fixture
+def builtin_copy(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """Points the loader at a copy of the shipped file (returned) with an empty in-process memo."""
+    copy = tmp_path / builtin_file().name
+    copy.write_bytes(builtin_file().read_bytes())
+    monkeypatch.setattr(data, "_builtin_path", lambda: copy)
     monkeypatch.setattr(data, "_MEMO", {})
-    first = data._builtin_pool()
-    (cache,) = tmp_path.glob("builtin-pairs-*.json")
-    cache.write_text("{not json", encoding="utf-8")
-    monkeypatch.setattr(data, "_MEMO", {})
-    assert data._builtin_pool() == first
-    assert json.loads(cache.read_text(encoding="utf-8"))["pairs"]
+    return copy
 
 
-def test_old_caches_are_pruned(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for i in range(6):
-        old = tmp_path / f"builtin-pairs-old{i}.json"
-        old.write_text("{}", encoding="utf-8")
-        os.utime(old, (1000 + i, 1000 + i))
-    data._write_cache(tmp_path / "builtin-pairs-new.json", ([("a", "b")], data.PairStats()))
-    left = sorted(f.name for f in tmp_path.glob("builtin-pairs-*.json"))
-    assert len(left) == data._CACHE_KEEP and "builtin-pairs-new.json" in left and "builtin-pairs-old5.json" in left
+def test_builtin_copy_loads_like_the_original(builtin_copy: Path, builtin_train: PairData) -> None:
+    assert load_pairs().anchors == builtin_train.anchors
 
 
-def test_docstring_cleaning() -> None:
-    doc = '''Compute the thing from the inputs.
+def test_corrupted_builtin_file_is_one_line_error(builtin_copy: Path) -> None:
+    packed = bytearray(builtin_copy.read_bytes())
+    packed[len(packed) // 2] ^= 0xFF
+    builtin_copy.write_bytes(bytes(packed))
+    with pytest.raises(StRecipeError) as exc:
+        load_pairs()
+    msg = error_text(exc)
+    assert "corrupted" in msg and builtin_copy.name in msg and "reinstall" in msg
 
-    The thing is computed by combining both inputs in a careful, well-tested way.
-    See :func:`other` and ``code`` for details.
 
-    Usage::
+def test_altered_builtin_pairs_fail_the_hash(builtin_copy: Path) -> None:
+    # Valid gzip of changed content: only the sha256 check can notice.
+    raw = gzip.decompress(builtin_copy.read_bytes()).replace(b"Serialize obj", b"Serialise obj", 1)
+    builtin_copy.write_bytes(gzip.compress(raw, mtime=0))
+    with pytest.raises(StRecipeError) as exc:
+        load_pairs(split="test")
+    msg = error_text(exc)
+    assert "corrupted" in msg and data.BUILTIN_SHA256 in msg and hashlib.sha256(raw).hexdigest() in msg
 
-        compute(a, b)
 
-    More prose after the literal block, which stays in the positive.
-
-    Examples
-    --------
-    Everything in an examples section is dropped.
-
-    >>> compute(1, 2)
-    3
-    '''
-    anchor, positive = data._docstring_pair(doc)
-    assert anchor == "Compute the thing from the inputs."
-    assert "careful, well-tested way" in positive and "See other and code for details." in positive
-    assert ">>>" not in positive and "compute(a, b)" not in positive and "Examples" not in positive
-    assert "Usage:" in positive and "Everything" not in positive
-    assert "More prose after the literal block" in positive
-    assert data._docstring_pair("Too short.") is None
-    assert data._docstring_pair("Return the value of the thing.") == ("Return the value of the thing.", "")
-    assert data._docstring_pair("foo(a, b) -> int\n\nReturn the sum of a and b as an integer value please.") is None
+def test_missing_builtin_file_is_one_line_error(builtin_copy: Path) -> None:
+    builtin_copy.unlink()
+    with pytest.raises(StRecipeError) as exc:
+        load_pairs()
+    msg = error_text(exc)
+    assert "missing" in msg and "reinstall" in msg
 
 
 @pytest.mark.parametrize("split", ["validation", "dev"])

@@ -2,17 +2,15 @@
 
 Sources accepted by :func:`load_pairs`:
 
-* ``"builtin"``: an offline default that needs no download. Pairs are mined at run time from the
-  docstrings of installed Python code (the standard library plus a fixed list of packages that
-  st-recipe itself depends on, so they exist wherever st-recipe is installed): the anchor is a
-  docstring's summary sentence, the positive is the rest of that docstring with doctests, literal code
-  blocks, underlines and "See Also"/"References" sections removed. Real human-written text, not
-  templates; no text occurs twice. The result is deterministic for a given environment and is cached
-  in the process and on disk (``$ST_RECIPE_CACHE_DIR``, else ``$XDG_CACHE_HOME/st_recipe``, else
-  ``~/.cache/st_recipe``), keyed by the Python version, the versions of the packages read and this
-  module's source. A cold build parses the sources in parallel child processes (a few seconds).
-  ``split="test"`` holds out 5 % (at least 500 pairs), chosen by a hash of the anchor, so train and
-  test never share a text.
+* ``"builtin"``: an offline default that needs no download: a fixed, versioned set of pairs shipped
+  in this package (``builtin_pairs_v1.jsonl.gz``, described in ``BUILTIN_PAIRS.md``), the same
+  wherever st-recipe is installed. It was mined once, by ``scripts/mine_builtin_pairs.py`` in the
+  repository, from the docstrings of the Python standard library and of packages st-recipe depends on:
+  the anchor is a docstring's summary sentence, the positive is the rest of that docstring with
+  doctests, literal code blocks, underlines and "See Also"/"References" sections removed. Real
+  human-written text, not templates; no text occurs twice. The file's split column holds out
+  ``split="test"`` (500 pairs, chosen by a hash of the anchor), so train and test never share a text.
+  Loading checks the file against :data:`BUILTIN_SHA256` and keeps it in memory for the process.
 * A local file: ``.jsonl``/``.ndjson``/``.json`` (JSON lines, or one JSON array of objects), ``.csv``,
   ``.tsv`` or ``.parquet``. Columns are found automatically (see ``COLUMN_PAIRS``) or named with
   ``anchor_column``/``positive_column``. Local files have no splits.
@@ -38,15 +36,16 @@ cuts them at the recipe's maximum sequence length.
 
 from __future__ import annotations
 
-import ast
 import csv
+import gzip
 import hashlib
+import importlib.resources
 import io
 import json
 import os
 import random
 import re
-import sys
+import zlib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sized
@@ -54,11 +53,20 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sized
 from st_recipe.errors import StRecipeError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from importlib.resources.abc import Traversable
+
     import datasets
 
-__all__ = ["BATCH_SAMPLER", "BUILTIN", "COLUMN_PAIRS", "PairData", "PairStats", "check_enough", "load_pairs"]
+__all__ = [
+    "BATCH_SAMPLER", "BUILTIN", "BUILTIN_SHA256", "BUILTIN_VERSION", "COLUMN_PAIRS", "PairData", "PairStats",
+    "check_enough", "load_pairs",
+]
 
 BUILTIN = "builtin"
+# The shipped builtin set (BUILTIN_PAIRS.md); a different set of pairs gets a new version and file.
+BUILTIN_VERSION = "v1"
+# sha256 of the decompressed file, as printed by scripts/mine_builtin_pairs.py; checked on every load.
+BUILTIN_SHA256 = "3535a160a648b8809a55cbd7b5bd8c186e1b484f49184fc99d72b61f788747bb"
 # The value of sentence_transformers' BatchSamplers.NO_DUPLICATES, which the trainer must use.
 BATCH_SAMPLER = "no_duplicates"
 FILE_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet")
@@ -79,10 +87,12 @@ COLUMN_PAIRS: tuple[tuple[str, str], ...] = (
 class PairStats:
     """Counts from reading a source: how many rows came in and why some were dropped.
 
-    For ``builtin`` a row is one docstring of the mined pool (both splits); ``skipped_empty`` counts
-    docstrings with no body, ``skipped_malformed`` those rejected as junk, and ``rows_kept`` the pairs
-    of the chosen split. For files, ``skipped_malformed`` counts ragged CSV rows and BGE rows whose
-    ``pos`` list is empty. ``over_limit`` counts pairs dropped by ``limit``.
+    For ``builtin`` a row is one pair of the chosen split in the shipped file, so ``rows_read`` is that
+    split's size (7,564 train or 500 test in v1); the file was cleaned and deduplicated when it was mined
+    (BUILTIN_PAIRS.md has those counts), so ``skipped_empty``, ``skipped_malformed`` and
+    ``duplicates_removed`` are 0. For files, ``skipped_malformed`` counts ragged CSV rows and BGE rows
+    whose ``pos`` list is empty. ``rows_kept`` is the number of pairs returned and ``over_limit`` counts
+    pairs dropped by ``limit``.
     """
 
     rows_read: int = 0
@@ -535,431 +545,65 @@ def _load_hub(
 
 
 # ----------------------------------------------------------------------------------------------------
-# The built-in pairs mined from docstrings
+# The built-in pairs, shipped as a file in this package
 
-# Packages st-recipe depends on (directly or through torch/datasets), so they are present wherever it
-# runs. Chosen for the most prose-rich docstrings per second of parsing; all of torch and transformers
-# would add ~40 s, so only torch.nn is read.
-_BUILTIN_PACKAGES: tuple[tuple[str, str], ...] = (
-    # (import path, distribution name)
-    ("click", "click"),
-    ("jinja2", "jinja2"),
-    ("packaging", "packaging"),
-    ("fsspec", "fsspec"),
-    ("huggingface_hub", "huggingface_hub"),
-    ("sentence_transformers", "sentence-transformers"),
-    ("accelerate", "accelerate"),
-    ("networkx", "networkx"),
-    ("numpy", "numpy"),
-    ("torch/nn", "torch"),
-)
-_SKIP_DIRS = frozenset(
-    {
-        "test", "tests", "testing", "_testing", "idle_test", "site-packages", "dist-packages", "__pycache__",
-        "turtledemo", "_bundled", "encodings", "pydoc_data", "_vendor", "vendor", "_vendored", "vendored",
-        "benchmarks", "lib2to3", "f2py",
-    }
-)
-# Big files whose strings are not docstrings (numpy attaches its C functions' docs at import time).
-_SKIP_FILES = frozenset({"_add_newdocs.py", "_add_newdocs_scalars.py"})
-_HELD_OUT_FRACTION = 0.05
-_HELD_OUT_MIN = 500
-_MAX_POSITIVE_CHARS = 1500
-_MAX_DOCSTRING_CHARS = 8000
-_CACHE_KEEP = 4  # builtin caches kept per cache dir (one per environment and st-recipe version)
+_BUILTIN_FILE = f"builtin_pairs_{BUILTIN_VERSION}.jsonl.gz"
 
-_MEMO: dict[str, tuple[list[tuple[str, str]], PairStats]] = {}
+# Parsed splits by resource path: (anchors, positives) in file order. Never handed out, only copied.
+_MEMO: dict[str, dict[str, tuple[list[str], list[str]]]] = {}
 
 
 def _load_builtin(split: str, limit: int | None, seed: int) -> PairData:
     if split not in ("train", "test"):
         raise StRecipeError(f"the builtin pairs have splits 'train' and 'test', not {split!r}")
-    pool, built = _builtin_pool()
-    train, test = _split_builtin(pool)
-    chosen = train if split == "train" else test
-    stats = PairStats(
-        rows_read=built.rows_read,
-        skipped_empty=built.skipped_empty,
-        skipped_malformed=built.skipped_malformed,
-        duplicates_removed=built.duplicates_removed,
-    )
-    data = PairData([a for a, _ in chosen], [p for _, p in chosen], f"{BUILTIN}:{split}", stats)
+    anchors, positives = _builtin_splits()[split]
+    stats = PairStats(rows_read=len(anchors))
+    data = PairData(list(anchors), list(positives), f"{BUILTIN}:{split}", stats)
     return _shuffle_and_cut(data, limit, seed)
 
 
-def _split_builtin(pool: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """Hold out the pairs whose anchors hash lowest; the pool already has every text at most once."""
-    n_test = max(round(len(pool) * _HELD_OUT_FRACTION), min(_HELD_OUT_MIN, len(pool) // 2))
-    ranked = sorted(range(len(pool)), key=lambda i: _stable_hash(pool[i][0]))
-    test_ids = set(ranked[:n_test])
-    train = [pair for i, pair in enumerate(pool) if i not in test_ids]
-    test = [pair for i, pair in enumerate(pool) if i in test_ids]
-    return train, test
+def _builtin_path() -> Traversable:
+    """The shipped file, as a resource so that wheels, editable installs and zipped packages all work."""
+    return importlib.resources.files(__name__).joinpath(_BUILTIN_FILE)
 
 
-def _stable_hash(text: str) -> bytes:
-    return hashlib.blake2b(text.lower().encode("utf-8"), digest_size=8).digest()
-
-
-def _builtin_roots() -> list[tuple[str, str, Path]]:
-    """(label, version, directory) for every source of builtin docstrings present here."""
-    import importlib.metadata
-    import importlib.util
-    import sysconfig
-
-    roots = [("stdlib", sys.version.split()[0], Path(sysconfig.get_paths()["stdlib"]))]
-    for name, dist in _BUILTIN_PACKAGES:
-        top, *sub = name.split("/")
-        try:
-            spec = importlib.util.find_spec(top)  # locates without importing
-        except (ImportError, ValueError):
-            continue
-        if spec is None or not spec.submodule_search_locations:
-            continue
-        base = Path(list(spec.submodule_search_locations)[0]).joinpath(*sub)
-        if not base.is_dir():
-            continue
-        try:
-            version = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            version = "?"
-        roots.append((name, version, base))
-    return roots
+def _builtin_splits() -> dict[str, tuple[list[str], list[str]]]:
+    """Read, verify and parse the shipped file once per process."""
+    resource = _builtin_path()
+    key = str(resource)
+    if key in _MEMO:
+        return _MEMO[key]
+    where = f"the builtin pairs file {_BUILTIN_FILE} ({resource})"
+    try:
+        packed = resource.read_bytes()
+    except (OSError, KeyError):  # a zipped package reports a missing member as KeyError
+        raise StRecipeError(f"{where} is missing; reinstall st-recipe") from None
+    try:
+        raw = gzip.decompress(packed)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise StRecipeError(f"{where} is corrupted ({_first_line(exc)}); reinstall st-recipe") from None
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != BUILTIN_SHA256:
+        raise StRecipeError(
+            f"{where} is corrupted: its sha256 is {digest}, expected {BUILTIN_SHA256}; reinstall st-recipe"
+        )
+    splits: dict[str, tuple[list[str], list[str]]] = {"train": ([], []), "test": ([], [])}
+    # The hash matched, so every line is a row the mining script wrote; no per-row checks are needed.
+    for line in raw.decode("utf-8").split("\n"):
+        if line:
+            row = json.loads(line)
+            anchors, positives = splits[row["split"]]
+            anchors.append(row["anchor"])
+            positives.append(row["positive"])
+    _MEMO[key] = splits
+    return splits
 
 
 def _cache_dir() -> Path:
+    """st-recipe's cache folder: $ST_RECIPE_CACHE_DIR, else $XDG_CACHE_HOME/st_recipe, else ~/.cache/st_recipe."""
+    # The builtin pairs no longer need a cache; st_recipe.evaluate keeps its builtin task files here.
     explicit = os.environ.get("ST_RECIPE_CACHE_DIR")
     if explicit:
         return Path(explicit).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "st_recipe"
-
-
-def _builtin_pool() -> tuple[list[tuple[str, str]], PairStats]:
-    roots = _builtin_roots()
-    try:
-        # Any edit to the mining rules (this file) must invalidate old disk caches.
-        rules = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
-    except OSError:
-        rules = "unknown"
-    key_src = json.dumps([rules, sys.version, [(n, v, str(p)) for n, v, p in roots]])
-    key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
-    if key in _MEMO:
-        return _MEMO[key]
-    cache_file = _cache_dir() / f"builtin-pairs-{key}.json"
-    try:
-        cached = json.loads(cache_file.read_text(encoding="utf-8"))
-        result = ([(a, p) for a, p in cached["pairs"]], PairStats(**cached["stats"]))
-        _touch(cache_file)
-    except (OSError, ValueError, KeyError, TypeError):
-        result = _mine_docstrings([p for _, _, p in roots])
-        _write_cache(cache_file, result)
-    _MEMO[key] = result
-    return result
-
-
-def _write_cache(cache_file: Path, result: tuple[list[tuple[str, str]], PairStats]) -> None:
-    # The cache only saves time, so an unwritable home must not stop training.
-    tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.tmp")
-    try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        # Write then rename, so a concurrent reader never sees half a file.
-        tmp.write_text(json.dumps({"pairs": result[0], "stats": asdict(result[1])}), encoding="utf-8")
-        os.replace(tmp, cache_file)
-    except OSError:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
-        return
-    # Upgrades and other environments leave old caches behind; keep only the most recently used few.
-    try:
-        caches = sorted(
-            cache_file.parent.glob("builtin-pairs-*.json"), key=lambda f: f.stat().st_mtime, reverse=True
-        )
-        for stale in caches[_CACHE_KEEP:]:
-            stale.unlink()
-    except OSError:
-        pass
-
-
-def _touch(path: Path) -> None:
-    try:
-        os.utime(path)
-    except OSError:
-        pass
-
-
-def _python_files(root: Path) -> Iterator[Path]:
-    """Source files under root in sorted order, skipping tests, vendored code and other packages."""
-    for current, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
-        for name in sorted(files):
-            if name.endswith(".py") and not name.startswith(("test_", "conftest")) and name not in _SKIP_FILES:
-                yield Path(current, name)
-
-
-# A file's yield: (docstrings read, without a body, rejected as junk, kept pairs in source order).
-_FileYield = tuple[int, int, int, list[tuple[str, str]]]
-
-
-def _mine_docstrings(roots: list[Path]) -> tuple[list[tuple[str, str]], PairStats]:
-    files = [str(path) for root in roots for path in _python_files(root)]
-    yields = _mine_in_workers(files) or [_mine_file(f) for f in files]
-    stats = PairStats()
-    pairs: list[tuple[str, str]] = []
-    seen: set[str] = set()  # one set for both roles, so no text appears twice anywhere
-    # Dedupe after the fact in file order, so the result is the same however the work was split.
-    for read, empty, junk, found in yields:
-        stats.rows_read += read
-        stats.skipped_empty += empty
-        stats.skipped_malformed += junk
-        for anchor, positive in found:
-            ka, kp = _dedupe_key(anchor), _dedupe_key(positive)
-            if ka in seen or kp in seen or ka == kp:
-                stats.duplicates_removed += 1
-                continue
-            seen.update((ka, kp))
-            pairs.append((anchor, positive))
-    stats.rows_kept = len(pairs)
-    return pairs, stats
-
-
-def _mine_file(path: str) -> _FileYield:
-    try:
-        source = Path(path).read_bytes()
-    except OSError:
-        return (0, 0, 0, [])
-    if b'"""' not in source and b"'''" not in source:
-        return (0, 0, 0, [])  # almost every docstring is triple-quoted; skipping the parse saves time
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return (0, 0, 0, [])
-    read = empty = junk = 0
-    found: list[tuple[str, str]] = []
-    for doc in _docstrings(tree.body):
-        read += 1
-        pair = _docstring_pair(doc)
-        if pair is None:
-            junk += 1
-        elif not pair[1]:
-            empty += 1
-        else:
-            found.append(pair)
-    return (read, empty, junk, found)
-
-
-def _worker_count(n_files: int) -> int:
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, 8, n_files // 150))
-
-
-def _mine_in_workers(files: list[str]) -> list[_FileYield] | None:
-    """Parse in parallel child interpreters; None when that is not worth it or fails (then run inline).
-
-    ast.parse holds the GIL, so threads do not help. Plain subprocesses are used instead of
-    multiprocessing because its spawn mode re-imports the caller's __main__, which breaks user scripts
-    that call load_pairs() without an ``if __name__ == "__main__"`` guard.
-    """
-    import subprocess
-    from concurrent.futures import ThreadPoolExecutor
-
-    n = _worker_count(len(files))
-    if n < 2 or not sys.executable:
-        return None
-    chunks = [files[i::n] for i in range(n)]  # interleaved, so big packages spread over all workers
-    package_parent = str(Path(__file__).resolve().parents[2])
-    code = (
-        f"import sys; sys.path.insert(0, {package_parent!r}); "
-        "from st_recipe.data import _worker_main; _worker_main()"
-    )
-
-    def run(job: tuple[subprocess.Popen[bytes], list[str]]) -> bytes:
-        return job[0].communicate(json.dumps(job[1]).encode(), timeout=300)[0]
-
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        for _ in chunks:
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-I", "-c", code],
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                )
-            )
-        # One thread per child feeds its stdin and drains its stdout, so no pipe fills up and stalls.
-        with ThreadPoolExecutor(n) as pool:
-            outputs = list(pool.map(run, zip(procs, chunks)))
-        if any(p.returncode != 0 for p in procs):
-            return None
-        parts = [json.loads(out) for out in outputs]
-    except (OSError, ValueError, subprocess.SubprocessError):
-        return None
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    yields: list[_FileYield] = [(0, 0, 0, [])] * len(files)
-    for offset, part in enumerate(parts):
-        if len(part) != len(chunks[offset]):
-            return None
-        for j, (read, empty, junk, found) in enumerate(part):
-            yields[offset + j * n] = (read, empty, junk, [(a, p) for a, p in found])
-    return yields
-
-
-def _worker_main() -> None:
-    """Entry point of a mining child: file paths (JSON) on stdin, their yields (JSON) on stdout."""
-    files = json.loads(sys.stdin.buffer.read())
-    sys.stdout.buffer.write(json.dumps([_mine_file(f) for f in files]).encode())
-
-
-_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-
-
-def _docstrings(body: list[ast.stmt]) -> Iterator[str]:
-    """Docstrings of a module/class/function body and of every definition nested in it."""
-    first = body[0] if body else None
-    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
-        yield first.value.value
-    yield from _nested(body)
-
-
-def _nested(body: list[ast.stmt]) -> Iterator[str]:
-    # Only statement lists can hold definitions; skipping expressions is much faster than ast.walk.
-    for stmt in body:
-        if isinstance(stmt, _DEFS):
-            yield from _docstrings(stmt.body)
-            continue
-        for name in ("body", "orelse", "finalbody"):
-            block = getattr(stmt, name, None)
-            if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
-                yield from _nested(block)
-        for handler in getattr(stmt, "handlers", None) or ():
-            yield from _nested(handler.body)
-        for case in getattr(stmt, "cases", None) or ():
-            yield from _nested(case.body)
-
-
-# Two word characters before the stop keep "e.g. Foo" and initials together but split after "HTML."
-_SENTENCE_END = re.compile(r"(?<=[A-Za-z0-9)\]'\"`]{2}[.!?])\s+(?=[A-Z(`'\"])")
-_ROLE = re.compile(r":[\w:.+-]+:`~?([^`<]*?)\s*(?:<[^>]*>)?`")
-_UNDERLINE = re.compile(r"^\s*([-=~^*+#\"'`])\1{2,}\s*$")
-_SIGNATURE = re.compile(r"^[\w.]+\s*\(.*\)\s*(->.*)?$")
-_GOOGLE_HEADER = re.compile(r"^[A-Z][a-z]+(?: [A-Za-z]+)?:$")
-_DROP_SECTIONS = frozenset({"see also", "references", "examples", "example"})
-_WORD = re.compile(r"[A-Za-z]{2,}")
-_NOT_LETTER = re.compile(r"[^A-Za-z]+")
-
-
-def _docstring_pair(doc: str) -> tuple[str, str] | None:
-    """(summary sentence, cleaned rest) for a usable docstring; None if it is junk; an empty rest if none."""
-    import inspect
-
-    text = inspect.cleandoc(doc[:_MAX_DOCSTRING_CHARS])
-    head, rest = _split_first_paragraph(text)
-    first_para = " ".join(head.split())
-    parts = _SENTENCE_END.split(first_para, maxsplit=1)
-    anchor = _inline(parts[0])
-    if not _good_anchor(anchor):
-        return None
-    tail = parts[1] if len(parts) > 1 else ""
-    positive = _inline(_strip_blocks(tail + "\n\n" + rest))
-    if len(positive.split()) < 8:
-        return (anchor, "")
-    if len(positive) > _MAX_POSITIVE_CHARS:
-        cut = positive.rfind(" ", 0, _MAX_POSITIVE_CHARS)
-        positive = positive[: cut if cut > 0 else _MAX_POSITIVE_CHARS]
-    if not _englishish(positive):
-        return None
-    return anchor, positive
-
-
-def _split_first_paragraph(text: str) -> tuple[str, str]:
-    parts = re.split(r"\n[ \t]*\n", text.strip(), maxsplit=1)
-    return parts[0], parts[1] if len(parts) > 1 else ""
-
-
-def _good_anchor(anchor: str) -> bool:
-    words = anchor.split()
-    if not 4 <= len(words) <= 60 or not anchor[0].isalnum() or anchor.endswith((":", ",", ";")):
-        return False
-    if _SIGNATURE.match(anchor) or "copyright" in anchor.lower():
-        return False
-    return _englishish(anchor)
-
-
-def _englishish(text: str) -> bool:
-    """Mostly ASCII letters and real words: rejects code, tables, symbol art and other languages."""
-    dense = len(text) - text.count(" ")
-    if dense == 0:
-        return False
-    if len(text) - len(text.encode("ascii", "ignore")) > 0.03 * len(text):
-        return False
-    if len(_NOT_LETTER.sub("", text)) < 0.7 * dense:
-        return False
-    return len(_WORD.findall(text)) >= 0.6 * len(text.split())
-
-
-def _inline(text: str) -> str:
-    """Remove reST inline markup and collapse whitespace."""
-    text = _ROLE.sub(r"\1", text)
-    text = text.replace("``", "").replace("`", "")
-    return " ".join(text.split())
-
-
-def _strip_blocks(text: str) -> str:
-    """Drop doctests, literal blocks, directives, section underlines and reference-like sections."""
-    out: list[str] = []
-    lines = text.splitlines()
-    literal_indent: int | None = None
-    in_doctest = False
-    dropping_section = False
-    for i, line in enumerate(lines):
-        stripped = line.strip()
-        indent = len(line) - len(line.lstrip())
-        nxt = lines[i + 1] if i + 1 < len(lines) else ""
-        if literal_indent is not None:
-            if not stripped or indent > literal_indent:
-                continue
-            literal_indent = None
-        if in_doctest:
-            if stripped:
-                continue
-            in_doctest = False
-        if stripped.startswith(">>>"):
-            in_doctest = True
-            continue
-        if _UNDERLINE.match(nxt) and stripped and not _UNDERLINE.match(line):
-            # A section header: keep prose sections, skip the ones that are lists of names or citations.
-            dropping_section = stripped.lower() in _DROP_SECTIONS
-            continue
-        if _UNDERLINE.match(line):
-            continue
-        if indent == 0 and stripped.endswith(":") and _GOOGLE_HEADER.match(stripped):
-            # A Google-style "Args:"/"Examples:" header starts a new section.
-            dropping_section = stripped[:-1].lower() in _DROP_SECTIONS
-            if dropping_section:
-                continue
-        if dropping_section:
-            continue
-        if stripped.startswith(".. "):
-            # A directive's own arguments are markup; a code block's body is code.
-            if "code" in stripped or "literal" in stripped or "math" in stripped:
-                literal_indent = indent
-            continue
-        if stripped.endswith("::"):
-            literal_indent = indent
-            line = line.rstrip()[:-1]
-            if line.strip() == ":":
-                continue
-        out.append(line)
-    return "\n".join(out)
-
-
-def _dedupe_key(text: str) -> str:
-    return " ".join(text.lower().split())
