@@ -25,7 +25,7 @@ def main() -> None:
     parser.add_argument("--offline", action="store_true", help="random tiny model, tiny budgets, batch 16")
     args = parser.parse_args()
     if args.offline:
-        models, budgets, extra = ["random:pythia-14m"], [1.5e11, 4.5e11], {"batch_size": 16, "max_seq_length": 32}
+        models, budgets, extra = ["random:pythia-14m"], [4e10, 1.2e11], {"batch_size": 16, "max_seq_length": 32}
     else:
         models, budgets, extra = args.models.split(","), [float(b) for b in args.budgets.split(",")], {}
     rows = sweep(budgets, models, args.methods.split(","), out=args.out, data=args.data, quiet=True, **extra)

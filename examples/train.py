@@ -21,7 +21,7 @@ def main() -> None:
     parser.add_argument("--offline", action="store_true", help="random tiny model, small budget, builtin data")
     args = parser.parse_args()
     if args.offline:
-        recipe = plan(6e11, model="random:pythia-14m", method="lora", method_args={"r": 8}, batch_size=16)
+        recipe = plan(1.5e11, model="random:pythia-14m", method="lora", method_args={"r": 8}, batch_size=16)
     else:
         recipe = plan(args.budget)
     result = train(recipe, args.data, args.out, overwrite=True, quiet=True)

@@ -7,28 +7,51 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+# Far above what a loaded 2-core machine needs (each script runs in well under a minute idle).
+TIMEOUT_S = 1200
 
 
 def _run(*args: str, cwd: Path) -> str:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO), "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
     assert proc.returncode == 0, f"{args}: {proc.stderr[-3000:]}"
     return proc.stdout
 
 
-def test_examples_run_offline_end_to_end(tmp_path):
-    ex = REPO / "examples"
-    out = _run(str(ex / "plan_budget.py"), "--budget", "1e17", "--max-memory", "24GB", cwd=tmp_path)
-    assert "provenance" not in out and "paper:" in out and "heuristic:" in out
-    run = tmp_path / "run"
-    out = _run(str(ex / "train.py"), "--offline", "--out", str(run), cwd=tmp_path)
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One run dir from examples/train.py, shared by the examples that read a run."""
+    cwd = tmp_path_factory.mktemp("examples")
+    out = _run(str(EXAMPLES / "train.py"), "--offline", "--out", str(cwd / "run"), cwd=cwd)
     assert "FLOPs spent" in out and "embedding shape: (1, 128)" in out
-    out = _run(str(ex / "evaluate.py"), str(run), "--offline", cwd=tmp_path)
+    return cwd / "run"
+
+
+def test_plan_budget(tmp_path):
+    out = _run(str(EXAMPLES / "plan_budget.py"), "--budget", "1e17", "--max-memory", "24GB", cwd=tmp_path)
+    assert "provenance" not in out and "paper:" in out and "heuristic:" in out
+
+
+def test_evaluate(trained):
+    out = _run(str(EXAMPLES / "evaluate.py"), str(trained), "--offline", cwd=trained.parent)
     assert "docstring-sts" in out.lower() or "average" in out.lower()
-    out = _run(str(ex / "publish.py"), str(run), "--repo", "example-org/tiny-example", "--offline", cwd=tmp_path)
-    assert (tmp_path / "run.upload" / "README.md").exists()
-    out = _run(str(ex / "semantic_search.py"), "--model", str(run), "--offline", cwd=tmp_path)
+
+
+def test_publish_dry_run(trained):
+    _run(str(EXAMPLES / "publish.py"), str(trained), "--repo", "example-org/tiny-example", "--offline",
+         cwd=trained.parent)
+    assert (trained.parent / "run.upload" / "README.md").exists()
+
+
+def test_semantic_search(trained):
+    out = _run(str(EXAMPLES / "semantic_search.py"), "--model", str(trained), "--offline", cwd=trained.parent)
     assert out.count("->") == 3
-    out = _run(str(ex / "sweep_and_fit.py"), "--offline", "--out", str(tmp_path / "sweep"), cwd=tmp_path)
+
+
+def test_sweep_and_fit(tmp_path):
+    out = _run(str(EXAMPLES / "sweep_and_fit.py"), "--offline", "--out", str(tmp_path / "sweep"), cwd=tmp_path)
     assert "log10(loss)" in out and (tmp_path / "sweep" / "frontier.png").exists()
