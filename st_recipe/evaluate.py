@@ -5,6 +5,12 @@ name and revision (``<cache>/results/<org>__<name>/<revision>/<Task>.json``), so
 tasks and two models never share a folder. A summary (schema below) is printed and saved as JSON for
 ``publish`` to read.
 
+The saved summary accumulates over runs of the same model (same name and revision), task by task: a task
+this run scored replaces its earlier row, tasks this run did not touch keep theirs, and a task that failed
+this time keeps its earlier score (the failure is listed in ``failed`` with ``score_kept: true``). A summary
+of another model or revision in the same file is replaced whole. The summary ``evaluate`` returns (and
+the CLI prints) is this run's alone, with ``kept`` naming the earlier scores the saved file still holds.
+
 Summary JSON (``<run dir>/eval_results.json``, or ``<cache>/eval_summaries/<org>__<name>__<revision>.json``)::
 
     {
@@ -16,15 +22,18 @@ Summary JSON (``<run dir>/eval_results.json``, or ``<cache>/eval_summaries/<org>
       "cache_dir": "mteb_results",         # relative to the run dir when inside it
       "batch_size": 32,                    # the encode batch size in the end (halved on out-of-memory)
       "tasks": [{"task", "type", "main_score_name", "main_score" (0-1), "split", "subsets": [..],
-                 "languages": [..], "source": "mteb" | "local", "cached": bool}],
+                 "languages": [..], "source": "mteb" | "local", "cached": bool,
+                 "created": "<when this score was made>"}],
       "averages": {"overall", "by_type": {type: mean}, "mean_by_type", "n_tasks"},
-      "failed": [{"task", "error"}],
+      "failed": [{"task", "error", "created", "score_kept": bool}],  # score_kept: an earlier score is in "tasks"
+      "kept": ["<task>", ..],              # rows of "tasks" carried over from earlier runs
       "base": null | {same keys for the base model, without "base"}
     }
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import functools
 import hashlib
@@ -97,6 +106,7 @@ class TaskScore:
     languages: list[str]
     source: str = "mteb"
     cached: bool = False
+    created: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The summary-JSON form of this row."""
@@ -117,6 +127,9 @@ class EvalSummary:
     mteb_version: str = ""
     created: str = ""
     batch_size: int | None = None
+    # Earlier scores the saved summary still holds: tasks this run did not touch or failed on.
+    kept: list[TaskScore] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -154,6 +167,7 @@ class EvalSummary:
             "tasks": [r.to_dict() for r in self.tasks],
             "averages": self.averages,
             "failed": list(self.failed),
+            "kept": [r.task for r in self.kept],
         }
         out["base"] = None if self.base is None else {k: v for k, v in self.base.to_dict().items() if k != "base"}
         return out
@@ -192,7 +206,14 @@ class EvalSummary:
             title += f"  vs base {base.model_name} @ {base.revision}"
         lines = [title, format_table(rows)]
         for item in self.failed + ([dict(f, task=f"{f['task']} (base)") for f in base.failed] if base else []):
-            lines.append(f"failed: {item['task']}: {item['error']}")
+            kept = " (the earlier score is kept)" if item.get("score_kept") else ""
+            lines.append(f"failed: {item['task']}: {item['error']}{kept}")
+        if self.kept:
+            where = Path(self.summary_path).name if self.summary_path else "the saved summary"
+            names = ", ".join(r.task for r in self.kept[:6]) + (f" and {len(self.kept) - 6} more" if len(self.kept) > 6 else "")
+            lines.append(f"kept {len(self.kept)} earlier score{'s' if len(self.kept) != 1 else ''} in {where} "
+                         f"(tasks not run or failed this time): {names}")
+        lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
 
@@ -1192,8 +1213,76 @@ def _finish(summary: EvalSummary, loaded: _Model, cache_path: Path) -> None:
         summary.cache_dir = str(cache_path)
     if summary.base is not None:
         summary.base.cache_dir = summary.cache_dir
+    for s in (summary, summary.base):
+        for row in s.tasks if s is not None else []:
+            row.created = now
+        for item in s.failed if s is not None else []:
+            item["created"] = now
+    saved = _merge_saved(summary, target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(summary.to_json() + "\n", encoding="utf-8")
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(saved, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, target)
     summary.summary_path = str(target)
+
+
+def _merge_saved(summary: EvalSummary, target: Path) -> dict[str, Any]:
+    """The summary JSON to save: this run's outcome per task laid over the earlier file's (module docstring)."""
+    previous: Any = None
+    if target.is_file():
+        try:
+            previous = json.loads(target.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            summary.notes.append(f"{target.name} was not readable JSON; it now holds this run's results only")
+    if previous is not None and not _same_model(summary, previous):
+        if isinstance(previous, dict) and (previous.get("tasks") or previous.get("failed")):
+            # Scores of other weights would be misreported as this model's, so none are carried over.
+            summary.notes.append(f"{target.name} held results of {previous.get('model_name')} at revision "
+                                 f"{previous.get('revision')} (another model or revision); they were replaced")
+        previous = None
+    saved = _merge(summary, previous)
+    out = saved.to_dict()
+    if summary.base is not None:
+        out["base"] = {k: v for k, v in _merge(summary.base, (previous or {}).get("base")).to_dict().items() if k != "base"}
+    elif previous is not None and isinstance(previous.get("base"), dict):
+        out["base"] = previous["base"]  # an earlier --compare-base still describes this model's base
+    return out
+
+
+def _same_model(summary: EvalSummary, previous: Any) -> bool:
+    return (isinstance(previous, dict) and previous.get("schema") == SUMMARY_SCHEMA
+            and previous.get("model_name") == summary.model_name and previous.get("revision") == summary.revision)
+
+
+_TASK_FIELDS = {f.name for f in dataclasses.fields(TaskScore)}
+
+
+def _saved_rows(rows: Any) -> list[TaskScore]:
+    """The well-formed task rows of an earlier summary file (anything else is dropped)."""
+    out = []
+    for row in rows if isinstance(rows, list) else []:
+        if not isinstance(row, dict) or not isinstance(row.get("task"), str) or _number(row.get("main_score")) is None:
+            continue
+        values = {"type": "", "main_score_name": "main_score", "split": "", "subsets": [], "languages": [],
+                  **{k: v for k, v in row.items() if k in _TASK_FIELDS}}
+        out.append(TaskScore(**values))
+    return out
+
+
+def _merge(current: EvalSummary, previous: Any) -> EvalSummary:
+    """``current`` with the earlier rows of the same model kept per task; sets ``current.kept`` and failures' ``score_kept``."""
+    if not _same_model(current, previous):
+        previous = None
+    old_rows = _saved_rows((previous or {}).get("tasks"))
+    old_failed = [f for f in (previous or {}).get("failed") or [] if isinstance(f, dict) and isinstance(f.get("task"), str)]
+    scored = {r.task: r for r in current.tasks}
+    attempted = set(scored) | {f["task"] for f in current.failed}
+    current.kept = [r for r in old_rows if r.task not in scored]
+    kept_names = {r.task for r in current.kept}
+    for item in current.failed:
+        item["score_kept"] = item["task"] in kept_names
+    old_names = {r.task for r in old_rows}
+    # Earlier order first, so a re-run does not reshuffle the table a card shows.
+    tasks = [scored.get(r.task, r) for r in old_rows] + [r for r in current.tasks if r.task not in old_names]
+    failed = list(current.failed) + [f for f in old_failed if f["task"] not in attempted]
+    return dataclasses.replace(current, tasks=tasks, failed=failed, base=None, kept=list(current.kept), notes=[])

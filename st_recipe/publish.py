@@ -6,6 +6,16 @@ training-loss plot, the evaluation summary with an mteb ``ModelMeta`` beside it,
 ``st_recipe.json`` with local paths removed. Anything else in the run dir is an error that names the file,
 so nothing private rides along by accident. ``dry_run`` writes exactly the staged folder and uploads nothing.
 
+A run is published with its MTEB scores: without an eval summary holding at least one scored task it is
+refused unless ``no_scores`` is given. Failed tasks appear in the card as one short line each.
+
+The published ``st_recipe.json`` names the run it came from under ``source_run``: a hash of the run's own
+``st_recipe.json`` and the content revision of its model files (the revision ``st-recipe eval`` files
+scores under). That is how a dry-run folder is recognised as an earlier dry run *of the same run*: its
+files are all ones publish writes and its ``st_recipe.json`` carries the same ``source_run``. Only such a
+folder may be replaced, and only with ``overwrite``; any other non-empty folder is refused (an empty one is
+used). The dry run is written to a temporary sibling folder and renamed into place at the end.
+
 The access token comes from the argument, ``HF_TOKEN`` or the huggingface_hub login. It is handed to the
 client and nowhere else: no file, card, log line or error message holds it.
 """
@@ -14,6 +24,7 @@ from __future__ import annotations
 
 import datetime
 import fnmatch
+import hashlib
 import json
 import math
 import os
@@ -68,7 +79,10 @@ TOLERATED_PATTERNS: tuple[str, ...] = (CARD_FILE, RESULTS_FILE, "mteb_results/**
 REQUIRED_FILES: tuple[str, ...] = ("modules.json", "config.json", "sentence_bert_config.json")
 ADAPTER_PATTERNS: tuple[str, ...] = ("adapter_config.json", "adapter_model.*", "**/adapter_config.json", "**/adapter_model.*")
 
-_REPO_PART = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
+_REPO_PART = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+# First path segments the Hub routes itself (huggingface.co/datasets/x is a dataset), never an owner's name.
+_RESERVED_OWNERS = frozenset({"datasets", "spaces", "models", "api", "docs", "new", "settings", "organizations"})
+_SHORT_FAILURE = 80
 _HUB_DATASET = re.compile(r"^([A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*)(?::[^:]*){0,2}$")
 # An absolute local path inside free text (a POSIX or home path not preceded by a URL's "//", or a drive path).
 _LOCAL_PATH_IN_TEXT = re.compile(r"(?<![\w:/.~-])(?:~|[A-Za-z]:)?[/\\](?:[^\s/\\'\",;|()]+[/\\])+[^\s/\\'\",;|()]*")
@@ -101,20 +115,28 @@ class PublishResult:
 
 def validate_repo_id(repo_id: Any) -> str:
     """``ORG/NAME`` with the Hub's character rules, or a one-line error."""
-    if not isinstance(repo_id, str) or not repo_id.strip():
+    if repo_id is not None and not isinstance(repo_id, str):
+        raise StRecipeError(f"repo id must be text like ORG/NAME, not {type(repo_id).__name__}")
+    if not repo_id or not repo_id.strip():
         raise StRecipeError("repo id is empty: pass --repo ORG/NAME")
     parts = repo_id.split("/")
     problem = None
     if len(parts) != 2:
         problem = "it must be exactly ORG/NAME (one '/')"
-    elif not all(_REPO_PART.match(p) for p in parts):
-        problem = "each part may use letters, digits, '-', '_' and '.', and must start and end with a letter or digit"
+    elif not all(parts):
+        problem = "the owner and the name must both be non-empty"
+    # fullmatch: a "$" anchor would let a trailing newline through.
+    elif not all(_REPO_PART.fullmatch(p) for p in parts):
+        problem = ("each part may use only ASCII letters, digits, '-', '_' and '.', "
+                   "and must start and end with a letter or digit")
     elif any("--" in p or ".." in p for p in parts):
         problem = "'--' and '..' are not allowed"
-    elif len(parts[1]) > 96:
-        problem = "the name is longer than 96 characters"
-    elif parts[1].endswith(".git"):
+    elif any(len(p) > 96 for p in parts):
+        problem = "each part may be at most 96 characters"
+    elif parts[1].lower().endswith(".git"):
         problem = "the name cannot end in '.git'"
+    elif parts[0].lower() in _RESERVED_OWNERS:
+        problem = f"{parts[0]!r} is a Hub address, not an owner (did you mean ORG/NAME?)"
     if problem:
         raise StRecipeError(f"invalid repo id {repo_id!r}: {problem}")
     return repo_id
@@ -225,6 +247,10 @@ def load_results(path: Path) -> dict[str, Any]:
 def _check_summary(data: Any, where: str) -> None:
     if not isinstance(data, dict) or not isinstance(data.get("tasks"), list):
         raise StRecipeError(f"results file {where!r} is not an st-recipe eval summary (no 'tasks' list)")
+    failed = data.get("failed")
+    if failed is not None and (not isinstance(failed, list)
+                               or not all(isinstance(f, dict) and isinstance(f.get("task"), str) for f in failed)):
+        raise StRecipeError(f"results file {where!r}: 'failed' must be a list of entries naming a task")
     for i, row in enumerate(data["tasks"]):
         ok = isinstance(row, dict) and isinstance(row.get("task"), str) and isinstance(row.get("main_score_name"), str)
         score = row.get("main_score") if isinstance(row, dict) else None
@@ -470,11 +496,22 @@ def _score_table(summary: dict[str, Any] | None) -> dict[str, Any] | None:
         "common_mean": fmt(mine_common),
         "base_mean": fmt(base_common),
         "mean_diff": fmt(None if mine_common is None or base_common is None else mine_common - base_common, "+"),
-        "failed": [f"{f.get('task')}: {f.get('error')}" for f in summary.get("failed") or [] if isinstance(f, dict)],
+        "failed": [_failure_line(f, f["task"] in mine) for f in summary.get("failed") or []],
         "model_name": summary.get("model_name"),
         "revision": summary.get("revision"),
         "any_local": any(r.get("source") == "local" for r in summary["tasks"]),
     }
+
+
+def _failure_line(item: dict[str, Any], has_score: bool) -> str:
+    """One short line for a failed task: its name, the gist of the error, and whether an earlier score stands."""
+    error = " ".join(str(item.get("error") or "failed").split())
+    # eval's messages put the gist first and details in parentheses or after a ";".
+    gist = re.split(r" \(|; ", error, maxsplit=1)[0]
+    if len(gist) > _SHORT_FAILURE:
+        gist = gist[: _SHORT_FAILURE - 3].rstrip() + "..."
+    tail = "an earlier score is shown above" if has_score else "no score"
+    return f"{item['task']}: {gist} ({tail})"
 
 
 def _plot_loss(losses: list[float], path: Path) -> bool:
@@ -701,7 +738,7 @@ def _place(src: Path, dst: Path, *, link: bool) -> None:
 
 
 def _stage(stage: Path, run: Path, files: list[str], record: dict[str, Any], summary: dict[str, Any] | None,
-           repo_id: str, law: Any, *, link: bool) -> list[str]:
+           repo_id: str, law: Any, identity: dict[str, str], *, link: bool) -> list[str]:
     """Fill ``stage`` with exactly what gets uploaded; returns its files."""
     for rel in files:
         _place(run / rel, stage / rel, link=link)
@@ -709,6 +746,7 @@ def _stage(stage: Path, run: Path, files: list[str], record: dict[str, Any], sum
     base, data = _base_info(record), _data_info(record)
     public = _public(record)
     public["repo_id"] = repo_id
+    public["source_run"] = identity
     facts = _model_facts(run, files)
     loss_plot = LOSS_PLOT if _plot_loss(list((record.get("loss") or {}).get("per_step") or []), stage / LOSS_PLOT) else None
     frontier = _frontier(law, record, stage / FRONTIER_PLOT) if law is not None else None
@@ -739,17 +777,33 @@ def _check_no_secret(stage: Path, files: list[str], token: str | None) -> None:
             raise StRecipeError(f"staged file {rel!r} contains the access token; refusing to upload it")
 
 
-def _check_dry_target(target: Path, run: Path) -> None:
+def run_identity(run: Path) -> dict[str, str]:
+    """What a run is known by in what publish writes: a hash of its st_recipe.json and its model files' revision."""
+    from st_recipe.evaluate import folder_revision
+
+    record = hashlib.sha256((run / RUN_RECORD).read_bytes()).hexdigest()[:16]
+    return {"record_sha256": record, "model_revision": folder_revision(run)}
+
+
+def _check_dry_target(target: Path, run: Path, identity: dict[str, str], *, overwrite: bool) -> None:
+    """Refuse a dry-run folder that is not new, empty, or (with ``overwrite``) an earlier dry run of this run."""
     if target.resolve() == run.resolve() or run.resolve() in target.resolve().parents:
         raise StRecipeError(f"the dry-run folder {str(target)!r} must be outside the run dir")
-    if target.is_file():
+    if target.exists() and not target.is_dir():
         raise StRecipeError(f"the dry-run folder {str(target)!r} is a file")
-    if target.is_dir():
-        # Only an empty folder or an earlier dry run is replaced: anything else may be someone's work.
-        present = _list_files(target)
-        foreign = [f for f in present if not _any(f, MODEL_PATTERNS) and not _any(f, GENERATED_PATTERNS)]
-        if foreign:
-            raise StRecipeError(f"the dry-run folder {str(target)!r} exists and holds other files ({_name_files(foreign)})")
+    present = _list_files(target) if target.is_dir() else []
+    if not present:
+        return
+    # Anything but publish's own output of this very run may be someone's work (another run, a model).
+    foreign = [f for f in present if not _any(f, MODEL_PATTERNS) and not _any(f, GENERATED_PATTERNS)]
+    same_run = not foreign and _read_json(target / RUN_RECORD).get("source_run") == identity
+    if not same_run:
+        held = f" (it holds {_name_files(foreign)})" if foreign else ""
+        raise StRecipeError(f"the dry-run folder {str(target)!r} is not empty and is not a dry run of this run{held}; "
+                            "choose a new or empty folder")
+    if not overwrite:
+        raise StRecipeError(f"the dry-run folder {str(target)!r} holds an earlier dry run of this run; "
+                            "pass --overwrite to replace it")
 
 
 # ----------------------------------------------------------------------------------------- push
@@ -854,8 +908,14 @@ def publish(
     token: str | None = None,
     commit_message: str | None = None,
     frontier: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+    no_scores: bool = False,
 ) -> PublishResult:
-    """Check, stage and push a finished run dir as ``repo_id`` in one commit (or write the folder for a dry run)."""
+    """Check, stage and push a finished run dir as ``repo_id`` in one commit (or write the folder for a dry run).
+
+    ``no_scores`` allows a run without MTEB scores; ``overwrite`` lets a dry run replace an earlier dry run of
+    the same run (see the module docstring for how one is recognised).
+    """
     from st_recipe import __version__
 
     run = Path(run_dir)
@@ -866,7 +926,16 @@ def publish(
         if not allow_random:
             raise StRecipeError(f"run {str(run)!r} was trained from randomly initialised weights, not a pretrained model; "
                                 "pass --allow-random to publish it anyway (the card will say so)")
+    if overwrite and dry_run is None:
+        raise StRecipeError("--overwrite only applies to --dry-run (a push replaces the repo's files by itself)")
     summary = _results_for(run, results)
+    if summary is None or not summary["tasks"]:
+        if not no_scores:
+            why = (f"run {str(run)!r} has no MTEB scores (no {RESULTS_FILE})" if summary is None else
+                   f"{str(results) if results is not None else str(run / RESULTS_FILE)!r} has no scored task (all failed)")
+            raise StRecipeError(f"{why}: run `st-recipe eval {run}` first, or pass --no-scores to publish without them")
+        # Failures alone are no result worth a card section or an uploaded summary.
+        summary = None
     law = None
     if frontier is not None:
         from st_recipe.scaling import FittedLaw
@@ -878,17 +947,21 @@ def publish(
 
     notes: list[str] = []
     if summary is None:
-        notes.append("no evaluation results (run `st-recipe eval` first): the card has no MTEB scores")
+        notes.append("no evaluation results (--no-scores): the card has no MTEB scores")
     elif summary.get("model_name") and summary["model_name"] != repo:
         notes.append(f"the results were filed as {summary['model_name']!r} in the mteb cache, not {repo!r}")
+    identity = run_identity(run)
+    if summary is not None and summary.get("revision") not in (None, identity["model_revision"]):
+        notes.append(f"the results are for model revision {summary.get('revision')}, not this run's "
+                     f"{identity['model_revision']} (re-run `st-recipe eval` if the weights changed)")
 
     if dry_run is not None:
         target = Path(dry_run)
-        _check_dry_target(target, run)
+        _check_dry_target(target, run, identity, overwrite=overwrite)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
         try:
-            staged = _stage(tmp, run, files, record, summary, repo, law, link=False)
+            staged = _stage(tmp, run, files, record, summary, repo, law, identity, link=False)
             _check_no_secret(tmp, staged, token or os.environ.get("HF_TOKEN"))
             replace_dir(tmp, target)
         except BaseException:
@@ -906,7 +979,7 @@ def publish(
     except OSError:
         stage = Path(tempfile.mkdtemp(prefix="st-recipe-publish-"))
     try:
-        staged = _stage(stage, run, files, record, summary, repo, law, link=True)
+        staged = _stage(stage, run, files, record, summary, repo, law, identity, link=True)
         _check_no_secret(stage, staged, secret)
         method = (record.get("method") or {}).get("name", "?")
         flops = record.get("flops") or {}

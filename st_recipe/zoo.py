@@ -162,7 +162,9 @@ def build(
     if not state.get("published") or dry_run:
         from st_recipe.publish import publish
 
-        result = publish(str(run_dir), repo_id, private=private, dry_run=dry_run, allow_random=allow_random)
+        # Re-running a build redoes its own dry run: the same run, so replacing it is safe.
+        result = publish(str(run_dir), repo_id, private=private, dry_run=dry_run, allow_random=allow_random,
+                         overwrite=dry_run is not None)
         if not dry_run:
             state["published"] = repo_id
             state["publish_result"] = getattr(result, "commit_url", None) or str(result)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -14,8 +16,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-# mteb creates its default cache folder at import time; keep that out of the user's home.
-os.environ.setdefault("MTEB_CACHE", tempfile.mkdtemp(prefix="st_recipe_mteb_default_"))
+# mteb creates its default cache folder at import time; keep that out of the user's home. Nothing is
+# written there (every evaluate call here names its cache), and the folder goes when the process ends.
+if "MTEB_CACHE" not in os.environ:
+    os.environ["MTEB_CACHE"] = tempfile.mkdtemp(prefix="st_recipe_mteb_default_")
+    atexit.register(shutil.rmtree, os.environ["MTEB_CACHE"], ignore_errors=True)
 
 from st_recipe.cli import main  # noqa: E402
 from st_recipe.errors import StRecipeError  # noqa: E402
@@ -129,6 +134,16 @@ def test_import_stays_light() -> None:
     code = "import sys, st_recipe.evaluate; print(sorted({'torch', 'mteb', 'sentence_transformers'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_test_module_leaves_nothing_in_tmp(tmp_path: Path) -> None:
+    """Importing this module (as every pytest run does) makes mteb's default cache folder; it must not outlive the run."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "MTEB_CACHE"} | {"TMPDIR": str(tmp)}
+    code = "import os, tests.test_evaluate; assert os.path.isdir(os.environ['MTEB_CACHE']), os.environ['MTEB_CACHE']"
+    subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent, env=env, check=True)
+    assert list(tmp.iterdir()) == []
 
 
 # ------------------------------------------------------------------------------------------ task names
@@ -362,6 +377,57 @@ def test_cli_offline_builtin_task_fails_in_one_line_and_the_rest_run(fresh_run: 
     assert [f["task"] for f in summary["failed"]] == ["BIOSSES"]
 
 
+def test_cli_eval_merges_per_task_and_failures_keep_earlier_scores(
+    fresh_run: Path, sts_file: Path, retrieval_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reported loss: an offline paper-15 after a good eval left 0 tasks. Each run now only adds to the file."""
+    saved_path = fresh_run / "eval_results.json"
+    # Scores of other weights (an earlier training into the same dir) are replaced, never mixed in.
+    saved_path.write_text(json.dumps({
+        "schema": "st-recipe/eval-summary/1", "model_name": "st-recipe/tiny-run", "revision": "sha256-otherweights",
+        "tasks": [{"task": "OldTask", "type": "STS", "main_score_name": "cosine_spearman", "main_score": 0.9,
+                   "split": "test", "subsets": ["default"], "languages": ["eng-Latn"]}], "failed": []}))
+    first = invoke(str(fresh_run), "--task-file", str(sts_file), "--task-file", f"retrieval:{retrieval_dir}")
+    assert first.exit_code == 0, first.output
+    assert "another model or revision" in first.stdout
+    good = json.loads(saved_path.read_text())
+    scores = {t["task"]: t["main_score"] for t in good["tasks"]}
+    assert list(scores) == ["tiny-sts", "tiny-retrieval"] and good["kept"] == []
+
+    # Offline, every built-in task fails: the good scores stay, the failures are recorded beside them.
+    offline = invoke(str(fresh_run), "--tasks", "BIOSSES,SICK-R")
+    assert offline.exit_code == 1, offline.output
+    saved = json.loads(saved_path.read_text())
+    assert {t["task"]: t["main_score"] for t in saved["tasks"]} == scores
+    assert saved["averages"]["n_tasks"] == 2 and saved["kept"] == ["tiny-sts", "tiny-retrieval"]
+    assert [(f["task"], f["score_kept"]) for f in saved["failed"]] == [("BIOSSES", False), ("SICK-R", False)]
+    # The printout is this run's: its two failures, and how many earlier scores the file keeps.
+    assert not [ln for ln in offline.stdout.splitlines() if ln.startswith(("tiny-sts", "tiny-retrieval"))]
+    assert "kept 2 earlier scores in eval_results.json" in offline.stdout
+
+    # A task that scored before and fails now keeps its score; the failure says so.
+    from sentence_transformers import SentenceTransformer
+
+    def broken(self, *args, **kwargs):
+        raise ValueError("encoder broke")
+
+    monkeypatch.setattr(SentenceTransformer, "encode", broken)
+    again = invoke(str(fresh_run), "--task-file", str(sts_file), "--overwrite")
+    assert again.exit_code == 1, again.output
+    assert "failed: tiny-sts: ValueError: encoder broke (the earlier score is kept)" in again.stdout
+    saved = json.loads(saved_path.read_text())
+    assert {t["task"]: t["main_score"] for t in saved["tasks"]} == scores
+    assert {f["task"]: f["score_kept"] for f in saved["failed"]} == {"tiny-sts": True, "BIOSSES": False, "SICK-R": False}
+
+    # Scoring it again replaces its row and clears its failure; the other tasks' entries stay.
+    monkeypatch.undo()
+    fixed = invoke(str(fresh_run), "--task-file", str(sts_file))
+    assert fixed.exit_code == 0, fixed.output
+    saved = json.loads(saved_path.read_text())
+    assert [t["task"] for t in saved["tasks"]] == ["tiny-sts", "tiny-retrieval"]
+    assert [f["task"] for f in saved["failed"]] == ["BIOSSES", "SICK-R"] and saved["kept"] == ["tiny-retrieval"]
+
+
 def test_cli_bad_inputs_are_one_line_errors(tmp_path: Path, run_dir: Path, sts_file: Path, retrieval_dir: Path) -> None:
     run = str(run_dir)
     assert "paper-15" in one_error_line(invoke(run, "--benchmark", "paper15"))
@@ -402,4 +468,5 @@ def test_cli_bad_inputs_are_one_line_errors(tmp_path: Path, run_dir: Path, sts_f
     assert "does not exist" in one_error_line(invoke("./no/such/model", "--task-file", str(sts_file)))
     assert "--compare-base needs a run dir" in one_error_line(
         invoke(str(not_model), "--task-file", str(sts_file), "--compare-base"))
-    assert "batch size" in one_error_line(invoke(run, "--task-file", str(sts_file), "--batch-size", "0"))
+    # The CLI or evaluate() itself may catch it first; either way the line names the batch size.
+    assert re.search(r"batch[ -]size", one_error_line(invoke(run, "--task-file", str(sts_file), "--batch-size", "0")))

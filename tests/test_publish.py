@@ -66,6 +66,21 @@ def sample_results(path: Path, model_name: str = PUBLIC, *, with_base: bool = Tr
     return summary
 
 
+LONG_ERROR = ("could not load its data from the Hub (Couldn't reach 'mteb/{task}' on the Hub (LocalEntryNotFoundError) "
+              + "x" * 150 + "); offline? evaluate a local copy with --task-file")
+
+
+def all_failed_results(path: Path, scored: list[dict[str, Any]] | None = None) -> Path:
+    """A summary as an offline `eval --benchmark paper-15` leaves it: 15 long failures, and `scored` rows if given."""
+    from st_recipe.evaluate import PAPER_15_TASKS
+
+    failed = [{"task": t, "error": LONG_ERROR.format(task=t), "score_kept": any(r["task"] == t for r in scored or [])}
+              for t in PAPER_15_TASKS]
+    path.write_text(json.dumps({"schema": "st-recipe/eval-summary/1", "model_name": PUBLIC, "revision": "sha256-x",
+                                "tasks": scored or [], "averages": {}, "failed": failed, "base": None}))
+    return path
+
+
 def write_frontier(path: Path) -> Path:
     """A fitted-law file as `st-recipe fit` writes it, from a small synthetic sweep around the run's budget."""
     import yaml
@@ -152,19 +167,20 @@ def driver(hub: HubServer, run_dir: Path, work: Path) -> dict[str, dict[str, Any
         return {"name": name, "args": ["publish", *args], "env": env}
 
     run = str(run_dir)
+    # The pushes that test the transport and the token have no eval summary: they say so with --no-scores.
     calls = [
         # The two faults injected below hit these first two pushes, in this order.
-        call("lfs_fault", run, "--repo", "org/fault-lfs"),
-        call("commit_fault", run, "--repo", "org/fault-commit"),
+        call("lfs_fault", run, "--repo", "org/fault-lfs", "--no-scores"),
+        call("commit_fault", run, "--repo", "org/fault-commit", "--no-scores"),
         call("public", str(public_run), "--repo", PUBLIC, "--frontier", str(frontier)),
         call("republish", str(public_run), "--repo", PUBLIC, "--frontier", str(frontier)),
         call("private", run, "--repo", PRIVATE, "--private", "--results", str(private_results),
              "--commit-message", "first private push"),
-        call("private_again_public", run, "--repo", PUBLIC, "--private"),
-        call("no_token", run, "--repo", "org/no-token", env={"HF_TOKEN": None}),
-        call("read_token", run, "--repo", "org/read-only", env={"HF_TOKEN": hub.read_token}),
-        call("bad_token", run, "--repo", "org/bad-token", env={"HF_TOKEN": "hf_not_a_token_of_this_hub"}),
-        call("no_branch", run, "--repo", PUBLIC, "--revision", "nope"),
+        call("private_again_public", run, "--repo", PUBLIC, "--private", "--no-scores"),
+        call("no_token", run, "--repo", "org/no-token", "--no-scores", env={"HF_TOKEN": None}),
+        call("read_token", run, "--repo", "org/read-only", "--no-scores", env={"HF_TOKEN": hub.read_token}),
+        call("bad_token", run, "--repo", "org/bad-token", "--no-scores", env={"HF_TOKEN": "hf_not_a_token_of_this_hub"}),
+        call("no_branch", run, "--repo", PUBLIC, "--revision", "nope", "--no-scores"),
         call("unfinished", str(unfinished), "--repo", "org/unfinished"),
         call("no_record", str(no_record), "--repo", "org/no-record"),
         call("random", str(random_run), "--repo", "org/random"),
@@ -175,6 +191,9 @@ def driver(hub: HubServer, run_dir: Path, work: Path) -> dict[str, dict[str, Any
         call("repo_empty", run, "--repo", ""),
         call("repo_none", run),
         call("no_results", run, "--repo", "org/no-results", "--results", str(work / "absent.json")),
+        # No summary at all, and one where every task failed: refused before any request, token or not.
+        call("no_scores", run, "--repo", "org/no-scores"),
+        call("all_failed", run, "--repo", "org/all-failed", "--results", str(all_failed_results(work / "failed.json"))),
     ]
     (work / "calls.json").write_text(json.dumps(calls))
     hub.inject_fault("lfs_put_403")
@@ -247,6 +266,10 @@ def test_published_files_match_the_run_and_hold_no_local_paths(hub: HubServer, r
         assert stored[rel] == (run_dir / rel).read_bytes(), rel
     record = json.loads(stored["st_recipe.json"])
     assert record["repo_id"] == PUBLIC and record["status"] == "finished"
+    # The run it came from, by content: the same revision eval files its scores under.
+    from st_recipe.evaluate import folder_revision
+
+    assert record["source_run"]["model_revision"] == folder_revision(run_dir)
     assert record["recipe"]["model"] == "<local>/" + tiny_neox_dir.name
     for rel, data in stored.items():
         assert str(tiny_neox_dir).encode() not in data, rel
@@ -359,6 +382,8 @@ def test_token_problems(hub: HubServer, driver: dict[str, Any]) -> None:
     ("repo_empty", "repo id is empty"),
     ("repo_none", "repo id is empty"),
     ("no_results", "absent.json' does not exist"),
+    ("no_scores", "run `st-recipe eval"),
+    ("all_failed", "has no scored task"),
 ])
 def test_refusals_are_one_line_and_upload_nothing(hub: HubServer, driver: dict[str, Any], name: str, words: str) -> None:
     line = _one_line_error(driver[name])
@@ -373,7 +398,7 @@ def test_unreachable_endpoint(hub: HubServer, run_dir: Path, work: Path) -> None
         s.bind(("127.0.0.1", 0))
         closed = s.getsockname()[1]
     calls = work / "offline-calls.json"
-    calls.write_text(json.dumps([{"name": "x", "args": ["publish", str(run_dir), "--repo", "org/offline"]}]))
+    calls.write_text(json.dumps([{"name": "x", "args": ["publish", str(run_dir), "--repo", "org/offline", "--no-scores"]}]))
     ans = _run_driver(hub, calls, work / "hf-offline", HF_ENDPOINT=f"http://127.0.0.1:{closed}")[0]
     line = _one_line_error(ans)
     assert "org/offline" in line and f"127.0.0.1:{closed}" in line
@@ -402,17 +427,23 @@ def test_dry_run_writes_exactly_the_upload_and_no_token(run_dir: Path, work: Pat
     assert files == MODEL_FILES | GENERATED
     assert [p.name for p in target.parent.iterdir()] == ["dry"]  # no temporary folder left beside it
     assert json.loads((target / "eval_results.json").read_text())["tasks"] == results["tasks"]
-    # Running it again replaces an earlier dry run; a folder holding anything else is left alone.
-    assert CliRunner().invoke(main, ["publish", str(run_dir), "--repo", PUBLIC, "--dry-run", str(target)]).exit_code == 0
+    # An earlier dry run of the same run is replaced only with --overwrite.
+    again = ["publish", str(run_dir), "--repo", PUBLIC, "--dry-run", str(target), "--no-scores"]
+    r = CliRunner().invoke(main, again)
+    assert r.exit_code == 2 and "--overwrite" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.output
+    assert (target / "eval_results.json").is_file()
+    assert CliRunner().invoke(main, [*again, "--overwrite"]).exit_code == 0
     assert not (target / "eval_results.json").exists()
+    assert [p.name for p in target.parent.iterdir()] == ["dry"]
+    # A folder holding anything else is left alone, --overwrite or not.
     (target / "mine.txt").write_text("keep")
-    r = CliRunner().invoke(main, ["publish", str(run_dir), "--repo", PUBLIC, "--dry-run", str(target)])
+    r = CliRunner().invoke(main, [*again, "--overwrite"])
     assert r.exit_code == 2 and "mine.txt" in r.stderr
     # A random-init run goes through with --allow-random, and its card says so up front.
     random_run = copy_run(run_dir, tmp_path / "random-run")
     edit_record(random_run, random_init=True, model=RANDOM_BASE)
     r = CliRunner().invoke(main, ["publish", str(random_run), "--repo", PUBLIC, "--dry-run", str(tmp_path / "rnd"),
-                                  "--allow-random"])
+                                  "--allow-random", "--no-scores"])
     assert r.exit_code == 0, r.output
     card = (tmp_path / "rnd" / "README.md").read_text()
     assert "randomly initialised weights" in card and "random-init" in card
@@ -429,7 +460,7 @@ def test_hub_base_gets_base_model_license_and_dataset(run_dir: Path, tmp_path: P
     edit_record(run, model={"model": "pythia-14m", "load_id": "EleutherAI/pythia-14m", "random_init": False},
                 data={"source": "sentence-transformers/all-nli:pair", "train_pairs": 100},
                 method={"name": "propulsion", "args": {"degree": 15}, "params": {}})
-    result = publish(run, PUBLIC, dry_run=tmp_path / "dry")
+    result = publish(run, PUBLIC, dry_run=tmp_path / "dry", no_scores=True)
     assert result.dry_run == tmp_path / "dry" and result.commit is None
     card = ModelCard.load(tmp_path / "dry" / "README.md")
     assert card.data.base_model == "EleutherAI/pythia-14m" and card.data.license == "apache-2.0"
@@ -460,9 +491,93 @@ def test_validate_repo_id_rules() -> None:
     from st_recipe.publish import validate_repo_id
 
     assert validate_repo_id("org/name-1.0_x") == "org/name-1.0_x"
-    for bad in ("a/b/c", "has space/x", "", "org/", "/name", "org/-name", "org/na--me", "org/na..me", "org/x.git",
-                "org/" + "n" * 97, "org/na/me", "org"):
-        with pytest.raises(StRecipeError):
+    assert validate_repo_id("o" * 96 + "/n") == "o" * 96 + "/n"
+    for bad in ("a/b/c", "has space/x", "", "org/", "/name", "/", "org/-name", "org/na--me", "org/na..me", "org/x.git",
+                "org/" + "n" * 97, "o" * 97 + "/n", "org/na/me", "org", "org/name\n", " org/name", "org/naïve",
+                "org/x.GIT", "datasets/foo", "models/foo", "spaces/foo", None, 3):
+        with pytest.raises(StRecipeError) as info:
             validate_repo_id(bad)
+        assert "\n" not in str(info.value), bad
 
 
+
+
+# ----------------------------------------------------------------------------------------- what a dry run may replace
+
+
+def dry(run: Path, target: Path, *extra: str):
+    from click.testing import CliRunner
+
+    from st_recipe.cli import main
+
+    return CliRunner().invoke(main, ["publish", str(run), "--repo", PUBLIC, "--dry-run", str(target), *extra])
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): data for p, data in all_text(root)}
+
+
+def test_dry_run_never_replaces_another_run(run_dir: Path, tmp_path: Path) -> None:
+    """The reported loss: --dry-run DIR onto another finished run, or onto a dry run of another run, is refused."""
+    other = copy_run(run_dir, tmp_path / "other-run")
+    sample_results(other / "eval_results.json")
+    before = snapshot(other)
+    for extra in ((), ("--overwrite",)):
+        r = dry(run_dir, other, "--no-scores", *extra)
+        assert r.exit_code == 2 and "not a dry run of this run" in r.stderr, r.output
+        assert len(r.stderr.strip().splitlines()) == 1
+    assert snapshot(other) == before
+
+    # A dry run of a different run (its record differs) is not this run's, even though it is publish's output.
+    retrained = copy_run(run_dir, tmp_path / "retrained")
+    edit_record(retrained, created="2030-01-01T00:00:00Z")
+    theirs = tmp_path / "theirs"
+    assert dry(retrained, theirs, "--no-scores").exit_code == 0
+    before = snapshot(theirs)
+    r = dry(run_dir, theirs, "--no-scores", "--overwrite")
+    assert r.exit_code == 2 and "not a dry run of this run" in r.stderr, r.output
+    assert snapshot(theirs) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other-run", "retrained", "theirs"]  # no temp folder left
+
+    # An existing empty folder is fine.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert dry(run_dir, empty, "--no-scores").exit_code == 0 and (empty / "model.safetensors").is_file()
+    # --overwrite means nothing to a push: said so before any token or network is needed.
+    from click.testing import CliRunner
+
+    from st_recipe.cli import main
+
+    r = CliRunner().invoke(main, ["publish", str(run_dir), "--repo", PUBLIC, "--overwrite", "--no-scores"])
+    assert r.exit_code == 2 and "only applies to --dry-run" in r.stderr, r.output
+
+
+def test_no_scores_is_refused_unless_asked_for(run_dir: Path, tmp_path: Path) -> None:
+    """A run without any MTEB score (no summary, or every task failed) needs --no-scores, dry run included."""
+    failed = all_failed_results(tmp_path / "failed.json")
+    for extra in ((), ("--results", str(failed))):
+        r = dry(run_dir, tmp_path / "out", *extra)
+        assert r.exit_code == 2 and "st-recipe eval" in r.stderr and "--no-scores" in r.stderr, r.output
+        assert len(r.stderr.strip().splitlines()) == 1
+        assert not (tmp_path / "out").exists()
+    r = dry(run_dir, tmp_path / "out", "--results", str(failed), "--no-scores")
+    assert r.exit_code == 0, r.output
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "has not been evaluated on MTEB yet" in card and "Couldn't reach" not in card
+    assert not (tmp_path / "out" / "eval_results.json").exists()
+
+
+def test_card_lists_each_failure_in_one_short_line(run_dir: Path, tmp_path: Path) -> None:
+    """An offline paper-15 run after a good eval: the scores stay, and each failure is one short line."""
+    scored = [{"task": t, "type": "STS", "main_score_name": "cosine_spearman", "main_score": 0.5, "split": "test",
+               "subsets": ["default"], "languages": ["eng-Latn"], "source": "mteb", "cached": False}
+              for t in ("BIOSSES", "SICK-R", "STS22")]
+    results = all_failed_results(tmp_path / "merged.json", scored)
+    assert dry(run_dir, tmp_path / "out", "--results", str(results)).exit_code == 0
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "| BIOSSES | STS | cosine_spearman | 0.5000 |" in card
+    lines = [ln for ln in card.splitlines() if ln.startswith("- ") and ": could not load its data" in ln]
+    assert len(lines) == 15 and all(len(ln) <= 140 for ln in lines), lines
+    assert "- BIOSSES: could not load its data from the Hub (an earlier score is shown above)" in lines
+    assert "- ArguAna: could not load its data from the Hub (no score)" in lines
+    assert "xxxxxxxxxx" not in card and "LocalEntryNotFoundError" not in card
