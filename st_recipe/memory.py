@@ -118,7 +118,8 @@ def _peft_kind(method: Any) -> tuple[str, Any, Any, dict[str, Any]]:
     return ptype, opts.get("target_modules"), opts.get("feedforward_modules"), opts
 
 
-def _is_default_ia3(method: Any) -> bool:
+def is_default_ia3(method: Any) -> bool:
+    """True for PEFT IA3 with its default targets (the only generic PEFT config with exact rules)."""
     ptype, targets, ff, _ = _peft_kind(method)
     return ptype == "IA3" and not targets and not ff
 
@@ -144,7 +145,7 @@ def param_counts(spec: Any, method: Any) -> tuple[int, int]:
     """
     counts = method.predict_params(spec)
     if counts is None and getattr(method, "name", "") == "peft":
-        if _is_default_ia3(method):
+        if is_default_ia3(method):
             trainable = spec.num_layers * (3 * spec.hidden_size + spec.intermediate_size)
         else:
             trainable = _generic_peft_trainable(spec, method)
@@ -154,69 +155,39 @@ def param_counts(spec: Any, method: Any) -> tuple[int, int]:
     return counts
 
 
-def activation_rule(spec: Any, method: Any) -> ActivationRule:
-    """What autograd saves per token in one GPT-NeoX block, per method (units: values; h hidden, f = 4h MLP).
+@dataclass(frozen=True)
+class BlockPieces:
+    """What autograd saves per token in one decoder block, by purpose (units: values; h hidden, f MLP width).
 
-    The block is ``x + attn(ln1(x)) + mlp(ln2(x))`` (parallel residual) with SDPA attention. Pieces:
+    The block is ``x + attn(ln1(x)) + mlp(ln2(x))`` with SDPA attention:
 
-    * norms: both layer norms read the same x, so one input of h (kept whenever a gradient passes);
-    * attention (needed to propagate any gradient through it): SDPA keeps q and k after the rotary
-      embedding (h each, new tensors), v, which is a view of the fused qkv output and so keeps that whole
-      3h storage alive, its output (h) and a log-sum-exp per head (no S×S probabilities: fused kernels);
-      together 6h;
-    * MLP nonlinearity: GELU keeps its input, f;
-    * linear-layer inputs, needed only for *weight* gradients: ln1 out (h, into qkv), the attention output
-      reshaped (h, into dense), ln2 out (h, into dense_h_to_4h), the GELU output (f, into dense_4h_to_h):
-      3h + f.
-
-    Per method:
-
-    * full / freeze (trained blocks): everything, 10h + 2f = 18h (+ heads);
-    * bias: no weight gradients, so no linear inputs: 7h + f = 11h. Only the nonlinear ops' inputs
-      remain (norm input, attention tensors, GELU input) — biases' own gradients are sums of output
-      gradients and need no saved activation;
-    * propulsion: bias's 7h + f, plus the output V of every scaled layer, which ``V * z**k`` saves for
-      z's gradient: qkv 3h, dense h, dense_h_to_4h f, dense_4h_to_h h → 12h + 2f = 20h, plus h once for
-      the scaled input embedding (v is a view of the *scaled* qkv, already in the 6h);
-    * lora: lora_A reads each adapted layer's input (the same 3h + f full FT keeps) and lora_B its r-wide
-      output (4r for the four projections): 18h + 4r, plus r once for the embedding's adapter; a dropout
-      > 0 adds its one-byte masks (3h + f bytes). DoRA also keeps the base and adapter outputs of each
-      layer for the magnitude gradient, 2·(5h + f) more;
-    * peft IA3 (GPT-NeoX defaults: the qkv output and the dense_4h_to_h input are scaled): bias's
-      7h + f, plus the scaled tensors the multiplications keep for the scale's gradient, qkv output 3h and
-      GELU output f → 10h + 2f = 18h; in the lowest block nothing below the qkv scaling needs a gradient
-      (the embedding is not adapted), so its norm input and GELU input are not kept: h + f less;
-    * any other PEFT config (heuristic, conservative): an adapter may read its layer's input (as LoRA,
-      LoHa, LoKr do) and scale or mix its output (as IA3, VeRA, DoRA do), so count both: full FT's
-      10h + 2f plus every linear output 5h + f → 15h + 3f = 27h.
-
-    Once per token, for every method: the final layer norm's input (h).
+    * ``propagate`` (7h + f + heads): needed to pass any gradient through the block: the norms' shared input
+      (h), attention (6h + heads: q and k after the rotary embedding, v as a view of the fused qkv output
+      keeping that 3h storage alive, the output and a log-sum-exp per head; fused kernels keep no S×S
+      probabilities) and the MLP nonlinearity's input (f);
+    * ``linear_inputs`` (3h + f): every linear layer's input, needed only for *weight* gradients (ln1 out
+      into qkv, the attention output into dense, ln2 out into the up projection, the activation output into
+      the down projection);
+    * ``outputs`` (5h + f): every linear layer's output (qkv 3h, dense h, up f, down h), kept by methods that
+      scale or mix outputs (their parameters' gradients need them).
     """
+
+    h: int
+    f: int
+    propagate: int
+    linear_inputs: int
+    outputs: int
+
+
+def block_pieces(spec: Any) -> BlockPieces:
+    """The per-token saved-activation pieces of one block of ``spec``'s shape."""
     h, f, heads = spec.hidden_size, spec.intermediate_size, spec.num_heads
-    attention = 6 * h + heads
-    propagate = h + attention + f  # norm input + attention + GELU input: 7h + f
-    linear_inputs = 3 * h + f
-    outputs = 5 * h + f
-    name = getattr(method, "name", "")
-    if name in ("full", "freeze"):
-        return ActivationRule(propagate + linear_inputs, h, why="every linear input (weight gradients) + norms, attention, GELU")
-    if name == "bias":
-        return ActivationRule(propagate, h, why="no weight gradients: norm input, attention, GELU input only")
-    if name == "propulsion":
-        return ActivationRule(propagate + outputs, 2 * h, why="bias's set + every scaled output V (for z's gradient)")
-    if name == "lora":
-        r = int(getattr(method, "r", 8))
-        per_layer = propagate + linear_inputs + 4 * r
-        if getattr(method, "use_dora", False):
-            per_layer += 2 * outputs
-        masks = linear_inputs if float(getattr(method, "dropout", 0.0) or 0.0) > 0 else 0.0
-        return ActivationRule(per_layer, h + r, mask_bytes_per_layer=masks,
-                              why="adapter inputs (as full FT) + rank-r intermediates")
-    if name == "peft" and _is_default_ia3(method):
-        return ActivationRule(propagate + 3 * h + f, h, first_block_less=h + f,
-                              why="bias's set + the scaled qkv output and GELU output")
-    return ActivationRule(propagate + linear_inputs + outputs, h,
-                          why="heuristic for adapters without a rule: linear inputs and outputs both kept")
+    return BlockPieces(h=h, f=f, propagate=h + 6 * h + heads + f, linear_inputs=3 * h + f, outputs=5 * h + f)
+
+
+def activation_rule(spec: Any, method: Any) -> ActivationRule:
+    """What autograd saves per token under ``method`` (each method owns its rule; see ``Method.activation_rule``)."""
+    return method.activation_rule(spec)
 
 
 def estimate_memory(
@@ -237,14 +208,14 @@ def estimate_memory(
     n_params, n_trainable = param_counts(spec, method)
     h, layers = spec.hidden_size, spec.num_layers
     emb = spec.vocab_size * h  # the encoder has only the input embedding
-    trainable_all = n_trainable + (emb if method.name == "full" else 0)
+    trainable_all = n_trainable + (emb if method.trains_embeddings else 0)
     weights = 4 * (n_params + emb)
     gradients = 4 * trainable_all
     optimizer = 8 * trainable_all
     # One fp32 temporary per trainable parameter during the step (foreach AdamW's sqrt of the 2nd moment).
     step_temporaries = 4 * trainable_all
     act_bytes = 4 if precision == "fp32" else 2
-    grad_layers = method.trained_blocks(layers) if method.name == "freeze" else layers
+    grad_layers = method.gradient_layers(layers)
     rule = activation_rule(spec, method)
     in_flight = (mini_batch_size or batch_size) * max_seq_length * (1 if mini_batch_size else 2)
     per_token = rule.per_layer * grad_layers + rule.once

@@ -17,7 +17,7 @@ from st_recipe.catalog import CATALOG, ModelSpec, parse_model_spec
 from st_recipe.errors import StRecipeError
 from st_recipe.flops import check_budget, format_flops, pairs_for_budget
 from st_recipe.memory import MemoryEstimate, estimate_memory, format_bytes, parse_memory
-from st_recipe.methods import Method, get_method
+from st_recipe.methods import Method, get_method, get_method_class, list_methods
 from st_recipe.recipes import Provenance, Recipe, load_defaults
 
 
@@ -59,14 +59,7 @@ def _candidate(spec: ModelSpec, method: Method, budget: float, tokens_per_pair: 
 def _default_method(name: str, defaults: dict[str, Any], method_args: dict[str, Any] | None) -> tuple[Method, Provenance]:
     if method_args:
         return get_method(name, **method_args), Provenance("user")
-    if name == "lora":
-        cfg = defaults["lora"]
-        args = {k: _value(cfg[k]) for k in ("r", "alpha", "dropout")}
-        return get_method("lora", **args), Provenance("paper", "r=32, alpha=8, dropout 0 on the projections and input embedding (authors' code)")
-    if name == "freeze":
-        frac = defaults["memory"]["freeze_fractions"][0]
-        return get_method("freeze", fraction=frac), Provenance("heuristic", f"train the last {frac:.0%} of the blocks")
-    return get_method(name), Provenance("heuristic" if name not in ("full", "bias") else "paper", "method defaults")
+    return get_method_class(name).planned(defaults)
 
 
 def plan(
@@ -245,15 +238,18 @@ def _fit_memory(
 
 
 def method_costs(spec: ModelSpec, recipe: Recipe | None = None) -> list[dict[str, Any]]:
-    """Cost per token and trainable parameters of each built-in method on a catalogue shape."""
+    """Cost per token and trainable parameters of every available method on a shape (its planner defaults)."""
     defaults = load_defaults()
     rows = []
-    for name in ("full", "freeze", "bias", "lora", "propulsion"):
+    for name in list_methods():
         if recipe is not None and recipe.method == name:
             method = get_method(name, **recipe.method_args)
         else:
             method = _default_method(name, defaults, None)[0]
-        n, nt = method.predict_params(spec)  # type: ignore[misc]
+        counts = method.predict_params(spec)
+        if counts is None:
+            continue  # no closed form for this method's defaults on this shape
+        n, nt = counts
         rows.append({"method": method.describe(), "formula": method.cost_formula, "n_params": n, "n_trainable": nt,
                      "flops_per_token": method.flops_per_token(n, nt)})
     return rows

@@ -110,6 +110,12 @@ class Method:
     summary: ClassVar[str] = ""
     # The per-token training cost as the paper writes it (N, N_t non-embedding parameters).
     cost_formula: ClassVar[str] = ""
+    # Whether the input embedding trains (it then needs gradients and optimizer state of its own).
+    trains_embeddings: ClassVar[bool] = False
+    # The argument a sweep varies, and its values when the user names none (None: no axis).
+    sweep_axis: ClassVar[tuple[str, tuple[Any, ...]] | None] = None
+    # What a model card cites for the method (BibTeX); empty when the method is the paper's own.
+    citation: ClassVar[str] = ""
 
     def __post_init__(self) -> None:
         self.validate()
@@ -144,6 +150,30 @@ class Method:
     def report(self, st_model: Any) -> ParamReport:
         """Current parameter counts of the model under this method."""
         return count_params(hf_model(st_model), self.name)
+
+    def gradient_layers(self, n_layers: int) -> int:
+        """How many of the ``n_layers`` blocks gradients flow through (all, unless the lower ones are frozen)."""
+        return n_layers
+
+    def activation_rule(self, spec: Any) -> Any:
+        """Values autograd saves per token and block under this method (memory estimates).
+
+        The default, for methods with no rule of their own, is conservative: an adapter may read its
+        layer's input (as LoRA, LoHa, LoKr do) and scale or mix its output (as IA3, VeRA, DoRA do), so
+        both are counted: 10h + 2f + 5h + f = 15h + 3f per block.
+        """
+        from st_recipe.memory import ActivationRule, block_pieces
+
+        b = block_pieces(spec)
+        return ActivationRule(b.propagate + b.linear_inputs + b.outputs, b.h,
+                              why="heuristic for adapters without a rule: linear inputs and outputs both kept")
+
+    @classmethod
+    def planned(cls, defaults: dict[str, Any]) -> tuple[Any, Any]:
+        """The instance the planner uses when the user names this method without arguments, and its provenance."""
+        from st_recipe.recipes import Provenance
+
+        return cls(), Provenance("heuristic", f"{cls.name}'s default arguments")
 
     def describe(self) -> str:
         """``name(arg=value, ...)`` for logs and cards."""

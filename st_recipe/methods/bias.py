@@ -20,6 +20,11 @@ class Bias(Method):
     name = "bias"
     summary = "bias-only tuning (BitFit): every bias, layer-norm biases included"
     cost_formula = "4N + 2N_t"
+    citation = (
+        "@inproceedings{zaken2022bitfit,\n  title={BitFit: Simple Parameter-efficient Fine-tuning for Transformer-based "
+        "Masked Language-models},\n  author={Ben Zaken, Elad and Goldberg, Yoav and Ravfogel, Shauli},\n  "
+        "booktitle={ACL},\n  year={2022}\n}"
+    )
 
     def apply(self, st_model: Any) -> ParamReport:
         """Make every bias trainable and everything else frozen; a model with no biases is an error."""
@@ -30,6 +35,23 @@ class Bias(Method):
             )
         set_trainable(model, _is_bias)
         return self.report(st_model)
+
+    def activation_rule(self, spec: Any) -> Any:
+        """No weight gradients, so no linear inputs: the norm input, attention and GELU input only (11h for f = 4h).
+
+        A bias's own gradient is a sum of output gradients and needs no saved activation.
+        """
+        from st_recipe.memory import ActivationRule, block_pieces
+
+        b = block_pieces(spec)
+        return ActivationRule(b.propagate, b.h, why="no weight gradients: norm input, attention, GELU input only")
+
+    @classmethod
+    def planned(cls, defaults: dict[str, Any]) -> tuple[Any, Any]:
+        """Bias-only tuning has no arguments (BitFit, one of the paper's methods)."""
+        from st_recipe.recipes import Provenance
+
+        return cls(), Provenance("paper", "bias-only tuning has no arguments")
 
     def predict_params(self, spec: Any) -> tuple[int, int] | None:
         """GPT-NeoX biases: 3h + h + 4h + h for the projections and 2h for the norms per block, plus h."""

@@ -44,6 +44,8 @@ class Freeze(Method):
     summary = "block freezing: train the last k blocks and the final norm; embeddings frozen"
     cost_formula = "2N + 4N_t"
 
+    sweep_axis = ("fraction", (0.5,))
+
     blocks: int | None = None
     fraction: float | None = None
 
@@ -65,6 +67,25 @@ class Freeze(Method):
                 raise StRecipeError(f"freeze: blocks={self.blocks} but the model has only {n_layers} blocks")
             return self.blocks
         return max(1, min(n_layers, math.ceil(self.fraction * n_layers - 1e-9)))  # type: ignore[operator]
+
+    def gradient_layers(self, n_layers: int) -> int:
+        """Only the trained top blocks are reached by gradients."""
+        return self.trained_blocks(n_layers)
+
+    def activation_rule(self, spec: Any) -> Any:
+        """As full fine-tuning, in the trained blocks only (see ``gradient_layers``)."""
+        from st_recipe.memory import ActivationRule, block_pieces
+
+        b = block_pieces(spec)
+        return ActivationRule(b.propagate + b.linear_inputs, b.h, why="every linear input (weight gradients) + norms, attention, GELU")
+
+    @classmethod
+    def planned(cls, defaults: dict[str, Any]) -> tuple[Any, Any]:
+        """The first trainable fraction the memory rules try (defaults.yaml)."""
+        from st_recipe.recipes import Provenance
+
+        frac = defaults["memory"]["freeze_fractions"][0]
+        return cls(fraction=frac), Provenance("heuristic", f"train the last {frac:.0%} of the blocks")
 
     def apply(self, st_model: Any) -> ParamReport:
         """Freeze embeddings and the first blocks; train the last k blocks and everything after them."""

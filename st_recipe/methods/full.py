@@ -15,6 +15,7 @@ class Full(Method):
     name = "full"
     summary = "full fine-tuning: every parameter trains"
     cost_formula = "6N"
+    trains_embeddings = True
 
     def apply(self, st_model: Any) -> ParamReport:
         """Make every parameter trainable."""
@@ -24,6 +25,20 @@ class Full(Method):
     def predict_params(self, spec: Any) -> tuple[int, int] | None:
         """Everything trains: N_t = N."""
         return spec.n_params, spec.n_params
+
+    def activation_rule(self, spec: Any) -> Any:
+        """Every linear layer's input (for its weight gradient) plus what propagating gradients needs: 18h for f = 4h."""
+        from st_recipe.memory import ActivationRule, block_pieces
+
+        b = block_pieces(spec)
+        return ActivationRule(b.propagate + b.linear_inputs, b.h, why="every linear input (weight gradients) + norms, attention, GELU")
+
+    @classmethod
+    def planned(cls, defaults: dict[str, Any]) -> tuple[Any, Any]:
+        """Full fine-tuning has no arguments; it is the paper's method below the crossover."""
+        from st_recipe.recipes import Provenance
+
+        return cls(), Provenance("paper", "full fine-tuning has no arguments")
 
     def flops_per_token(self, n_params: int, n_trainable: int) -> float:
         """6N: forward 2N, backward 4N (activation and weight gradients through every layer)."""

@@ -18,6 +18,13 @@ class LoRA(PeftAdapter):
     summary = "LoRA adapters (paper default r=32, alpha=8 on projections and input embedding)"
     cost_formula = "4N + 2N_t"
 
+    sweep_axis = ("r", (32,))
+    citation = (
+        "@inproceedings{hu2022lora,\n  title={LoRA: Low-Rank Adaptation of Large Language Models},\n  "
+        "author={Hu, Edward J. and Shen, Yelong and Wallis, Phillip and Allen-Zhu, Zeyuan and Li, Yuanzhi and "
+        "Wang, Shean and Wang, Lu and Chen, Weizhu},\n  booktitle={ICLR},\n  year={2022}\n}"
+    )
+
     r: int = 32
     alpha: float = 8.0
     dropout: float = 0.0
@@ -56,6 +63,32 @@ class LoRA(PeftAdapter):
             use_dora=self.use_dora,
             bias="none",
         )
+
+    def activation_rule(self, spec: Any) -> Any:
+        """Adapter inputs (the linear inputs full FT keeps) + the rank-r intermediates: 18h + 4r per block.
+
+        lora_B reads each of the four projections' r-wide output (4r), the embedding's adapter r once; a
+        dropout > 0 adds its one-byte masks; DoRA also keeps the base and adapter outputs of each layer for
+        the magnitude gradient, 2·(5h + f) more.
+        """
+        from st_recipe.memory import ActivationRule, block_pieces
+
+        b = block_pieces(spec)
+        per_layer = b.propagate + b.linear_inputs + 4 * self.r
+        if self.use_dora:
+            per_layer += 2 * b.outputs
+        masks = b.linear_inputs if self.dropout > 0 else 0
+        return ActivationRule(per_layer, b.h + self.r, mask_bytes_per_layer=masks,
+                              why="adapter inputs (as full FT) + rank-r intermediates")
+
+    @classmethod
+    def planned(cls, defaults: dict[str, Any]) -> tuple[Any, Any]:
+        """The paper's LoRA settings, read from defaults.yaml."""
+        from st_recipe.recipes import Provenance
+
+        cfg = defaults["lora"]
+        args = {k: cfg[k]["value"] if isinstance(cfg[k], dict) else cfg[k] for k in ("r", "alpha", "dropout")}
+        return cls(**args), Provenance("paper", "r=32, alpha=8, dropout 0 on the projections and input embedding (authors' code)")
 
     def predict_params(self, spec: Any) -> tuple[int, int] | None:
         """Default GPT-NeoX targets: r·(in + out) per adapted projection, 16·r·h per block (+ DoRA magnitudes)."""

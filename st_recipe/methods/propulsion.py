@@ -47,6 +47,12 @@ class Propulsion(Method):
     summary = "Propulsion: a trainable output scale z**k on every linear layer and the input embedding"
     cost_formula = "4N + 2N_t"
 
+    citation = (
+        "@article{kowsher2024propulsion,\n  title={Propulsion: Steering LLM with Tiny Fine-Tuning},\n  "
+        "author={Kowsher, Md and Prottasha, Nusrat Jahan and Yu, Prakash},\n  journal={arXiv preprint "
+        "arXiv:2409.10927},\n  year={2024}\n}"
+    )
+
     degree: float = 15.0
     targets: tuple[str, ...] | None = None
 
@@ -118,6 +124,16 @@ class Propulsion(Method):
                 del mod._parameters[Z_NAME]
         delattr(model, _HOOKS)
         return st_model
+
+    def activation_rule(self, spec: Any) -> Any:
+        """Bias's set plus every scaled output V, which ``V * z**k`` keeps for z's gradient: 20h per block.
+
+        Plus h once for the scaled input embedding (v is a view of the *scaled* qkv, already counted).
+        """
+        from st_recipe.memory import ActivationRule, block_pieces
+
+        b = block_pieces(spec)
+        return ActivationRule(b.propagate + b.outputs, 2 * b.h, why="bias's set + every scaled output V (for z's gradient)")
 
     def predict_params(self, spec: Any) -> tuple[int, int] | None:
         """Default GPT-NeoX targets: one z per projection output, 3h + h + 4h + h = 9h per block."""
