@@ -6,7 +6,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from st_recipe.errors import StRecipeError
 
@@ -43,3 +43,50 @@ def read_json_object(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise StRecipeError(f"{str(path)!r} must hold a JSON object")
     return data
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` through a temporary sibling and a rename, so readers never see half a file."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a JSON-lines file; one-line errors name the line."""
+    try:
+        fh = path.open(encoding="utf-8")
+    except OSError as exc:
+        raise StRecipeError(f"cannot read {path}: {exc.strerror or exc}") from None
+    with fh:
+        try:
+            for number, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except ValueError as exc:
+                    raise StRecipeError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+                if not isinstance(obj, dict):
+                    raise StRecipeError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
+                yield number, obj
+        except UnicodeDecodeError:
+            raise StRecipeError(f"{path}: not UTF-8 text") from None
+
+
+CACHE_ENV = "ST_RECIPE_CACHE_DIR"
+
+
+def cache_root() -> Path:
+    """st-recipe's one cache folder: $ST_RECIPE_CACHE_DIR, else $XDG_CACHE_HOME/st_recipe, else ~/.cache/st_recipe."""
+    explicit = os.environ.get(CACHE_ENV)
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "st_recipe"

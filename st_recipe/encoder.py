@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from st_recipe.catalog import ModelRef, build_random_model, parse_model_spec, suggest
+from st_recipe._text import public
 from st_recipe.errors import StRecipeError
 
 logger = logging.getLogger(__name__)
@@ -221,38 +221,8 @@ def scrub_local_paths(folder: Path, name: str | None = None) -> list[str]:
             data = json.loads(json_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        cleaned = _scrub(data, replacement)
+        cleaned = public(data, replacement)
         if cleaned != data:
             json_path.write_text(json.dumps(cleaned, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
             changed.append(str(json_path.relative_to(folder)))
     return changed
-
-
-def _scrub(value: Any, replacement: str) -> Any:
-    if isinstance(value, dict):
-        return {k: _scrub(v, replacement) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrub(v, replacement) for v in value]
-    if isinstance(value, str) and looks_like_local_path(value):
-        return replacement
-    return value
-
-
-def looks_like_local_path(value: str) -> bool:
-    """True for strings that name an absolute path on this machine (POSIX or Windows style)."""
-    if len(value) < 2 or "\n" in value:
-        return False
-    if value.startswith(("/", "~/")) and not value.startswith("//"):
-        return len(value) > 1 and any(c.isalnum() for c in value)
-    return len(value) > 2 and value[1] == ":" and value[2] in "\\/" and value[0].isalpha()
-
-
-def copy_tree_atomic(src: Path, dst: Path) -> None:
-    """Copy a folder into place through a temporary sibling, so ``dst`` is never half-written."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=dst.parent))
-    try:
-        shutil.copytree(src, tmp, dirs_exist_ok=True)
-        os.replace(tmp, dst)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

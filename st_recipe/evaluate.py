@@ -49,6 +49,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from st_recipe._files import read_jsonl
+from st_recipe._text import slugify
 from st_recipe.errors import StRecipeError
 from st_recipe.train import RUN_RECORD
 
@@ -274,11 +276,12 @@ _BUILTIN_STS_PAIRS = 150
 
 
 def _builtin_task_file(spec: str, name: str | None, score_range: tuple[float, float] | None) -> TaskFile:
-    from st_recipe.data import _cache_dir, load_pairs
+    from st_recipe._files import cache_root
+    from st_recipe.data import load_pairs
 
     held = load_pairs("builtin", split="test")
     kind = spec.split(":", 1)[1]
-    folder = _cache_dir() / "tasks"
+    folder = cache_root() / "tasks"
     folder.mkdir(parents=True, exist_ok=True)
     if kind == "sts":
         # A matched docstring summary/body scores 1, the same summary against another held-out body scores 0.
@@ -383,27 +386,6 @@ def _task_name(explicit: str | None, header: str | None, path: Path) -> str:
     return name
 
 
-def _read_jsonl(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
-    try:
-        fh = path.open(encoding="utf-8")
-    except OSError as exc:
-        raise StRecipeError(f"cannot read {path}: {exc.strerror or exc}") from None
-    with fh:
-        try:
-            for number, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except ValueError as exc:
-                    raise StRecipeError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-                if not isinstance(obj, dict):
-                    raise StRecipeError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
-                yield number, obj
-        except UnicodeDecodeError:
-            raise StRecipeError(f"{path}: not UTF-8 text") from None
-
-
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -437,7 +419,7 @@ def _load_sts(tf: TaskFile) -> _LocalData:
     scores: list[float] = []
     lines: list[int] = []
     first = True
-    for number, obj in _read_jsonl(path):
+    for number, obj in read_jsonl(path):
         if first and _is_sts_header(obj):
             first = False
             if "score_range" in obj:
@@ -540,7 +522,7 @@ def _load_retrieval(tf: TaskFile) -> _LocalData:
 def _read_items(path: Path, *, with_title: bool) -> list[dict[str, str]]:
     items: list[dict[str, str]] = []
     seen: set[str] = set()
-    for number, obj in _read_jsonl(path):
+    for number, obj in read_jsonl(path):
         raw_id = obj.get("_id", obj.get("id"))
         if isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)) or str(raw_id) == "":
             raise StRecipeError(f"{path}:{number}: '_id' must be a non-empty string")
@@ -567,7 +549,7 @@ def _read_items(path: Path, *, with_title: bool) -> list[dict[str, str]]:
 
 def _read_qrels(path: Path) -> Iterable[tuple[int, str, str, int]]:
     if path.suffix == ".jsonl":
-        for number, obj in _read_jsonl(path):
+        for number, obj in read_jsonl(path):
             qid = obj.get("query-id", obj.get("query_id"))
             did = obj.get("corpus-id", obj.get("corpus_id"))
             if qid is None or did is None:
@@ -802,11 +784,6 @@ def folder_revision(folder: str | os.PathLike[str]) -> str:
     return "sha256-" + digest.hexdigest()[:16]
 
 
-def _slug(text: str) -> str:
-    """A folder name made safe for an mteb model name (letters, digits, ``_.-``)."""
-    return re.sub(r"[^\w.\-]+", "_", text).strip("_") or "model"
-
-
 def _check_name(name: str) -> str:
     name = name.strip()
     if not re.fullmatch(r"[\w.\-]+/[\w.\-]+", name):
@@ -858,14 +835,14 @@ def load_model(model: Any, *, model_name: str | None = None) -> _Model:
             recipe = info.get("recipe") if isinstance(info.get("recipe"), dict) else {}
             repo_id = info.get("repo_id") or recipe.get("repo_id")
             name = model_name or (repo_id if isinstance(repo_id, str) and "/" in repo_id else None)
-            name = name or f"st-recipe/{_slug(repo_id if isinstance(repo_id, str) and repo_id else folder.name)}"
+            name = name or f"st-recipe/{slugify(repo_id if isinstance(repo_id, str) and repo_id else folder.name)}"
             if not (folder / "modules.json").is_file():
                 raise StRecipeError(f"run dir {raw!r} holds no model (no modules.json): did training finish?")
             base = recipe.get("model")
             return _Model(_load_st(str(folder)), _check_name(name), folder_revision(folder), folder, info,
                           adapted_from=_base_name(base) if isinstance(base, str) else None)
         if (folder / "modules.json").is_file():
-            return _Model(_load_st(str(folder)), _check_name(model_name or f"local/{_slug(folder.name)}"), folder_revision(folder))
+            return _Model(_load_st(str(folder)), _check_name(model_name or f"local/{slugify(folder.name)}"), folder_revision(folder))
         if (folder / "config.json").is_file():
             return _base_model(str(folder), pooling="mean", max_seq_length=None, model_name=model_name)
         raise StRecipeError(f"{raw!r} is not a model folder (no modules.json, config.json or {RUN_FILE})")
@@ -896,7 +873,7 @@ def _base_name(spec: str) -> str | None:
         return None
     if ref.kind == "local":
         # Never a machine's absolute path: the name ends up in files that may be published.
-        return f"local/{_slug(Path(ref.raw).name)}"
+        return f"local/{slugify(Path(ref.raw).name)}"
     if ref.is_random:
         return f"random/{ref.spec.name}"  # type: ignore[union-attr]
     return ref.load_id
@@ -1123,8 +1100,9 @@ def _run(loaded: _Model, tasks: list[Any], cache: ResultCache, *, batch_size: in
 def _default_cache(loaded: _Model) -> Path:
     if loaded.run_dir is not None:
         return loaded.run_dir / RUN_RESULTS_DIR
-    root = os.environ.get("ST_RECIPE_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME") or "~/.cache", "st_recipe")
-    return Path(os.path.expanduser(root)) / "mteb"
+    from st_recipe._files import cache_root
+
+    return cache_root() / "mteb"
 
 
 def evaluate(

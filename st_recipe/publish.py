@@ -38,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from st_recipe._files import replace_dir, save_figure
+from st_recipe._text import public, public_text
+from st_recipe.data import recorded_hub_id
 from st_recipe.errors import StRecipeError
 from st_recipe.train import RUN_RECORD, read_run
 
@@ -83,10 +85,7 @@ _REPO_PART = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 # First path segments the Hub routes itself (huggingface.co/datasets/x is a dataset), never an owner's name.
 _RESERVED_OWNERS = frozenset({"datasets", "spaces", "models", "api", "docs", "new", "settings", "organizations"})
 _SHORT_FAILURE = 80
-_HUB_DATASET = re.compile(r"^([A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*)(?::[^:]*){0,2}$")
 # An absolute local path inside free text (a POSIX or home path not preceded by a URL's "//", or a drive path).
-_LOCAL_PATH_IN_TEXT = re.compile(r"(?<![\w:/.~-])(?:~|[A-Za-z]:)?[/\\](?:[^\s/\\'\",;|()]+[/\\])+[^\s/\\'\",;|()]*")
-_FILE_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet")
 _EMBEDDING_NAMES = ("embed_in.", "embed_tokens.", "wte.", "word_embeddings.", "embed_out.", "lm_head.")
 
 
@@ -268,30 +267,6 @@ def _results_for(run: Path, results: str | os.PathLike[str] | None) -> dict[str,
 # ----------------------------------------------------------------------------------------- cleaning
 
 
-def _cut_path(path: str) -> str:
-    """``<local>/<last part>``: enough to recognise the folder, nothing about the machine's layout."""
-    last = re.split(r"[/\\]", path.rstrip("/\\"))[-1]
-    return f"<local>/{last}" if last else "<local>"
-
-
-def _public_text(text: str) -> str:
-    """Text with every absolute local path in it cut down by :func:`_cut_path`."""
-    return _LOCAL_PATH_IN_TEXT.sub(lambda m: _cut_path(m.group(0)), text)
-
-
-def _public(value: Any) -> Any:
-    """A JSON value with local paths cut from every string (a record or summary about to be published)."""
-    if isinstance(value, dict):
-        return {k: _public(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_public(v) for v in value]
-    if isinstance(value, str):
-        from st_recipe.encoder import looks_like_local_path
-
-        return _cut_path(value) if looks_like_local_path(value) else _public_text(value)
-    return value
-
-
 def _base_info(record: dict[str, Any]) -> dict[str, Any]:
     """Who the base model is, as honestly as the record allows: a Hub id, a local folder or random weights."""
     from st_recipe.catalog import get_spec
@@ -324,14 +299,14 @@ def _data_info(record: dict[str, Any]) -> dict[str, Any]:
     pairs = data.get("train_pairs")
     if source.split(":")[0].lower() == "builtin":
         return {"hub_id": None, "kind": "builtin", "short": "st-recipe's built-in offline pairs", "description": (
-            "st-recipe's built-in offline pairs: docstrings mined from installed Python packages (a docstring's "
-            "summary sentence as the anchor, the rest of it as the positive); English technical prose, not a Hub dataset"),
+            "st-recipe's built-in offline pairs (a fixed, versioned set shipped in the package: docstrings of the Python "
+            "standard library and of st-recipe's dependencies, a docstring's summary sentence as the anchor, the rest of it "
+            "as the positive); English technical prose, not a Hub dataset"),
             "pairs": pairs}
-    looks_local = source.lower().endswith(_FILE_SUFFIXES) or os.path.isabs(source) or source.startswith((".", "~"))
-    m = _HUB_DATASET.match(source)
-    if m and not looks_local:
-        link = f"[{source}](https://huggingface.co/datasets/{m.group(1)})"
-        return {"hub_id": m.group(1), "kind": "hub", "short": link, "description": f"the Hub dataset {link}",
+    hub = recorded_hub_id(source)
+    if hub:
+        link = f"[{source}](https://huggingface.co/datasets/{hub})"
+        return {"hub_id": hub, "kind": "hub", "short": link, "description": f"the Hub dataset {link}",
                 "pairs": pairs}
     name = Path(source).name or "pairs"
     return {"hub_id": None, "kind": "local", "short": f"a local file of pairs (`{name}`)",
@@ -550,7 +525,7 @@ def _frontier(law: Any, record: dict[str, Any], path: Path) -> dict[str, Any]:
         "loss": f"{loss:.4f}" if isinstance(loss, (int, float)) else None,
         "ratio": f"{loss / law.loss(best, budget):.3f}" if isinstance(loss, (int, float)) else None,
         "method": method,
-        "source": _public_text(law.describe()),
+        "source": public_text(law.describe()),
         "plot": None,
     }
     try:
@@ -744,16 +719,16 @@ def _stage(stage: Path, run: Path, files: list[str], record: dict[str, Any], sum
         _place(run / rel, stage / rel, link=link)
     # Who the base and the data are is decided on the raw record, before paths are cut from it.
     base, data = _base_info(record), _data_info(record)
-    public = _public(record)
-    public["repo_id"] = repo_id
-    public["source_run"] = identity
+    record_public = public(record)
+    record_public["repo_id"] = repo_id
+    record_public["source_run"] = identity
     facts = _model_facts(run, files)
     loss_plot = LOSS_PLOT if _plot_loss(list((record.get("loss") or {}).get("per_step") or []), stage / LOSS_PLOT) else None
     frontier = _frontier(law, record, stage / FRONTIER_PLOT) if law is not None else None
-    summary_public = _public(summary) if summary else None
-    card = render_card(repo_id, public, summary_public, facts, base=base, data=data, loss_plot=loss_plot, frontier=frontier)
+    summary_public = public(summary) if summary else None
+    card = render_card(repo_id, record_public, summary_public, facts, base=base, data=data, loss_plot=loss_plot, frontier=frontier)
     (stage / CARD_FILE).write_text(card, encoding="utf-8")
-    (stage / RUN_RECORD).write_text(json.dumps(public, indent=2) + "\n", encoding="utf-8")
+    (stage / RUN_RECORD).write_text(json.dumps(record_public, indent=2) + "\n", encoding="utf-8")
     if summary_public:
         (stage / RESULTS_FILE).write_text(json.dumps(summary_public, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     meta = model_meta(repo_id, summary_public, facts, base=base, data=data)

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from st_recipe import StRecipeError, build_encoder
-from st_recipe.encoder import encoder_source, looks_like_local_path, save_encoder
+from st_recipe._text import looks_like_local_path
+from st_recipe.encoder import encoder_source, save_encoder
 
 TEXTS = ["A short one.", "A much longer sentence that needs several more tokens than the first one does."]
 

@@ -172,17 +172,49 @@ def load_pairs(
     """Load (anchor, positive) pairs from `builtin`, a local file or a Hub dataset id, shuffled with `seed`."""
     if limit is not None and int(limit) < 1:
         raise StRecipeError(f"limit must be at least 1, got {limit}")
-    text = BUILTIN if source is None else str(source).strip()
-    if not text or text.lower() == BUILTIN:
+    src = classify_source(source)
+    if src.kind == "builtin":
         if anchor_column or positive_column:
             raise StRecipeError("--anchor-column/--positive-column do not apply to the builtin pairs")
         return _load_builtin(split, limit, seed)
+    if src.kind == "file":
+        return _load_file(src.path, anchor_column, positive_column, split, limit, seed)  # type: ignore[arg-type]
+    return _load_hub(
+        src.repo, src.config, src.split or split, anchor_column, positive_column,  # type: ignore[arg-type]
+        True if streaming is None else bool(streaming), limit, seed,
+    )
 
+
+def recorded_hub_id(source: str) -> str | None:
+    """The Hub dataset repo named by a source string as a run record holds it (no file-system check), else None."""
+    if source.lower().endswith(FILE_SUFFIXES) or os.path.isabs(source) or source.startswith((".", "~")):
+        return None
+    m = _HUB_ID.match(source)
+    return m["repo"] if m else None
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """A classified ``--data`` value: the built-in set, an existing local file, or a Hub dataset id."""
+
+    kind: str  # "builtin" | "file" | "hub"
+    text: str
+    path: Path | None = None
+    repo: str | None = None
+    config: str | None = None
+    split: str | None = None
+
+
+def classify_source(source: str | os.PathLike[str] | None) -> DataSource:
+    """Say what a data source is without reading it (one-line errors for missing files and bad ids)."""
+    text = BUILTIN if source is None else str(source).strip()
+    if not text or text.lower() == BUILTIN:
+        return DataSource("builtin", BUILTIN)
     path = Path(text).expanduser()
     if path.exists():
         if path.is_dir():
             raise StRecipeError(f"{text} is a directory; give a file ({', '.join(FILE_SUFFIXES)})")
-        return _load_file(path, anchor_column, positive_column, split, limit, seed)
+        return DataSource("file", text, path=path)
     # A Hub id has exactly one slash; anything else path-shaped is a file the user expected to exist.
     looks_like_path = (
         path.suffix.lower() in FILE_SUFFIXES
@@ -198,10 +230,7 @@ def load_pairs(
                 f"use a local file ({', '.join(FILE_SUFFIXES)}) or '{BUILTIN}'"
             )
         raise StRecipeError(f"data file not found: {text}")
-    return _load_hub(
-        hub["repo"], hub["config"] or None, hub["split"] or split, anchor_column, positive_column,
-        True if streaming is None else bool(streaming), limit, seed,
-    )
+    return DataSource("hub", text, repo=hub["repo"], config=hub["config"] or None, split=hub["split"] or None)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -597,13 +626,3 @@ def _builtin_splits() -> dict[str, tuple[list[str], list[str]]]:
             positives.append(row["positive"])
     _MEMO[key] = splits
     return splits
-
-
-def _cache_dir() -> Path:
-    """st-recipe's cache folder: $ST_RECIPE_CACHE_DIR, else $XDG_CACHE_HOME/st_recipe, else ~/.cache/st_recipe."""
-    # The builtin pairs no longer need a cache; st_recipe.evaluate keeps its builtin task files here.
-    explicit = os.environ.get("ST_RECIPE_CACHE_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "st_recipe"
