@@ -16,7 +16,7 @@ from st_recipe.errors import StRecipeError
 
 
 class Group(click.Group):
-    """A click group that turns StRecipeError into one line on stderr and exit code 2."""
+    """A click group that turns StRecipeError and click's usage errors into one line on stderr and exit code 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; bad input becomes a one-line error, never a traceback."""
@@ -25,6 +25,36 @@ class Group(click.Group):
         except StRecipeError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        """As click's, but a usage error (bad option value, missing option) is one ``error:`` line, not a usage block."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _NO_ARGS_IS_HELP as exc:
+            exc.show()  # a bare group asks for its help: show it, as click does
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            where = f" (see: {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+            click.echo(f"error: {_one_line(exc.format_message())}{where}", err=True)
+            sys.exit(2)
+        except click.ClickException as exc:
+            click.echo(f"error: {_one_line(exc.format_message())}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        # Non-standalone click returns the command's value, or the exit code of --help/--version.
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+_NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -67,22 +97,28 @@ def methods_cmd(model: str | None, method_args: tuple[str, ...], as_json: bool) 
     per_method: dict[str, list[str]] = {}
     for item in method_args:
         name, dot, rest = item.partition(".")
-        if not dot:
+        if not dot or not name:
             raise StRecipeError(f"--method-arg {item!r} must look like METHOD.KEY=VALUE")
         per_method.setdefault(name, []).append(rest)
     names = list_methods()
-    for name in per_method:
-        get_method_class(name)  # unknown method names fail here, with a suggestion
-    records = []
+    methods = {}
+    for name, pairs in per_method.items():
+        methods[name] = get_method(name, **parse_method_args(pairs))  # bad names/args fail here
+    for name in names:
+        # Every method's defaults are cheap to build (none imports torch or peft), so listing stays instant.
+        methods.setdefault(name, get_method(name))
     base = None
     if model is not None:
+        _check_model(model)
+        click.echo(f"model: {_display(model)}", err=True)
+        _quiet_libraries()
         from st_recipe.encoder import build_encoder
 
-        click.echo(f"model: {_display(model)}", err=True)
         base = build_encoder(model)
+    records = []
     for name in names:
         cls = get_method_class(name)
-        method = get_method(name, **parse_method_args(per_method.get(name, [])))
+        method = methods[name]
         record: dict[str, Any] = {"method": name, "args": method.args(), "cost": cls.cost_formula, "summary": cls.summary}
         if base is not None:
             import copy
@@ -95,7 +131,9 @@ def methods_cmd(model: str | None, method_args: tuple[str, ...], as_json: bool) 
         click.echo(json.dumps(records, indent=2))
         return
     if model is None:
-        click.echo(format_table([("method", "cost/token", "what trains")] + [(r["method"], r["cost"], r["summary"]) for r in records]))
+        rows = [("method", "cost/token", "arguments (defaults)", "what trains")]
+        rows += [(r["method"], r["cost"], _args_text(r["args"]), r["summary"]) for r in records]
+        click.echo(format_table(rows))
         return
     rows = [("method", "trainable N_t", "total N", "N_t/N", "trainable (all)", "total (all)", "cost/token", "FLOP/token")]
     for r in records:
@@ -103,6 +141,10 @@ def methods_cmd(model: str | None, method_args: tuple[str, ...], as_json: bool) 
                      f"{r['n_trainable_all']:,}", f"{r['n_params_all']:,}", r["cost"], f"{r['flops_per_token']:.4g}"))
     click.echo(format_table(rows))
     click.echo("N, N_t exclude embedding parameters (the paper's convention); '(all)' columns include them.")
+
+
+def _args_text(args: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={json.dumps(v)}" for k, v in args.items()) or "-"
 
 
 @main.command("plan")
@@ -122,8 +164,7 @@ def plan_cmd(budget: str, max_memory: str | None, method: str | None, method_arg
     from st_recipe.methods import parse_method_args
     from st_recipe.planner import plan
 
-    if batch_size is not None and batch_size < 2:
-        raise StRecipeError(f"--batch-size must be at least 2, not {batch_size}")
+    _check_batch_size(batch_size)
     law = None
     if fitted is not None:
         from st_recipe.scaling import FittedLaw
@@ -232,21 +273,49 @@ def train_cmd(budget: str | None, recipe_file: str | None, zoo_name: str | None,
     """Train an embedding model within a FLOP budget; writes a run dir that loads with SentenceTransformer(path)."""
     from st_recipe.recipe_builder import build_recipe
 
+    # Everything checkable without torch is checked first, so bad input fails in well under a second.
+    if recipe_file is not None and zoo_name is not None:
+        raise StRecipeError("give --recipe or --zoo, not both")
+    _check_batch_size(batch_size)
+    _check_min(mini_batch_size, "--mini-batch-size", 1)
+    _check_min(save_steps, "--save-steps", 1)
+    if out is not None and not out.strip():
+        raise StRecipeError("the output folder (--out) must not be empty")
+    if repo_id is not None:
+        from st_recipe.publish import validate_repo_id
+
+        validate_repo_id(repo_id)
+    if zoo_name is not None:
+        from st_recipe.zoo import get_entry
+
+        get_entry(zoo_name)
+    if model is not None:
+        _check_model(model)
     recipe = build_recipe(budget=budget, recipe=recipe_file or zoo_name, model=model, method=method,
                           method_args=method_args, batch_size=batch_size, mini_batch_size=mini_batch_size,
                           learning_rate=learning_rate, max_seq_length=max_seq_length, bf16=bf16, seed=seed)
     from st_recipe.planner import budget_label
 
     target = out or f"runs/{_slug(recipe.model)}-{recipe.method}-{budget_label(recipe.budget or 0)}"
+    _check_run_out(target, overwrite=overwrite, resume=resume)
+    if model is None:
+        _check_model(recipe.model)  # the planned or recipe's model
+    pairs = _check_data(data, anchor_column=anchor_column, positive_column=positive_column, seed=recipe.seed)
+    _check_writable(target, "--out")
     if not quiet:
         click.echo(f"model {_display(recipe.model)}; method {recipe.method} {json.dumps(recipe.method_args)}; "
                    f"budget {recipe.budget:.4g} FLOP; batch {recipe.batch_size}; data {data}; out {target}", err=True)
-    _quiet_libraries()
-    from st_recipe.train import train
+    try:
+        _quiet_libraries()
+        from st_recipe.train import train
 
-    result = train(recipe, data, target, resume=resume, overwrite=overwrite, gradient_checkpointing=gradient_checkpointing,
-                   save_steps=save_steps, quiet=quiet, anchor_column=anchor_column, positive_column=positive_column,
-                   repo_id=repo_id)
+        result = train(recipe, pairs, target, resume=resume, overwrite=overwrite,
+                       gradient_checkpointing=gradient_checkpointing, save_steps=save_steps, quiet=quiet,
+                       anchor_column=anchor_column, positive_column=positive_column, repo_id=repo_id)
+    except KeyboardInterrupt:
+        # Without --quiet the progress bar's line is still open; end it so the hint is a line of its own.
+        click.echo(("" if quiet else "\n") + _interrupted_hint(target), err=True)
+        sys.exit(130)
     rec = result.record
     if not rec:
         return
@@ -254,12 +323,140 @@ def train_cmd(budget: str | None, recipe_file: str | None, zoo_name: str | None,
     click.echo(f"wrote {result.out}  ({rec['steps']} steps, {rec['pairs_seen']:,} pairs, {rec['tokens_seen']:,} tokens, "
                f"{rec['wall_time_s']:.0f} s)")
     click.echo(f"FLOPs spent {f['spent']:.4g} of {f['budget']:.4g} ({f['spent_fraction']:.2%}); "
-               f"paper formula {f['paper_formula']:.4g}; with padding {f['executed_with_padding']:.4g}")
+               f"paper formula {f['paper_formula']:.4g}; executed incl. padding {f['executed_with_padding']:.4g}")
     held = rec["heldout"]
     if held.get("before") and held.get("after"):
         b, a = held["before"], held["after"]
         click.echo(f"held-out ({a['pairs']} pairs): InfoNCE {b['infonce']:.3f} -> {a['infonce']:.3f}, "
                    f"top-1 accuracy {b['top1_accuracy']:.1%} -> {a['top1_accuracy']:.1%}")
+
+
+def _interrupted_hint(target: str) -> str:
+    """What to do after Ctrl-C, depending on whether a checkpoint was saved."""
+    import os
+    from pathlib import Path
+
+    out = Path(os.path.abspath(os.path.expanduser(target)))
+    ckpt = out.with_name(out.name + ".checkpoints")
+    if any(ckpt.glob("checkpoint-*")):
+        return (f"interrupted; run the same command with --resume to continue from the last checkpoint "
+                f"in {ckpt}")
+    if ckpt.exists():
+        return ("interrupted before the first checkpoint; run the same command with --overwrite to start "
+                "again (or --save-steps N to checkpoint sooner)")
+    return "interrupted before training started; nothing was written"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Checks that run before any heavy import (torch, transformers), so bad input fails in well under a second
+
+
+def _check_min(value: int | None, flag: str, minimum: int, why: str = "") -> None:
+    """Raise unless an optional integer option is at least ``minimum``."""
+    if value is not None and value < minimum:
+        raise StRecipeError(f"{flag} must be an integer >= {minimum}{why}, not {value}")
+
+
+def _check_batch_size(value: int | None, flag: str = "--batch-size") -> None:
+    """In-batch negatives need at least two pairs per batch."""
+    _check_min(value, flag, 2, " (in-batch negatives need at least two pairs per batch)")
+
+
+def _check_model(model: str, what: str = "model", instead: str = "pass --model DIR") -> Any:
+    """Classify a base-model argument; a local folder must hold config.json, a Hub model must be reachable or cached."""
+    import os
+
+    from st_recipe import hub_access
+    from st_recipe.catalog import parse_model_spec
+
+    ref = parse_model_spec(model)
+    if ref.kind == "local" and not os.path.isfile(os.path.join(ref.raw, "config.json")):
+        raise StRecipeError(f"{what} folder {model!r} has no config.json, so it is not a Hugging Face model folder")
+    if ref.kind == "hub":
+        hub_access.require_model(ref.load_id, what=what, instead=instead)
+    return ref
+
+
+def _check_data(data: str, *, anchor_column: str | None = None, positive_column: str | None = None,
+                seed: int = 0, load: bool = True) -> Any:
+    """Check --data; a local file is read now (returned as pairs), 'builtin' and Hub ids are returned as given."""
+    import os
+    import re
+
+    from st_recipe.data import BUILTIN, FILE_SUFFIXES, load_pairs
+
+    text = (data or BUILTIN).strip()
+    if text.lower() == BUILTIN and not (anchor_column or positive_column):
+        return data
+    path = os.path.expanduser(text)
+    is_hub_id = (not os.path.exists(path) and os.path.splitext(text)[1].lower() not in FILE_SUFFIXES
+                 and not text.startswith((".", "/", "~"))
+                 and re.fullmatch(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*(:[^/]*)?", text) is not None)
+    if is_hub_id:
+        from st_recipe import hub_access
+
+        hub_access.require_dataset(text.split(":", 1)[0])
+        return data
+    # Files (and anything that is neither a file nor a Hub id, which load_pairs rejects in one line).
+    pairs = load_pairs(text, anchor_column=anchor_column, positive_column=positive_column, seed=seed)
+    return pairs if load else data
+
+
+def _check_run_out(target: str, *, overwrite: bool, resume: bool) -> None:
+    """The same refusals as training's own output check, made before torch is imported."""
+    import os
+    from pathlib import Path
+
+    from st_recipe.train import RUN_RECORD
+
+    out = Path(os.path.abspath(os.path.expanduser(target)))
+    if out.exists() or out.is_symlink():
+        if not out.is_dir():
+            raise StRecipeError(f"output path {str(out)!r} is a file, not a folder")
+        empty = not any(out.iterdir())
+        if not overwrite and not empty:
+            raise StRecipeError(f"output folder {str(out)!r} already exists; pass --overwrite to replace it")
+        if overwrite and not (empty or (out / RUN_RECORD).is_file()):
+            raise StRecipeError(f"refusing to replace {str(out)!r}: it is neither an earlier st-recipe run dir "
+                                f"(no {RUN_RECORD}) nor empty; choose another --out")
+    ckpt = out.with_name(out.name + ".checkpoints")
+    if ckpt.exists() and not resume and not overwrite:
+        raise StRecipeError(f"{str(ckpt)!r} holds checkpoints of an unfinished run; pass --resume to continue it "
+                            "or --overwrite to start again")
+    _check_dir_target(target, "--out")
+
+
+def _check_dir_target(target: str, flag: str) -> None:
+    """A folder to be created or reused: not a file, and its nearest existing ancestor a folder."""
+    import os
+    from pathlib import Path
+
+    if not target.strip():
+        raise StRecipeError(f"{flag} must not be empty")
+    path = Path(os.path.abspath(os.path.expanduser(target)))
+    if path.exists() and not path.is_dir():
+        raise StRecipeError(f"{flag} {target!r} is a file, not a folder")
+    ancestor = path
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise StRecipeError(f"{flag} {target!r} cannot be created: {str(ancestor)!r} is a file, not a folder")
+
+
+def _check_writable(target: str, flag: str) -> None:
+    """Create and remove a probe folder where ``target`` would be created (access() says yes to root on /proc)."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    path = Path(os.path.abspath(os.path.expanduser(target)))
+    ancestor = path.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".st-recipe-probe-", dir=ancestor))
+    except OSError as exc:
+        raise StRecipeError(f"{flag} {target!r} cannot be written: {exc.strerror or exc} in {str(ancestor)!r}") from None
 
 
 def _slug(model: str) -> str:
@@ -324,7 +521,7 @@ def eval_cmd(model: str, benchmarks: tuple[str, ...], tasks: tuple[str, ...], ta
     """Evaluate MODEL (a run dir, a sentence-transformers folder or a Hub id) with mteb; exit 1 if any task failed."""
     import warnings
 
-    from st_recipe.evaluate import evaluate
+    from st_recipe.evaluate import evaluate, parse_task_file
 
     span = None
     if score_range is not None:
@@ -335,6 +532,13 @@ def eval_cmd(model: str, benchmarks: tuple[str, ...], tasks: tuple[str, ...], ta
             span = None
         if span is None:
             raise StRecipeError(f"--score-range must look like LOW,HIGH (e.g. 0,5), not {score_range!r}")
+    # mteb and the model take tens of seconds to import and load: check what is cheap to check first.
+    _check_min(batch_size, "--batch-size", 1)
+    _check_eval_model(model, compare_base=compare_base)
+    if cache_dir is not None:
+        _check_dir_target(cache_dir, "--cache")
+    for spec in task_files:
+        parse_task_file(spec, span)
     # Superseded-task notices, retry logs and dataset map bars would drown the summary.
     warnings.filterwarnings("ignore", message=r".*is superseded by.*")
     _quiet_libraries("mteb", "datasets", "sentence_transformers", "huggingface_hub")
@@ -351,6 +555,42 @@ def eval_cmd(model: str, benchmarks: tuple[str, ...], tasks: tuple[str, ...], ta
     click.echo(f"summary saved to {summary.summary_path}", err=True)
     if not summary.ok:
         sys.exit(1)
+
+
+def _check_eval_model(model: str, *, compare_base: bool = False) -> None:
+    """The model argument of eval: an existing model folder, a catalogue name or a reachable (or cached) Hub id."""
+    import os
+    import re
+    from pathlib import Path
+
+    from st_recipe import hub_access
+    from st_recipe.train import RUN_RECORD
+
+    raw = model.strip()
+    if not raw:
+        raise StRecipeError("MODEL must not be empty: give a run dir, a model folder or a Hub id")
+    folder = Path(os.path.expanduser(raw))
+    if compare_base:
+        if not (folder / RUN_RECORD).is_file():
+            raise StRecipeError(f"--compare-base needs a run dir with {RUN_RECORD} (its recipe.model names the base model)")
+        from st_recipe._files import read_json_object
+
+        recipe = read_json_object(folder / RUN_RECORD).get("recipe")
+        base = recipe.get("model") if isinstance(recipe, dict) else None
+        if isinstance(base, str):
+            # The base model loads after the run has been evaluated: a missing one should not cost that wait.
+            _check_model(base, what="base model", instead="evaluate without --compare-base")
+    if folder.is_dir():
+        if not any((folder / name).is_file() for name in ("modules.json", "config.json", RUN_RECORD)):
+            raise StRecipeError(f"{raw!r} is not a model folder (no modules.json, config.json or {RUN_RECORD})")
+        return
+    if folder.exists():
+        raise StRecipeError(f"{raw!r} is a file, not a model folder")
+    repo, at, revision = raw.partition("@")
+    if re.fullmatch(r"[\w.\-]+/[\w.\-]+", repo) and not raw.startswith((".", "~")):
+        hub_access.require_model(repo, revision=revision if at else None, instead="pass DIR as MODEL")
+        return
+    _check_model(raw, instead="pass DIR as MODEL")
 
 
 def _display(model: str) -> str:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
+from typing import Any
 
 import click
 
@@ -12,9 +15,7 @@ from st_recipe.errors import StRecipeError
 def _floats(text: str, what: str) -> list[float]:
     from st_recipe.flops import check_budget
 
-    items = [t.strip() for t in text.split(",") if t.strip()]
-    if not items:
-        raise StRecipeError(f"{what} is empty")
+    items = _names(text, what)
     return [check_budget(t) for t in items] if what == "--budgets" else [_number(t, what) for t in items]
 
 
@@ -23,6 +24,20 @@ def _number(text: str, what: str) -> float:
         return float(text)
     except ValueError:
         raise StRecipeError(f"{what}: {text!r} is not a number") from None
+
+
+def _ints(text: str, what: str, minimum: int = 1) -> list[int]:
+    """Strict integers: '1.5' is an error, not silently 1."""
+    out = []
+    for item in _names(text, what):
+        try:
+            value = int(item)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise StRecipeError(f"{what}: {item!r} is not an integer >= {minimum}")
+        out.append(value)
+    return out
 
 
 def _names(text: str, what: str) -> list[str]:
@@ -36,7 +51,7 @@ def _names(text: str, what: str) -> list[str]:
 @click.option("--budgets", required=True, help="Comma-separated FLOP budgets, e.g. 1e15,4e15,1.6e16.")
 @click.option("--models", required=True, help="Comma-separated base models (catalogue names, random:<name>, folders).")
 @click.option("--methods", required=True, help="Comma-separated methods, e.g. full,lora,freeze,bias.")
-@click.option("--ranks", default=None, help="LoRA ranks to try (comma-separated; default 32).")
+@click.option("--ranks", default=None, help="LoRA ranks to try (comma-separated integers; default 32).")
 @click.option("--fractions", default=None, help="Block-freezing trainable fractions to try (default 0.5).")
 @click.option("--data", default="builtin", show_default=True, help="Training pairs (as for train).")
 @click.option("--out", required=True, help="Sweep dir (resumable: finished cells are skipped).")
@@ -47,15 +62,34 @@ def _names(text: str, what: str) -> list[str]:
 def sweep_cmd(budgets: str, models: str, methods: str, ranks: str | None, fractions: str | None, data: str, out: str,
               batch_size: int | None, max_seq_length: int | None, learning_rate: float | None, quiet: bool) -> None:
     """Run a grid of budgets × models × methods through train, recording losses for `st-recipe fit`."""
-    from st_recipe.cli import _quiet_libraries, format_table
-    from st_recipe.sweep import sweep
+    from st_recipe.cli import (
+        _check_batch_size,
+        _check_data,
+        _check_dir_target,
+        _check_model,
+        _check_writable,
+        _quiet_libraries,
+        format_table,
+    )
+    from st_recipe.sweep import prepare_sweep, sweep
 
-    rank_list = [int(_number(r, "--ranks")) for r in _names(ranks, "--ranks")] if ranks else None
-    frac_list = _floats(fractions, "--fractions") if fractions else None
+    budget_list = _floats(budgets, "--budgets")
+    model_list = _names(models, "--models")
+    method_list = _names(methods, "--methods")
+    rank_list = _ints(ranks, "--ranks") if ranks is not None else None
+    frac_list = _floats(fractions, "--fractions") if fractions is not None else None
+    _check_batch_size(batch_size)
+    _check_dir_target(out, "--out")
+    # The whole grid (every cell's recipe, the sweep dir's saved grid) is checked before torch is imported.
+    prepare_sweep(budget_list, model_list, method_list, out=out, data=data, ranks=rank_list, fractions=frac_list,
+                  batch_size=batch_size, max_seq_length=max_seq_length, learning_rate=learning_rate)
+    for model in model_list:
+        _check_model(model, instead="list DIR in --models")
+    _check_data(data, load=False)
+    _check_writable(out, "--out")
     _quiet_libraries()
-    rows = sweep(_floats(budgets, "--budgets"), _names(models, "--models"), _names(methods, "--methods"), out=out,
-                 data=data, ranks=rank_list, fractions=frac_list, batch_size=batch_size, max_seq_length=max_seq_length,
-                 learning_rate=learning_rate, quiet=quiet)
+    rows = sweep(budget_list, model_list, method_list, out=out, data=data, ranks=rank_list, fractions=frac_list,
+                 batch_size=batch_size, max_seq_length=max_seq_length, learning_rate=learning_rate, quiet=quiet)
     table = [("cell", "pairs", "spent/budget", "train loss", "held-out loss", "top-1", "wall s")]
     for r in rows:
         table.append((r["cell"], f"{r['pairs']:,}", f"{r['spent_fraction']:.3f}", f"{r['train_loss']:.4f}",
@@ -72,25 +106,25 @@ def sweep_cmd(budgets: str, models: str, methods: str, ranks: str | None, fracti
 @click.option("--json", "as_json", is_flag=True, help="Print the fit as JSON.")
 def fit_cmd(sweep_dir: str, out_file: str | None, plot_file: str | None, metric: str, as_json: bool) -> None:
     """Fit per-method loss-vs-budget laws, the frontier and crossovers; write a recipes YAML for plan --fitted."""
-    from pathlib import Path
-
     import yaml
 
     from st_recipe.cli import format_table
-    from st_recipe.scaling import fit_points, plot_frontier
+    from st_recipe.scaling import PLOT_SUFFIXES, fit_points, plot_frontier
     from st_recipe.sweep import load_points
 
     points = load_points(sweep_dir, metric=metric)
+    out_path = _file_target(out_file, Path(sweep_dir) / "fitted.yaml", "--out")
+    plot_path = _file_target(plot_file, Path(sweep_dir) / "frontier.png", "--plot")
+    if plot_path.suffix.lower() not in PLOT_SUFFIXES:
+        raise StRecipeError(f"--plot {str(plot_path)!r}: give an image file name ending in {', '.join(PLOT_SUFFIXES)}")
+    if out_path == plot_path:
+        raise StRecipeError("--out and --plot name the same file")
     law = fit_points(points, source=str(sweep_dir))
-    out_path = Path(out_file or Path(sweep_dir) / "fitted.yaml")
-    plot_path = Path(plot_file or Path(sweep_dir) / "frontier.png")
     doc = {"fitted": law.to_dict()}
-    tmp = out_path.with_name(f".{out_path.name}.tmp")
-    tmp.write_text(
-        "# Written by st-recipe fit: log10(loss) = intercept + slope * log10(budget) per method (provenance: fitted).\n"
-        + yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
-    tmp.replace(out_path)
-    plot_frontier(law, points, plot_path, title=f"Frontier from {Path(sweep_dir).name} ({metric})")
+    text = ("# Written by st-recipe fit: log10(loss) = intercept + slope * log10(budget) per method (provenance: fitted).\n"
+            + yaml.safe_dump(doc, sort_keys=False))
+    _write_both(out_path, text, plot_path,
+                lambda tmp: plot_frontier(law, points, tmp, title=f"Frontier from {Path(sweep_dir).name} ({metric})"))
     if as_json:
         click.echo(json.dumps(doc, indent=2))
         return
@@ -108,3 +142,47 @@ def fit_cmd(sweep_dir: str, out_file: str | None, plot_file: str | None, metric:
         budgets = sorted({p.budget for p in points})
         click.echo(f"no crossover in range: {law.method_for(budgets[0])} is optimal throughout")
     click.echo(f"wrote {out_path} and {plot_path}; use: st-recipe plan --budget B --fitted {out_path}")
+
+
+def _file_target(given: str | None, default: Path, flag: str) -> Path:
+    """An output file path whose folder exists (nothing is created to make room for it)."""
+    if given is not None and not given.strip():
+        raise StRecipeError(f"{flag} must not be empty")
+    path = Path(os.path.expanduser(given)) if given is not None else default
+    if path.is_dir():
+        raise StRecipeError(f"{flag} {str(path)!r} is a folder; give a file name")
+    parent = path.parent
+    if not parent.is_dir():
+        what = "is a file" if parent.exists() else "does not exist"
+        raise StRecipeError(f"{flag} {str(path)!r}: its folder {str(parent)!r} {what}")
+    return path
+
+
+def _write_both(text_path: Path, text: str, plot_path: Path, render: Any) -> None:
+    """Write the YAML and the plot to temporary siblings, then rename both: either both appear or neither."""
+    import secrets
+
+    temps: list[Path] = []
+    target = text_path
+
+    def temp_for(path: Path) -> Path:
+        nonlocal target
+        target = path
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp{path.suffix}")
+        tmp.open("x").close()  # fails here, before any rendering, if the folder is not writable
+        temps.append(tmp)
+        return tmp
+
+    try:
+        text_tmp = temp_for(text_path)
+        text_tmp.write_text(text, encoding="utf-8")
+        plot_tmp = temp_for(plot_path)
+        render(plot_tmp)
+        os.replace(text_tmp, text_path)
+        os.replace(plot_tmp, plot_path)
+    except OSError as exc:
+        raise StRecipeError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from None
+    finally:
+        for tmp in temps:
+            if tmp.exists():
+                tmp.unlink()

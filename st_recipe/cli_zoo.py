@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+
+from st_recipe.errors import StRecipeError
 
 
 @click.group("zoo")
@@ -53,13 +57,45 @@ def zoo_build(name: str, org: str, data: str, builds: str, task_files: tuple[str
               model: str | None, budget: str | None, batch_size: int | None, dry_run: str | None, private: bool,
               allow_random: bool, quiet: bool) -> None:
     """train -> eval (paper-15, or task files) -> publish one zoo entry; re-running resumes at the unfinished stage."""
-    from st_recipe.cli import _quiet_libraries
-    from st_recipe.zoo import build, get_entry
-
+    from st_recipe.cli import (
+        _check_batch_size,
+        _check_data,
+        _check_dir_target,
+        _check_model,
+        _quiet_libraries,
+    )
     from st_recipe.flops import check_budget
+    from st_recipe.publish import validate_repo_id
+    from st_recipe.zoo import build, build_state, get_entry
 
-    get_entry(name)  # unknown names fail before anything heavy is imported
+    # Unknown names, bad overrides and missing inputs fail here, before anything heavy is imported.
+    recipe = get_entry(name)
+    validate_repo_id(f"{org}/{name}")
     budget_value = check_budget(budget) if budget is not None else None
+    _check_batch_size(batch_size)
+    if budget_value is not None or model is not None or batch_size is not None:
+        from st_recipe.recipe_builder import build_recipe
+
+        recipe = build_recipe(recipe=name, budget=budget_value, model=model, batch_size=batch_size)
+    _check_dir_target(builds, "--builds")
+    if dry_run is not None:
+        _check_dir_target(dry_run, "--dry-run")
+    state = build_state(builds, name)
+    if state and state.get("recipe") != recipe.to_dict():
+        raise StRecipeError(f"{str(Path(builds) / name)!r} holds a build of a different recipe; remove it or use --builds")
+    if not state.get("trained"):
+        _check_model(recipe.model)
+        _check_data(data, load=False)
+    if not state.get("evaluated"):
+        from st_recipe.evaluate import parse_task_file
+
+        for spec in task_files:
+            parse_task_file(spec)
+    if dry_run is None and not state.get("published"):
+        from st_recipe import hub_access
+
+        hub_access.require_hub(f"publishing {org}/{name}", "pass --dry-run DIR to build and write the upload folder "
+                               "without uploading")
     _quiet_libraries()
     state = build(name, org, data=data, builds=builds, task_files=task_files, benchmarks=benchmarks, model=model,
                   budget=budget_value, batch_size=batch_size, dry_run=dry_run,

@@ -216,8 +216,14 @@ def fit_points(points: list[Point], source: str = "") -> FittedLaw:
     return FittedLaw(methods=methods, model_size=sizes, source=source, catalogue_sizes=catalogue, best_sizes=best_sizes)
 
 
+# Image types the frontier plot can be written as (matplotlib picks the format from the suffix).
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+
+
 def plot_frontier(law: FittedLaw, points: list[Point], path: str | os.PathLike[str], *, title: str = "") -> Path:
     """Points per method, fitted lines, and the frontier in black (log-log), like the paper's Figure 1."""
+    if Path(path).suffix.lower() not in PLOT_SUFFIXES:
+        raise StRecipeError(f"plot file {str(path)!r} must end in {', '.join(PLOT_SUFFIXES)}")
     import matplotlib
 
     matplotlib.use("Agg")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from st_recipe.errors import StRecipeError
+from st_recipe.recipes import Recipe
 from st_recipe.scaling import Point
 
 GRID_FILE = "sweep.json"
@@ -59,6 +60,11 @@ def grid_cells(budgets: list[float], models: list[str], methods: list[str], *, r
     budgets = [check_budget(b) for b in budgets]
     for m in models:
         parse_model_spec(m)
+    # Ranks and fractions only expand their own method; given without it they would silently do nothing.
+    if ranks and "lora" not in methods:
+        raise StRecipeError("ranks were given but 'lora' is not among the methods")
+    if fractions and "freeze" not in methods:
+        raise StRecipeError("fractions were given but 'freeze' is not among the methods")
     configs: list[tuple[str, tuple[tuple[str, Any], ...]]] = []
     for method in methods:
         if method == "lora":
@@ -69,11 +75,65 @@ def grid_cells(budgets: list[float], models: list[str], methods: list[str], *, r
             configs.append((method, ()))
     for method, args in configs:
         get_method(method, **dict(args))
-    return [Cell(b, m, meth, args) for b, m, (meth, args) in itertools.product(sorted(budgets), models, configs)]
+    cells = [Cell(b, m, meth, args) for b, m, (meth, args) in itertools.product(sorted(budgets), models, configs)]
+    names = [c.name for c in cells]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise StRecipeError(f"the grid lists cell {repeated[0]} more than once; give each budget, model, method, "
+                            "rank and fraction once")
+    return cells
 
 
 def _grid_spec(cells: list[Cell], data: str, batch_size: int | None, extra: dict[str, Any]) -> dict[str, Any]:
     return {"cells": [c.name for c in cells], "data": data, "batch_size": batch_size, **extra}
+
+
+def prepare_sweep(
+    budgets: list[float],
+    models: list[str],
+    methods: list[str],
+    *,
+    out: str | os.PathLike[str],
+    data: str = "builtin",
+    ranks: list[int] | None = None,
+    fractions: list[float] | None = None,
+    batch_size: int | None = None,
+    max_seq_length: int | None = None,
+    learning_rate: float | None = None,
+) -> tuple[list[tuple[Cell, Recipe]], dict[str, Any]]:
+    """Check a whole sweep without writing anything: every cell's recipe, the sweep dir and its saved grid.
+
+    Everything here is cheap (no torch), so a bad grid fails before the first cell trains rather than
+    halfway through the sweep.
+    """
+    from st_recipe.planner import plan
+
+    cells = grid_cells(budgets, models, methods, ranks=ranks, fractions=fractions)
+    planned = []
+    for cell in cells:
+        recipe = plan(cell.budget, model=cell.model, method=cell.method, method_args=dict(cell.args) or None,
+                      batch_size=batch_size)
+        overrides: dict[str, Any] = {}
+        if max_seq_length:
+            overrides["max_seq_length"] = max_seq_length
+        if learning_rate:
+            overrides["learning_rate"] = learning_rate
+        planned.append((cell, recipe.replace(**overrides) if overrides else recipe))
+    spec = _grid_spec(cells, data, batch_size, {"max_seq_length": max_seq_length, "learning_rate": learning_rate})
+    root = Path(out)
+    if not str(out).strip():
+        raise StRecipeError("the sweep dir (--out) must not be empty")
+    if root.exists() and not root.is_dir():
+        raise StRecipeError(f"sweep dir {str(root)!r} is a file, not a folder")
+    grid_path = root / GRID_FILE
+    if grid_path.is_file():
+        try:
+            saved = json.loads(grid_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise StRecipeError(f"{str(grid_path)!r} is not readable JSON ({exc}); use a new --out") from None
+        if saved != spec:
+            raise StRecipeError(f"sweep dir {str(root)!r} holds a different grid; use a new --out or the same flags")
+    return planned, spec
 
 
 def sweep(
@@ -91,37 +151,26 @@ def sweep(
     quiet: bool = False,
 ) -> list[dict[str, Any]]:
     """Run (or continue) the grid; returns one result row per cell."""
+    planned, spec = prepare_sweep(budgets, models, methods, out=out, data=data, ranks=ranks, fractions=fractions,
+                                  batch_size=batch_size, max_seq_length=max_seq_length, learning_rate=learning_rate)
     from tqdm.auto import tqdm
 
-    from st_recipe.planner import plan
     from st_recipe.train import checkpoint_dir, read_run, train
 
-    cells = grid_cells(budgets, models, methods, ranks=ranks, fractions=fractions)
     root = Path(out)
-    root.mkdir(parents=True, exist_ok=True)
-    spec = _grid_spec(cells, data, batch_size, {"max_seq_length": max_seq_length, "learning_rate": learning_rate})
-    grid_path = root / GRID_FILE
-    if grid_path.exists():
-        saved = json.loads(grid_path.read_text())
-        if saved != spec:
-            raise StRecipeError(f"sweep dir {str(root)!r} holds a different grid; use a new --out or the same flags")
-    else:
-        grid_path.write_text(json.dumps(spec, indent=2))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        grid_path = root / GRID_FILE
+        if not grid_path.is_file():
+            grid_path.write_text(json.dumps(spec, indent=2))
+    except OSError as exc:
+        raise StRecipeError(f"cannot write the sweep dir {str(root)!r}: {exc.strerror or exc}") from None
     rows = []
-    bar = tqdm(cells, desc="sweep", unit="cell", disable=quiet)
-    for cell in bar:
+    bar = tqdm(planned, desc="sweep", unit="cell", disable=quiet)
+    for cell, recipe in bar:
         run_dir = root / "cells" / cell.name
         bar.set_postfix_str(cell.name)
         if not (run_dir / "st_recipe.json").exists():
-            overrides: dict[str, Any] = {}
-            recipe = plan(cell.budget, model=cell.model, method=cell.method, method_args=dict(cell.args) or None,
-                          batch_size=batch_size)
-            if max_seq_length:
-                overrides["max_seq_length"] = max_seq_length
-            if learning_rate:
-                overrides["learning_rate"] = learning_rate
-            if overrides:
-                recipe = recipe.replace(**overrides)
             run_dir.parent.mkdir(parents=True, exist_ok=True)
             train(recipe, data, run_dir, resume=checkpoint_dir(run_dir).exists(), quiet=True)
         rows.append(_row(cell, read_run(run_dir)))
@@ -171,16 +220,26 @@ def load_points(sweep_dir: str | os.PathLike[str], *, metric: str = "heldout_los
     results = root / RESULTS_FILE
     if not root.is_dir():
         raise StRecipeError(f"sweep dir {str(root)!r} does not exist")
-    rows = []
+    lines = []
     if results.is_file():
-        rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
-    if not rows:
+        try:
+            lines = [line for line in results.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StRecipeError(f"cannot read {str(results)!r}: {exc}") from None
+    if not lines:
         raise StRecipeError(f"{str(root)!r} has no finished cells ({RESULTS_FILE} is missing or empty); run st-recipe sweep first")
     points = []
-    for r in rows:
-        value = r.get(metric)
-        if value is None:
-            raise StRecipeError(f"cell {r['cell']} has no {metric}")
-        points.append(Point(method=r["method"], model=r["model"], budget=float(r["budget"]), loss=float(value),
-                            n_params=int(r["n_params"]), pairs=int(r["pairs"]), config=r.get("config", "")))
+    for number, line in enumerate(lines, 1):
+        try:
+            r = json.loads(line)
+            value = r.get(metric)
+            if value is None:
+                raise StRecipeError(f"cell {r.get('cell', number)} in {str(results)!r} has no {metric}")
+            points.append(Point(method=r["method"], model=r["model"], budget=float(r["budget"]), loss=float(value),
+                                n_params=int(r["n_params"]), pairs=int(r["pairs"]), config=r.get("config", "")))
+        except StRecipeError:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise StRecipeError(f"{str(results)!r} line {number} is not a sweep result ({type(exc).__name__}: {exc}); "
+                                "re-run st-recipe sweep to rewrite it") from None
     return points

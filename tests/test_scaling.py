@@ -80,3 +80,10 @@ def test_plot_is_written(tmp_path):
     pts = _synthetic()
     out = plot_frontier(fit_points(pts), pts, tmp_path / "f.png")
     assert out.stat().st_size > 10_000 and out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_plot_refuses_a_file_type_it_cannot_write(tmp_path):
+    pts = _synthetic()
+    with pytest.raises(StRecipeError, match=r"must end in \.png"):
+        plot_frontier(fit_points(pts), pts, tmp_path / "f.yaml")
+    assert list(tmp_path.iterdir()) == []

@@ -64,3 +64,81 @@ def test_fit_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     result = runner.invoke(main, ["fit", str(tmp_path / "empty")])
     assert result.exit_code == 2 and "no finished cells" in result.output
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    (dict(methods=["full"], ranks=[8]), "'lora' is not among the methods"),
+    (dict(methods=["full"], fractions=[0.25]), "'freeze' is not among the methods"),
+    (dict(methods=["lora"], ranks=[8, 8]), "more than once"),
+    (dict(methods=["lora"], ranks=[1.5]), "rank r must be an integer"),
+])
+def test_grids_that_would_silently_misbehave_are_refused(kwargs, needle):
+    with pytest.raises(StRecipeError, match=needle):
+        grid_cells([1e15], ["pythia-14m"], **kwargs)
+
+
+def test_prepare_sweep_checks_every_cell_and_the_dir_without_writing(tmp_path):
+    from st_recipe.sweep import prepare_sweep
+
+    planned, spec = prepare_sweep([1e15, 4e15], ["random:pythia-14m"], ["full", "lora"], out=tmp_path / "sw",
+                                  ranks=[8], batch_size=16, learning_rate=1e-3)
+    assert [c.config for c, _ in planned] == ["full()", "lora(r=8)"] * 2
+    assert all(r.batch_size == 16 and r.learning_rate == 1e-3 for _, r in planned)
+    assert not (tmp_path / "sw").exists()
+    # A budget too small for one cell fails before any cell trains, not halfway through the sweep.
+    with pytest.raises(StRecipeError, match="the minimum is"):
+        prepare_sweep([1e15, 1e9], ["random:pythia-14m"], ["full"], out=tmp_path / "sw")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StRecipeError, match="is a file"):
+        prepare_sweep([1e15], ["random:pythia-14m"], ["full"], out=tmp_path / "file")
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "sweep.json").write_text(json.dumps({"cells": ["other"]}))
+    with pytest.raises(StRecipeError, match="different grid"):
+        prepare_sweep([1e15], ["random:pythia-14m"], ["full"], out=tmp_path / "old")
+
+
+def _results(folder, rows=((1e15, 2.0), (4e15, 1.6), (1.6e16, 1.3))):
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps({"cell": f"c{i}", "budget": b, "model": "pythia-14m", "method": "full", "config": "full()",
+                         "n_params": 1_189_888, "pairs": 100, "heldout_loss": loss, "train_loss": loss})
+             for i, (b, loss) in enumerate(rows)]
+    (folder / "results.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_fit_writes_yaml_and_plot_where_asked_and_leaves_no_temporaries(tmp_path):
+    sweep_dir = _results(tmp_path / "sw")
+    (tmp_path / "out").mkdir()
+    result = CliRunner().invoke(main, ["fit", str(sweep_dir), "--out", str(tmp_path / "out" / "law.yaml"),
+                                       "--plot", str(tmp_path / "out" / "law.svg")])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["law.svg", "law.yaml"]
+    assert (tmp_path / "out" / "law.svg").read_text().lstrip().startswith("<?xml")
+    assert sorted(p.name for p in sweep_dir.iterdir()) == ["results.jsonl"]
+
+
+def test_fit_writes_nothing_when_the_plot_fails(tmp_path, monkeypatch):
+    from st_recipe import scaling
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(scaling, "plot_frontier", broken)
+    sweep_dir = _results(tmp_path / "sw")
+    result = CliRunner().invoke(main, ["fit", str(sweep_dir)])
+    assert result.exit_code == 2 and "No space left on device" in result.output, result.output
+    assert sorted(p.name for p in sweep_dir.iterdir()) == ["results.jsonl"]
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--out", "{tmp}/missing/dir/x.yaml"], "does not exist"),
+    (["--out", "{tmp}/sw"], "is a folder"),
+    (["--plot", "{tmp}/frontier.yaml"], "ending in .png"),
+    (["--out", "{tmp}/same.png", "--plot", "{tmp}/same.png"], "same file"),
+])
+def test_fit_output_paths_are_checked_before_writing(tmp_path, args, needle):
+    sweep_dir = _results(tmp_path / "sw")
+    result = CliRunner().invoke(main, ["fit", str(sweep_dir), *[a.format(tmp=tmp_path) for a in args]])
+    assert result.exit_code == 2 and needle in result.output, result.output
+    assert sorted(p.name for p in sweep_dir.iterdir()) == ["results.jsonl"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sw"]

@@ -8,6 +8,7 @@ from typing import Any
 from st_recipe.errors import StRecipeError
 from st_recipe.methods.base import Method, ParamReport, check_targets, hf_model, set_hf_model
 
+_DEFAULT_TYPE = "ia3"
 PROMPT_LEARNING_REASON = (
     "prompt and prefix tuning are not supported: sentence-transformers cannot load them, and prompt tuning "
     "adds virtual positions that mean pooling would average as if they were text"
@@ -91,13 +92,38 @@ class Peft(PeftAdapter):
     name = "peft"
     summary = "any mergeable PEFT config (IA3, LoHa, LoKr, VeRA, DoRA, ...)"
 
-    peft_type: str = "ia3"
+    peft_type: str = _DEFAULT_TYPE
     options: dict[str, Any] = field(default_factory=dict)
     config: Any = None
 
     def validate(self) -> None:
-        """Build the config once so bad options fail before any model is touched."""
+        """Build the config once so bad options fail before any model is touched.
+
+        The default (IA3 with no options) is known to build, and building it would import peft and torch
+        (seconds) just to list the methods, so only user-given settings are checked here.
+        """
+        if not isinstance(self.options, dict):
+            raise StRecipeError(f"peft: options must be a mapping of PEFT config options, not {self.options!r}")
+        if not isinstance(self.peft_type, str) or not self.peft_type.strip():
+            raise StRecipeError(f"peft: peft_type must name a PEFT type such as ia3, loha or lokr, not {self.peft_type!r}")
+        if self.config is None and not self.options and self.peft_type == _DEFAULT_TYPE:
+            return
         self.build_config()
+
+    def activation_rule(self, spec: Any) -> Any:
+        """IA3 with its GPT-NeoX defaults is exact; any other config gets the base class's conservative rule.
+
+        IA3 scales the qkv output and the down projection's input: bias's set plus the two scaled tensors
+        the multiplications keep for the scales' gradients (qkv output 3h, activation output f); in the
+        lowest block nothing below the qkv scaling needs a gradient, so its norm and MLP inputs (h + f) go.
+        """
+        from st_recipe.memory import ActivationRule, block_pieces, is_default_ia3
+
+        if not is_default_ia3(self):
+            return super().activation_rule(spec)
+        b = block_pieces(spec)
+        return ActivationRule(b.propagate + 3 * b.h + b.f, b.h, first_block_less=b.h + b.f,
+                              why="bias's set + the scaled qkv output and GELU output")
 
     def args(self) -> dict[str, Any]:
         """The PEFT type and the options (a ready config object is shown as its dict)."""
