@@ -1,4 +1,4 @@
-"""Budget adherence: FLOPs spent / budget for each method on short st_recipe.train.train runs.
+"""Budget adherence: FLOPs spent / budget for each method on short st_recipe.training.train runs.
 
 Each run trains the tiny test model on the builtin pairs at batch 16 with an explicit FLOP budget
 sized for about N steps (deliberately not a whole number of batches, so the run has to end on a
@@ -46,7 +46,7 @@ def run(quick: bool) -> str:
     C.quiet_libraries()
     from st_recipe.data import load_pairs
     from st_recipe.recipes import Recipe
-    from st_recipe.train import train
+    from st_recipe.training import train
 
     steps = 30.37 if quick else 80.37
     configs = [(name, args, 32) for name, args in METHODS]
@@ -63,7 +63,7 @@ def run(quick: bool) -> str:
         recipe = Recipe(model=str(model_dir), method=name, method_args=args, pairs=BATCH * int(steps), batch_size=BATCH,
                         learning_rate=1e-3, budget=budget, max_seq_length=seq_len)
         t = time.perf_counter()
-        rec = train(recipe, "builtin", work / f"run{i}", quiet=True).record
+        rec = train(recipe, "builtin", work / f"run{i}", quiet=True).record.to_dict()
         wall = time.perf_counter() - t
         fl = rec["flops"]
         frac = fl["spent_fraction"]

@@ -41,17 +41,17 @@ def peak_flops(device_name: str, override_tflops: float | None) -> tuple[float |
 
 
 def st_recipe_path(model: str, method: str, batch: int, seq_len: int, steps: int, smoke: bool, work: Path) -> dict[str, Any]:
-    """Train with st_recipe.train.train in bf16 and time its steps; returns throughput facts."""
+    """Train with st_recipe.training.train in bf16 and time its steps; returns throughput facts."""
     from train_overhead import WARMUP_STEPS, Probe, instrument_st_recipe
 
     from st_recipe.recipes import Recipe
-    from st_recipe.train import train
+    from st_recipe.training import train
 
     probe = Probe()
     recipe = Recipe(model=model, method=method, pairs=batch * steps, batch_size=batch, learning_rate=3e-4,
                     max_seq_length=seq_len, precision="bf16")
     with instrument_st_recipe(probe):
-        rec = train(recipe, "builtin", work / f"st-{method}-{time.monotonic_ns()}", quiet=True, save_steps=NO_CHECKPOINTS).record
+        rec = train(recipe, "builtin", work / f"st-{method}-{time.monotonic_ns()}", quiet=True, save_steps=NO_CHECKPOINTS).record.to_dict()
     probe.close_step()
     its = probe.iterations()
     if not its:

@@ -204,7 +204,7 @@ def instrument_st_recipe(probe: Probe, baton: Baton | None = None) -> Iterator[N
     """While inside: train() builds its trainer on the timed class and its meter calls are timed."""
     import sentence_transformers
 
-    import st_recipe.train as st_train
+    import st_recipe.training.trainer as st_train
     from st_recipe.flops import FlopMeter
 
     original_trainer = _base_trainer()
@@ -240,7 +240,7 @@ def run_st_recipe(model_dir: Path, method: str, args: dict[str, Any], batch: int
                   work: Path, save_steps: int | None = None, baton: Baton | None = None) -> Probe:
     """One st-recipe training run on the builtin pairs, sized for about ``steps`` steps; returns its probe."""
     from st_recipe.recipes import Recipe
-    from st_recipe.train import train
+    from st_recipe.training import train
 
     probe = Probe()
     recipe = Recipe(model=str(model_dir), method=method, method_args=args, pairs=batch * steps, batch_size=batch,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from st_recipe.planner import plan
-from st_recipe.train import train
+from st_recipe.training import train
 
 
 def main() -> None:
@@ -25,10 +25,10 @@ def main() -> None:
     else:
         recipe = plan(args.budget)
     result = train(recipe, args.data, args.out, overwrite=True, quiet=True)
-    rec = result.record
-    print(f"trained {recipe.model} with {recipe.method}: {rec['steps']} steps, "
-          f"FLOPs spent {rec['flops']['spent_fraction']:.2%} of the budget")
-    print(f"held-out InfoNCE {rec['heldout']['before']['infonce']:.3f} -> {rec['heldout']['after']['infonce']:.3f}")
+    rec = result.record  # a typed RunRecord, the content of st_recipe.json
+    print(f"trained {recipe.model} with {recipe.method}: {rec.steps} steps, "
+          f"FLOPs spent {rec.flops.spent_fraction:.2%} of the budget")
+    print(f"held-out InfoNCE {rec.heldout.before.infonce:.3f} -> {rec.heldout.after.infonce:.3f}")
 
     from sentence_transformers import SentenceTransformer
 

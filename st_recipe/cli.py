@@ -307,7 +307,7 @@ def train_cmd(budget: str | None, recipe_file: str | None, zoo_name: str | None,
                    f"budget {recipe.budget:.4g} FLOP; batch {recipe.batch_size}; data {data}; out {target}", err=True)
     try:
         _quiet_libraries()
-        from st_recipe.train import train
+        from st_recipe.training import train
 
         result = train(recipe, pairs, target, resume=resume, overwrite=overwrite,
                        gradient_checkpointing=gradient_checkpointing, save_steps=save_steps, quiet=quiet,
@@ -317,18 +317,17 @@ def train_cmd(budget: str | None, recipe_file: str | None, zoo_name: str | None,
         click.echo(("" if quiet else "\n") + _interrupted_hint(target), err=True)
         sys.exit(130)
     rec = result.record
-    if not rec:
+    if rec is None:
         return
-    f = rec["flops"]
-    click.echo(f"wrote {result.out}  ({rec['steps']} steps, {rec['pairs_seen']:,} pairs, {rec['tokens_seen']:,} tokens, "
-               f"{rec['wall_time_s']:.0f} s)")
-    click.echo(f"FLOPs spent {f['spent']:.4g} of {f['budget']:.4g} ({f['spent_fraction']:.2%}); "
-               f"paper formula {f['paper_formula']:.4g}; executed incl. padding {f['executed_with_padding']:.4g}")
-    held = rec["heldout"]
-    if held.get("before") and held.get("after"):
-        b, a = held["before"], held["after"]
-        click.echo(f"held-out ({a['pairs']} pairs): InfoNCE {b['infonce']:.3f} -> {a['infonce']:.3f}, "
-                   f"top-1 accuracy {b['top1_accuracy']:.1%} -> {a['top1_accuracy']:.1%}")
+    f = rec.flops
+    click.echo(f"wrote {result.out}  ({rec.steps} steps, {rec.pairs_seen:,} pairs, {rec.tokens_seen:,} tokens, "
+               f"{rec.wall_time_s:.0f} s)")
+    click.echo(f"FLOPs spent {f.spent:.4g} of {f.budget:.4g} ({f.spent_fraction:.2%}); "
+               f"paper formula {f.paper_formula:.4g}; executed incl. padding {f.executed_with_padding:.4g}")
+    b, a = rec.heldout.before, rec.heldout.after
+    if b and a:
+        click.echo(f"held-out ({a.pairs} pairs): InfoNCE {b.infonce:.3f} -> {a.infonce:.3f}, "
+                   f"top-1 accuracy {b.top1_accuracy:.1%} -> {a.top1_accuracy:.1%}")
 
 
 def _interrupted_hint(target: str) -> str:
@@ -403,26 +402,13 @@ def _check_data(data: str, *, anchor_column: str | None = None, positive_column:
 
 
 def _check_run_out(target: str, *, overwrite: bool, resume: bool) -> None:
-    """The same refusals as training's own output check, made before torch is imported."""
+    """Training's own output refusals, made before torch is imported."""
     import os
     from pathlib import Path
 
-    from st_recipe.train import RUN_RECORD
+    from st_recipe.training import check_out
 
-    out = Path(os.path.abspath(os.path.expanduser(target)))
-    if out.exists() or out.is_symlink():
-        if not out.is_dir():
-            raise StRecipeError(f"output path {str(out)!r} is a file, not a folder")
-        empty = not any(out.iterdir())
-        if not overwrite and not empty:
-            raise StRecipeError(f"output folder {str(out)!r} already exists; pass --overwrite to replace it")
-        if overwrite and not (empty or (out / RUN_RECORD).is_file()):
-            raise StRecipeError(f"refusing to replace {str(out)!r}: it is neither an earlier st-recipe run dir "
-                                f"(no {RUN_RECORD}) nor empty; choose another --out")
-    ckpt = out.with_name(out.name + ".checkpoints")
-    if ckpt.exists() and not resume and not overwrite:
-        raise StRecipeError(f"{str(ckpt)!r} holds checkpoints of an unfinished run; pass --resume to continue it "
-                            "or --overwrite to start again")
+    check_out(Path(os.path.abspath(os.path.expanduser(target))), overwrite=overwrite, resume=resume)
     _check_dir_target(target, "--out")
 
 
@@ -564,7 +550,7 @@ def _check_eval_model(model: str, *, compare_base: bool = False) -> None:
     from pathlib import Path
 
     from st_recipe import hub_access
-    from st_recipe.train import RUN_RECORD
+    from st_recipe.run import RUN_RECORD
 
     raw = model.strip()
     if not raw:

@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 from st_recipe._files import read_jsonl
 from st_recipe._text import slugify
 from st_recipe.errors import StRecipeError
-from st_recipe.train import RUN_RECORD
+from st_recipe.run import RUN_RECORD
 
 if TYPE_CHECKING:  # pragma: no cover
     from mteb import AbsTask, ResultCache

@@ -41,7 +41,7 @@ from st_recipe._files import replace_dir, save_figure
 from st_recipe._text import public, public_text
 from st_recipe.data import recorded_hub_id
 from st_recipe.errors import StRecipeError
-from st_recipe.train import RUN_RECORD, read_run
+from st_recipe.run import RUN_RECORD, read_run
 
 CARD_FILE = "README.md"
 RESULTS_FILE = "eval_results.json"
@@ -894,7 +894,7 @@ def publish(
     from st_recipe import __version__
 
     run = Path(run_dir)
-    record = read_run(run)
+    record = read_run(run).to_dict()
     repo = validate_repo_id(repo_id if repo_id is not None else (record.get("repo_id") or ""))
     files = check_run_files(run)
     if record.get("random_init") or (record.get("model") or {}).get("random_init"):

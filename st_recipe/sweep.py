@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from st_recipe.errors import StRecipeError
+from st_recipe.run import RunRecord
 from st_recipe.recipes import Recipe
 from st_recipe.scaling import Point
 
@@ -155,7 +156,8 @@ def sweep(
                                   batch_size=batch_size, max_seq_length=max_seq_length, learning_rate=learning_rate)
     from tqdm.auto import tqdm
 
-    from st_recipe.train import checkpoint_dir, read_run, train
+    from st_recipe.run import read_run
+    from st_recipe.training import checkpoint_dir, train
 
     root = Path(out)
     try:
@@ -180,10 +182,10 @@ def sweep(
     return rows
 
 
-def _row(cell: Cell, rec: dict[str, Any]) -> dict[str, Any]:
-    losses = rec["loss"]["per_step"]
+def _row(cell: Cell, rec: RunRecord) -> dict[str, Any]:
+    losses = rec.loss.per_step
     tail = losses[-max(1, len(losses) // 10):]
-    after = (rec.get("heldout") or {}).get("after") or {}
+    after = rec.heldout.after
     return {
         "cell": cell.name,
         "budget": cell.budget,
@@ -191,19 +193,19 @@ def _row(cell: Cell, rec: dict[str, Any]) -> dict[str, Any]:
         "method": cell.method,
         "config": cell.config,
         "n_params": _base_params(cell.model, rec),
-        "n_trainable": rec["method"]["params"]["n_trainable"],
-        "pairs": rec["pairs_seen"],
-        "flops_spent": rec["flops"]["spent"],
-        "spent_fraction": rec["flops"]["spent_fraction"],
+        "n_trainable": rec.method.n_trainable,
+        "pairs": rec.pairs_seen,
+        "flops_spent": rec.flops.spent,
+        "spent_fraction": rec.flops.spent_fraction,
         "train_loss": sum(tail) / len(tail) if tail else None,
-        "heldout_loss": after.get("infonce"),
-        "heldout_top1": after.get("top1_accuracy"),
-        "wall_time_s": rec["wall_time_s"],
-        "recipe": rec["recipe"],
+        "heldout_loss": after.infonce if after else None,
+        "heldout_top1": after.top1_accuracy if after else None,
+        "wall_time_s": rec.wall_time_s,
+        "recipe": rec.recipe,
     }
 
 
-def _base_params(model: str, rec: dict[str, Any]) -> int:
+def _base_params(model: str, rec: RunRecord) -> int:
     """The base model's non-embedding parameters (adapters excluded), for model-size trends."""
     from st_recipe.catalog import parse_model_spec
 
@@ -211,7 +213,7 @@ def _base_params(model: str, rec: dict[str, Any]) -> int:
         spec = parse_model_spec(model).spec
     except StRecipeError:
         spec = None
-    return spec.n_params if spec is not None else int(rec["method"]["params"]["n_params"])
+    return spec.n_params if spec is not None else rec.method.n_params
 
 
 def load_points(sweep_dir: str | os.PathLike[str], *, metric: str = "heldout_loss") -> list[Point]:

@@ -140,7 +140,7 @@ def build(
     run_dir = root / name / "run"
 
     if not state.get("trained"):
-        from st_recipe.train import checkpoint_dir, train
+        from st_recipe.training import checkpoint_dir, train
 
         train(recipe, data, run_dir, resume=checkpoint_dir(run_dir).exists(), quiet=quiet, repo_id=repo_id)
         state["trained"] = str(run_dir)

@@ -55,7 +55,7 @@ def test_methods_lists_every_method_with_its_default_arguments():
 
 def _fake_train(monkeypatch, behaviour):
     """Replace the heavy parts of `train` so the command's own handling can be tested in-process."""
-    import st_recipe.train as train_module
+    import st_recipe.training as train_module
     from st_recipe import cli
 
     monkeypatch.setattr(cli, "_quiet_libraries", lambda *loud: None)
@@ -89,11 +89,12 @@ def test_ctrl_c_before_the_first_checkpoint_says_so(monkeypatch, tmp_path):
 
 
 def test_train_summary_labels_the_padded_count(monkeypatch, tmp_path):
-    from st_recipe.train import RunResult
+    from st_recipe.run import FlopsInfo, RunRecord
+    from st_recipe.training import RunResult
 
-    record = {"steps": 3, "pairs_seen": 48, "tokens_seen": 900, "wall_time_s": 2.0, "heldout": {},
-              "flops": {"spent": 9.9e12, "budget": 1e13, "spent_fraction": 0.99, "paper_formula": 9.5e12,
-                        "executed_with_padding": 1.2e13}}
+    record = RunRecord(recipe={}, steps=3, pairs_seen=48, tokens_seen=900, wall_time_s=2.0,
+                       flops=FlopsInfo(spent=9.9e12, budget=1e13, spent_fraction=0.99, paper_formula=9.5e12,
+                                       executed_with_padding=1.2e13))
     seen = {}
 
     def finished(recipe, data, target, **kw):

@@ -118,7 +118,7 @@ def all_text(root: Path) -> Iterator[tuple[Path, bytes]]:
 def run_dir(tmp_path_factory: pytest.TempPathFactory, tiny_neox_dir: Path) -> Path:
     """A real finished run of the tiny GPT-NeoX (LoRA, merged), trained once for the module."""
     from st_recipe.recipes import Recipe
-    from st_recipe.train import train
+    from st_recipe.training import train
 
     out = tmp_path_factory.mktemp("publish-run") / "run"
     train(Recipe(model=str(tiny_neox_dir), method="lora", method_args={"r": 4}, pairs=64, batch_size=16,

@@ -15,7 +15,8 @@ import pytest
 
 from st_recipe import StRecipeError
 from st_recipe.recipes import Recipe
-from st_recipe.train import checkpoint_dir, read_run, train
+from st_recipe.run import read_run
+from st_recipe.training import checkpoint_dir, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,13 +37,14 @@ def test_every_method_spends_its_budget_and_writes_a_loadable_run_dir(tiny_neox_
 
     result = train(_recipe(tiny_neox_dir, method, args), "builtin", tmp_path / "run", quiet=True)
     rec = read_run(result.out)
-    assert 0.99 <= rec["flops"]["spent_fraction"] <= 1.0, rec["flops"]
-    assert rec["flops"]["stopped_by"] == "budget"
-    assert rec["steps"] >= 40 and len(rec["loss"]["per_step"]) == rec["steps"]
-    assert rec["recipe"]["method"] == method and rec["method"]["params"]["n_trainable"] > 0
-    assert rec["heldout"]["before"]["pairs"] == rec["heldout"]["after"]["pairs"] == 500
-    assert rec["tokens_seen"] > 0 and (rec["steps"] - 1) * 16 < rec["pairs_seen"] <= rec["steps"] * 16
-    assert rec["random_init"] is False and rec["versions"]["torch"]
+    assert 0.99 <= rec.flops.spent_fraction <= 1.0, rec.flops
+    assert rec.flops.stopped_by == "budget"
+    assert rec.steps >= 40 and len(rec.loss.per_step) == rec.steps
+    assert rec.recipe["method"] == method and rec.method.n_trainable > 0
+    assert rec.heldout.before.pairs == rec.heldout.after.pairs == 500
+    assert rec.tokens_seen > 0 and (rec.steps - 1) * 16 < rec.pairs_seen <= rec.steps * 16
+    assert rec.random_init is False and rec.versions["torch"]
+    assert rec.data.version == "v1" and rec.data.sha256
     model = SentenceTransformer(str(result.out))
     assert model.encode(["a sentence"]).shape == (1, 32)
     assert not checkpoint_dir(result.out).exists()  # cleaned after success
@@ -53,7 +55,7 @@ def test_random_init_is_recorded(tmp_path):
     result = train(Recipe(model="random:pythia-14m", method="bias", pairs=64, batch_size=8, budget=2e10,
                           learning_rate=1e-3, max_seq_length=16), "builtin", tmp_path / "r", quiet=True)
     rec = read_run(result.out)
-    assert rec["random_init"] is True and rec["model"]["model"] == "random:pythia-14m"
+    assert rec.random_init is True and rec.model.model == "random:pythia-14m"
 
 
 def test_existing_out_is_refused_unless_overwrite(tiny_neox_dir, tmp_path):
@@ -123,7 +125,7 @@ RUNNER = textwrap.dedent(
     """
     import sys
     from st_recipe.recipes import Recipe
-    from st_recipe.train import train
+    from st_recipe.training import train
     r = Recipe.load(sys.argv[1])
     train(r, "builtin", sys.argv[2], resume=sys.argv[3] == "resume", save_steps=4, quiet=True)
     """
@@ -159,9 +161,9 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tiny_neox_dir, tmp_pa
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err[-3000:]
     a, b = read_run(tmp_path / "a"), read_run(tmp_path / "b")
-    assert b["resumed"] is True
-    assert a["flops"]["spent"] == pytest.approx(b["flops"]["spent"], rel=1e-12)
-    assert a["steps"] == b["steps"]
+    assert b.resumed is True
+    assert a.flops.spent == pytest.approx(b.flops.spent, rel=1e-12)
+    assert a.steps == b.steps
     wa, wb = _weights(tmp_path / "a"), _weights(tmp_path / "b")
     assert wa.keys() == wb.keys()
     assert max((wa[k] - wb[k]).abs().max().item() for k in wa) <= 1e-5
@@ -172,7 +174,7 @@ DDP = textwrap.dedent(
     import json, os, sys
     from pathlib import Path
     from st_recipe.recipes import Recipe
-    from st_recipe.train import train
+    from st_recipe.training import train
     res = train(Recipe.load(sys.argv[1]), "builtin", sys.argv[2], quiet=True)
     # One file per rank: the two processes' stdout can interleave in the launcher's pipe.
     Path(sys.argv[3], f"rank{os.environ['RANK']}.json").write_text(json.dumps({"empty": not res.record}))
@@ -194,8 +196,8 @@ def test_two_process_ddp_counts_the_global_batch(tiny_neox_dir, tmp_path):
     empties = [json.loads((tmp_path / f"rank{r}.json").read_text())["empty"] for r in (0, 1)]
     assert empties == [False, True]  # only rank 0 writes the run dir
     rec = read_run(tmp_path / "run")
-    assert rec["hardware"]["world_size"] == 2
-    assert 0.99 <= rec["flops"]["spent_fraction"] <= 1.0
+    assert rec.hardware.world_size == 2
+    assert 0.99 <= rec.flops.spent_fraction <= 1.0
     # The final global batch is cut to the leading pairs that fit, the same count on each process.
-    assert (rec["steps"] - 1) * 16 < rec["pairs_seen"] <= rec["steps"] * 16
-    assert rec["flops"]["stopped_by"] == "budget"
+    assert (rec.steps - 1) * 16 < rec.pairs_seen <= rec.steps * 16
+    assert rec.flops.stopped_by == "budget"

@@ -1,0 +1,311 @@
+"""``train``: Recipe -> budget trainer -> run dir.
+
+The run dir is a standard sentence-transformers folder (merged weights, built-in modules only) plus
+``st_recipe.json``. It is written to a temporary sibling and renamed when complete; checkpoints live in
+``<out>.checkpoints/`` beside it so ``resume=True`` continues a killed run with the same result.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from st_recipe.errors import StRecipeError
+from st_recipe.flops import FlopMeter, format_flops
+from st_recipe.recipes import Recipe
+from st_recipe.run import RUN_RECORD, DataInfo, FlopsInfo, Heldout, LossCurve, MethodInfo, ModelInfo, RunDir, RunRecord
+from st_recipe.training.trainer import BudgetState, is_main, world_size
+
+logger = logging.getLogger("st_recipe")
+
+SAMPLE_PAIRS_FOR_COST = 2048
+IDENTITY_FILE = "run.json"  # in the checkpoint folder: what a resume must match
+
+
+@dataclass
+class RunResult:
+    """What a finished run reports: its folder and (on the writing process) its record."""
+
+    out: Path
+    record: RunRecord | None = None
+
+    @property
+    def spent_fraction(self) -> float:
+        """FLOPs spent / budget."""
+        return float(self.record.flops.spent_fraction) if self.record else 0.0
+
+
+def checkpoint_dir(out: str | os.PathLike[str]) -> Path:
+    """Where a run's checkpoints live: beside the run dir."""
+    return RunDir(out).checkpoints
+
+
+def check_out(out: Path, *, overwrite: bool, resume: bool) -> None:
+    """Refuse an output folder that must not be written or replaced (no side effects; the CLI calls it early)."""
+    if out.exists() or out.is_symlink():
+        if not out.is_dir():
+            raise StRecipeError(f"output path {str(out)!r} is a file, not a folder")
+        is_run = (out / RUN_RECORD).is_file()
+        empty = not any(out.iterdir())
+        if not overwrite and not empty:
+            raise StRecipeError(f"output folder {str(out)!r} already exists; pass --overwrite to replace it")
+        if overwrite and not (is_run or empty):
+            # --overwrite must never wipe a folder of the user's that is not an earlier run.
+            raise StRecipeError(f"refusing to replace {str(out)!r}: it is neither an earlier st-recipe run dir "
+                                f"(no {RUN_RECORD}) nor empty; choose another --out")
+    ckpt = checkpoint_dir(out)
+    if ckpt.exists() and not resume and not overwrite:
+        raise StRecipeError(f"{str(ckpt)!r} holds checkpoints of an unfinished run; pass --resume to continue "
+                            "it or --overwrite to start again")
+
+
+def prepare_out(out: Path, *, overwrite: bool, resume: bool) -> None:
+    """:func:`check_out`, then make sure the folder can be written and drop stale checkpoints when overwriting."""
+    check_out(out, overwrite=overwrite, resume=resume)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # Probe with a real folder: access() says yes for root on read-only or virtual file systems.
+        Path(tempfile.mkdtemp(prefix=f".{out.name}.probe-", dir=out.parent)).rmdir()
+    except OSError as exc:
+        raise StRecipeError(f"cannot write the output folder {str(out)!r}: {exc.strerror or exc}") from None
+    ckpt = checkpoint_dir(out)
+    if ckpt.exists() and not resume:
+        shutil.rmtree(ckpt, ignore_errors=True)
+
+
+def _pair_cost(model: Any, data: Any, meter: FlopMeter, max_len: int, seed: int) -> float:
+    """Mean exact FLOPs of one pair (both texts), measured on a sample of the training data."""
+    import random
+
+    idx = list(range(len(data)))
+    random.Random(seed).shuffle(idx)
+    idx = idx[:SAMPLE_PAIRS_FOR_COST]
+    tok = model[0].tokenizer
+    lengths = []
+    for texts in ([data.anchors[i] for i in idx], [data.positives[i] for i in idx]):
+        enc = tok(texts, truncation=True, max_length=max_len, padding=False)
+        lengths.append([len(x) for x in enc["input_ids"]])
+    return meter.batch_flops(lengths) / len(idx)
+
+
+def _check_same_run(root: Path, identity: dict[str, Any]) -> None:
+    saved_path = root / IDENTITY_FILE
+    if saved_path.is_file() and json.loads(saved_path.read_text(encoding="utf-8")) != identity:
+        raise StRecipeError(f"the checkpoints in {str(root)!r} come from a different recipe or data; "
+                            "use --overwrite to start again")
+
+
+def _data_info(source: str, pairs_all: Any, train_pairs: Any, held: Any, epochs: float) -> DataInfo:
+    from st_recipe.data import BUILTIN, BUILTIN_SHA256, BUILTIN_VERSION
+
+    builtin = source == BUILTIN
+    return DataInfo(source=source, train_pairs=len(train_pairs), heldout_pairs=len(held) if held is not None else 0,
+                    stats=pairs_all.stats.as_dict(), epochs=round(epochs, 4),
+                    version=BUILTIN_VERSION if builtin else None, sha256=BUILTIN_SHA256 if builtin else None)
+
+
+def train(
+    recipe: Recipe,
+    data: Any = "builtin",
+    out: str | os.PathLike[str] = "runs/run",
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    gradient_checkpointing: bool = False,
+    save_steps: int | None = None,
+    keep_checkpoints: bool = False,
+    quiet: bool = False,
+    anchor_column: str | None = None,
+    positive_column: str | None = None,
+    repo_id: str | None = None,
+) -> RunResult:
+    """Train ``recipe`` on ``data`` until its FLOP budget is spent; write the run dir ``out``."""
+    import torch
+
+    from st_recipe.data import BUILTIN, check_enough, load_pairs
+    from st_recipe.encoder import build_encoder, encoder_source, save_encoder
+    from st_recipe.flops import profile_model
+    from st_recipe.methods import get_method
+    from st_recipe.training.environment import hardware, versions
+    from st_recipe.training.heldout import heldout_scores, split_heldout
+
+    if not str(out).strip():
+        raise StRecipeError("the output folder (--out) must not be empty")
+    if save_steps is not None and (isinstance(save_steps, bool) or not isinstance(save_steps, int) or save_steps < 1):
+        raise StRecipeError(f"--save-steps must be an integer >= 1, not {save_steps!r}")
+    # An absolute path gives '.' or 'runs/' a real name for the temporary siblings and checkpoints.
+    run_dir = RunDir(os.path.abspath(os.path.expanduser(out)))
+    if is_main():
+        prepare_out(run_dir.path, overwrite=overwrite, resume=resume)
+    source = str(data or BUILTIN) if isinstance(data, (str, type(None))) else getattr(data, "source", "pairs")
+    pairs_all = data if hasattr(data, "anchors") else load_pairs(
+        data or BUILTIN, anchor_column=anchor_column, positive_column=positive_column, seed=recipe.seed)
+    train_pairs, held = split_heldout(pairs_all, source)
+    check_enough(train_pairs, recipe.batch_size)
+    world = world_size()
+    if recipe.batch_size % world:
+        raise StRecipeError(f"batch size {recipe.batch_size} is not divisible by the {world} processes")
+
+    started = time.time()
+    torch.manual_seed(recipe.seed)
+    model = build_encoder(recipe.model, pooling=recipe.pooling, max_seq_length=recipe.max_seq_length, seed=recipe.seed)
+    source_info = encoder_source(model)
+    before = heldout_scores(model, held, recipe.temperature) if held is not None and is_main() else None
+    method = get_method(recipe.method, **recipe.method_args)
+    report = method.apply(model)
+    profile = profile_model(model)
+    meter = FlopMeter(profile)
+
+    budget = recipe.budget
+    per_pair = _pair_cost(model, train_pairs, meter, recipe.max_seq_length, recipe.seed)
+    if budget is None:
+        budget = per_pair * recipe.pairs
+    per_batch = per_pair * recipe.batch_size
+    planned_steps = int(budget // per_batch)
+    if planned_steps < 1:
+        raise StRecipeError(
+            f"budget {format_flops(budget)} FLOP is too small for one step of {recipe.batch_size} pairs "
+            f"(about {format_flops(per_batch)} FLOP on this data); raise the budget or lower the batch size")
+
+    identity = {"recipe": recipe.to_dict(), "data": source}
+    resume_from = _resume_point(run_dir.checkpoints, identity) if resume else None
+    state = BudgetState(budget=budget)
+    trainer, callback = _budget_trainer(model, recipe, train_pairs, state, meter, run_dir.checkpoints, planned_steps,
+                                        identity=identity, save_steps=save_steps, resume_from=resume_from, quiet=quiet,
+                                        gradient_checkpointing=gradient_checkpointing)
+    from st_recipe.training.trainer import BudgetReached
+
+    try:
+        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    except BudgetReached:
+        state.stopped_by = "budget"
+    finally:
+        callback.close(trainer.state.global_step)
+    wall = time.time() - started
+    if state.flops > budget * (1 + 1e-9):
+        raise StRecipeError(f"internal error: spent {state.flops:.4g} FLOP over the budget {budget:.4g}")
+
+    method.merge(model)
+    record = None
+    if is_main():
+        n, nt = report.n_params, report.n_trainable
+        not_counted = ("GradCache's extra embedding pass and gradient-checkpointing recompute"
+                       if (recipe.mini_batch_size or gradient_checkpointing) else None)
+        record = RunRecord(
+            recipe=recipe.to_dict(),
+            repo_id=repo_id,
+            model=ModelInfo(**source_info),
+            random_init=bool(source_info.get("random_init")),
+            method=MethodInfo(name=method.name, args=method.args(), params=report.to_dict(),
+                              cost_formula=method.cost_formula),
+            data=_data_info(source, pairs_all, train_pairs, held, planned_steps * recipe.batch_size / len(train_pairs)),
+            flops=FlopsInfo(budget=budget, planned=planned_steps * per_batch, spent=state.flops,
+                            spent_fraction=state.flops / budget, executed_with_padding=state.padded,
+                            paper_formula=method.flops_per_token(n, nt) * state.tokens, per_pair_estimate=per_pair,
+                            profile=profile.to_dict(), stopped_by=state.stopped_by, not_counted=not_counted),
+            steps=trainer.state.global_step,
+            planned_steps=planned_steps,
+            pairs_seen=state.pairs,
+            tokens_seen=state.tokens,
+            loss=LossCurve(final=state.losses[-1] if state.losses else None, per_step=state.losses),
+            heldout=Heldout(before=before, after=heldout_scores(model, held, recipe.temperature) if held is not None else None),
+            wall_time_s=round(wall, 2),
+            hardware=hardware(),
+            versions=versions(),
+            seed=recipe.seed,
+            gradient_checkpointing=gradient_checkpointing,
+            resumed=resume_from is not None,
+        )
+        run_dir.write(lambda tmp: save_encoder(model, tmp), record)
+        if not keep_checkpoints:
+            shutil.rmtree(run_dir.checkpoints, ignore_errors=True)
+    if world > 1 and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+    return RunResult(out=run_dir.path, record=record)
+
+
+def _resume_point(root: Path, identity: dict[str, Any]) -> Path | None:
+    """The checkpoint to continue from; says so when there is none."""
+    from st_recipe.training.trainer import latest_checkpoint
+
+    found = latest_checkpoint(root)
+    if found is not None:
+        _check_same_run(root, identity)
+    elif is_main():
+        logger.warning("nothing to resume in %s: starting a fresh run", root)
+    return found
+
+
+def _budget_trainer(model: Any, recipe: Recipe, train_pairs: Any, state: BudgetState, meter: FlopMeter,
+                    checkpoints: Path, planned_steps: int, *, identity: dict[str, Any], save_steps: int | None,
+                    resume_from: Path | None, quiet: bool, gradient_checkpointing: bool) -> tuple[Any, Any]:
+    """The configured budget trainer and its progress callback."""
+    import torch
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.base.sampler import BatchSamplers
+    from sentence_transformers.sentence_transformer.losses import (
+        CachedMultipleNegativesRankingLoss,
+        MultipleNegativesRankingLoss,
+    )
+    from transformers import TrainerCallback
+    from transformers.trainer_callback import PrinterCallback
+
+    from st_recipe.training.environment import checkpointing_args
+    from st_recipe.training.trainer import budget_callback, make_trainer
+
+    world = world_size()
+    loss_kwargs = dict(scale=1.0 / recipe.temperature, directions=("query_to_doc", "doc_to_query"),
+                       partition_mode="per_direction", gather_across_devices=world > 1)
+    if recipe.mini_batch_size:
+        loss = CachedMultipleNegativesRankingLoss(model, mini_batch_size=recipe.mini_batch_size, **loss_kwargs)
+    else:
+        loss = MultipleNegativesRankingLoss(model, **loss_kwargs)
+    if is_main():
+        try:
+            checkpoints.mkdir(parents=True, exist_ok=True)
+            for stale in checkpoints.glob(".staging-*"):  # a checkpoint a crash left half-written
+                shutil.rmtree(stale, ignore_errors=True)
+            (checkpoints / IDENTITY_FILE).write_text(json.dumps(identity, indent=2), encoding="utf-8")
+        except OSError as exc:
+            raise StRecipeError(f"cannot write checkpoints to {str(checkpoints)!r}: {exc.strerror or exc}") from None
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(checkpoints),
+        # Generous slack past the plan: the exact budget check, not max_steps, ends the run (the LR stays at 0
+        # after the planned steps, so an optimistic estimate cannot push training past the schedule).
+        max_steps=2 * planned_steps + 10,
+        per_device_train_batch_size=recipe.batch_size // world,
+        learning_rate=recipe.learning_rate,
+        weight_decay=recipe.weight_decay,
+        warmup_steps=0,
+        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        save_strategy="steps",
+        save_steps=save_steps or max(1, planned_steps // 10),
+        save_total_limit=None,  # the budget trainer keeps the last complete checkpoints itself
+        logging_steps=1,
+        report_to=[],
+        seed=recipe.seed,
+        data_seed=recipe.seed,
+        bf16=recipe.precision == "bf16",
+        fp16=recipe.precision == "fp16",
+        use_cpu=not torch.cuda.is_available(),
+        **checkpointing_args(gradient_checkpointing),
+        disable_tqdm=True,
+        dataloader_drop_last=True,
+        ddp_find_unused_parameters=False,
+        save_only_model=False,
+    )
+    callback = budget_callback(TrainerCallback, state, resume_from=resume_from, quiet=quiet)
+    trainer = make_trainer(SentenceTransformerTrainer, meter=meter, padded_meter=FlopMeter(meter.profile, count_padding=True),
+                           state=state, warmup=int(math.ceil(recipe.warmup_ratio * planned_steps)),
+                           planned_steps=planned_steps, checkpoints=checkpoints, model=model, args=args,
+                           train_dataset=train_pairs.to_dataset(), loss=loss, callbacks=[callback])
+    trainer.remove_callback(PrinterCallback)
+    return trainer, callback
