@@ -198,7 +198,7 @@ def parse_model_spec(model: str) -> ModelRef:
 
 
 def _spec_from_local(path: str) -> ModelSpec | None:
-    """Match a local folder to a catalogue entry by its config shape (so plans know its LR)."""
+    """The catalogue entry a local GPT-NeoX folder has the shape of (so plans know its pretraining LR)."""
     import json
 
     cfg_path = os.path.join(path, "config.json")
@@ -209,30 +209,26 @@ def _spec_from_local(path: str) -> ModelSpec | None:
             cfg = json.load(fh)
     except (OSError, ValueError):
         return None
+    if not isinstance(cfg, dict) or cfg.get("model_type") != "gpt_neox":
+        return None
     for spec in CATALOG.values():
-        if (
-            cfg.get("model_type") == "gpt_neox"
-            and cfg.get("hidden_size") == spec.hidden_size
-            and cfg.get("num_hidden_layers") == spec.num_layers
-        ):
+        if (cfg.get("hidden_size"), cfg.get("num_hidden_layers"), cfg.get("vocab_size")) == (
+                spec.hidden_size, spec.num_layers, spec.vocab_size):
             return spec
-    h = cfg.get("hidden_size")
-    if cfg.get("model_type") == "gpt_neox" and h and cfg.get("intermediate_size") == 4 * h:
-        # Any GPT-NeoX shape has the same closed-form counts; its pretraining LR is unknown.
-        return ModelSpec(
-            name=os.path.basename(os.path.normpath(path)),
-            hub_id=os.path.abspath(path),
-            hidden_size=h,
-            num_layers=cfg["num_hidden_layers"],
-            num_heads=cfg["num_attention_heads"],
-            intermediate_size=cfg["intermediate_size"],
-            vocab_size=cfg["vocab_size"],
-            rotary_pct=cfg.get("rotary_pct", cfg.get("partial_rotary_factor", 0.25)),
-            max_positions=cfg.get("max_position_embeddings", 2048),
-            pretrain_lr=1e-3,
-            family="local",
-        )
     return None
+
+
+def resolve_shape(model: str) -> Any:
+    """The shape planning needs: the catalogue's ModelSpec, else a ModelShape read from the model's config.
+
+    A Hub id reads only its ``config.json`` (cached; one line when offline); a local folder its own file.
+    """
+    ref = parse_model_spec(model)
+    if ref.spec is not None:
+        return ref.spec
+    from st_recipe.shapes import shape_for
+
+    return shape_for(ref.raw)
 
 
 @lru_cache(maxsize=1)

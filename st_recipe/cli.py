@@ -181,10 +181,10 @@ def plan_cmd(budget: str, max_memory: str | None, method: str | None, method_arg
 
 def render_recipe(recipe: Any) -> str:
     """The readable plan: field table with provenance, data amount, per-method costs on the chosen model."""
-    from st_recipe.catalog import parse_model_spec
     from st_recipe.flops import format_flops
-    from st_recipe.methods import get_method
+    from st_recipe.methods import get_method_class
     from st_recipe.planner import method_costs
+    from st_recipe.pricing import recipe_cost
 
     rows = [("field", "value", "provenance")]
     for name in recipe.field_names():
@@ -193,21 +193,17 @@ def render_recipe(recipe: Any) -> str:
         prov = recipe.provenance[name]
         rows.append((name, shown, prov.source + (f": {prov.note}" if prov.note else "")))
     out = [format_table(rows, wrap_last=70), ""]
-    spec = parse_model_spec(recipe.model).spec
-    method = get_method(recipe.method, **recipe.method_args)
-    counts = method.predict_params(spec) if spec else None
+    cost = recipe_cost(recipe)
     out.append(f"pairs {recipe.pairs:,} = tokens {recipe.tokens:,} at {recipe.tokens_per_pair:g} tokens/pair; "
                f"{recipe.steps:,} steps of {recipe.batch_size} pairs")
-    if counts:
-        n, nt = counts
-        fpt = method.flops_per_token(n, nt)
+    if cost is not None:
+        n, nt = cost.n_params, cost.n_trainable
         out.append(f"trainable parameters (non-embedding): {nt:,} of {n:,} ({nt / n:.2%}); "
-                   f"cost {method.cost_formula} = {format_flops(fpt)} FLOP/token; "
-                   f"planned {format_flops(fpt * recipe.tokens)} FLOP")
-    if spec is not None:
-        out += ["", f"cost per token of each method on {spec.name}:"]
+                   f"cost {get_method_class(recipe.method).cost_formula} = {format_flops(cost.flops_per_token)} FLOP/token; "
+                   f"planned {format_flops(cost.planned_flops)} FLOP")
+        out += ["", f"cost per token of each method on {cost.shape.name}:"]
         crow = [("method", "formula", "trainable N_t", "N", "FLOP/token")]
-        for r in method_costs(spec, recipe):
+        for r in method_costs(cost.shape, recipe):
             crow.append((r["method"], r["formula"], f"{r['n_trainable']:,}", f"{r['n_params']:,}", format_flops(r["flops_per_token"])))
         out.append(format_table(crow))
     return "\n".join(out)
@@ -282,7 +278,7 @@ def train_cmd(budget: str | None, recipe_file: str | None, zoo_name: str | None,
     if out is not None and not out.strip():
         raise StRecipeError("the output folder (--out) must not be empty")
     if repo_id is not None:
-        from st_recipe.publish import validate_repo_id
+        from st_recipe.publishing import validate_repo_id
 
         validate_repo_id(repo_id)
     if zoo_name is not None:
@@ -507,7 +503,7 @@ def eval_cmd(model: str, benchmarks: tuple[str, ...], tasks: tuple[str, ...], ta
     """Evaluate MODEL (a run dir, a sentence-transformers folder or a Hub id) with mteb; exit 1 if any task failed."""
     import warnings
 
-    from st_recipe.evaluate import evaluate, parse_task_file
+    from st_recipe.evaluation import evaluate, parse_task_file
 
     span = None
     if score_range is not None:

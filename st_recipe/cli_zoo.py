@@ -18,22 +18,22 @@ def zoo_group() -> None:
 @click.option("--builds", default="runs/zoo", show_default=True, help="Where local builds live (to show their state).")
 def zoo_list(builds: str) -> None:
     """Name, base model, method, budget, pairs, planned FLOPs and published repo of every zoo entry."""
-    from st_recipe.catalog import parse_model_spec
     from st_recipe.cli import format_table
     from st_recipe.flops import format_flops
     from st_recipe.methods import get_method
+    from st_recipe.pricing import recipe_cost
     from st_recipe.zoo import build_state, zoo_entries
 
     rows = [("name", "base", "method", "budget", "pairs", "planned FLOPs", "published", "local build")]
     for name, (r, published) in zoo_entries().items():
-        spec = parse_model_spec(r.model).spec
         method = get_method(r.method, **r.method_args)
-        counts = method.predict_params(spec) if spec else None
-        planned = method.flops_per_token(*counts) * r.tokens if counts else None
+        cost = recipe_cost(r)
+        spec = cost.shape if cost else None
+        planned = cost.planned_flops if cost else None
         state = build_state(builds, name)
         stage = "published" if state.get("published") else "evaluated" if state.get("evaluated") else \
             "trained" if state.get("trained") else "-"
-        rows.append((name, spec.hub_id if spec else r.model, method.describe(), format_flops(r.budget or 0),
+        rows.append((name, getattr(spec, "hub_id", None) or r.model, method.describe(), format_flops(r.budget or 0),
                      f"{r.pairs:,}", format_flops(planned) if planned else "-", published or state.get("published") or "-",
                      stage))
     click.echo(format_table(rows))
@@ -65,7 +65,7 @@ def zoo_build(name: str, org: str, data: str, builds: str, task_files: tuple[str
         _quiet_libraries,
     )
     from st_recipe.flops import check_budget
-    from st_recipe.publish import validate_repo_id
+    from st_recipe.publishing import validate_repo_id
     from st_recipe.zoo import build, build_state, get_entry
 
     # Unknown names, bad overrides and missing inputs fail here, before anything heavy is imported.
@@ -87,7 +87,7 @@ def zoo_build(name: str, org: str, data: str, builds: str, task_files: tuple[str
         _check_model(recipe.model)
         _check_data(data, load=False)
     if not state.get("evaluated"):
-        from st_recipe.evaluate import parse_task_file
+        from st_recipe.evaluation import parse_task_file
 
         for spec in task_files:
             parse_task_file(spec)

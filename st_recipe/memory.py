@@ -106,60 +106,11 @@ class ActivationRule:
     why: str = ""
 
 
-def _peft_kind(method: Any) -> tuple[str, Any, Any, dict[str, Any]]:
-    """(peft type, target_modules, feedforward_modules, options) of a generic ``peft`` method, without importing peft."""
-    cfg = getattr(method, "config", None)
-    if cfg is not None:
-        ptype = getattr(cfg.peft_type, "value", cfg.peft_type)
-        opts = {k: getattr(cfg, k) for k in ("r", "use_dora", "lora_dropout") if hasattr(cfg, k)}
-        return str(ptype).upper(), getattr(cfg, "target_modules", None), getattr(cfg, "feedforward_modules", None), opts
-    opts = dict(getattr(method, "options", {}) or {})
-    ptype = str(getattr(method, "peft_type", "")).strip().upper().replace("-", "_")
-    return ptype, opts.get("target_modules"), opts.get("feedforward_modules"), opts
-
-
-def is_default_ia3(method: Any) -> bool:
-    """True for PEFT IA3 with its default targets (the only generic PEFT config with exact rules)."""
-    ptype, targets, ff, _ = _peft_kind(method)
-    return ptype == "IA3" and not targets and not ff
-
-
-GENERIC_PEFT_RANK = 8  # peft's default rank, used when a generic PEFT config names none
-
-
-def _generic_peft_trainable(spec: Any, method: Any) -> int:
-    """Heuristic upper bound for PEFT configs with no closed form: twice LoRA's count at the config's
-    rank on every linear layer, 2·r·(8h + 2f) per block (LoHa's two factor pairs are the largest usual case)."""
-    _, _, _, opts = _peft_kind(method)
-    r = opts.get("r") or GENERIC_PEFT_RANK
-    h, f = spec.hidden_size, spec.intermediate_size
-    return int(spec.num_layers * 2 * int(r) * (8 * h + 2 * f))
-
-
-def param_counts(spec: Any, method: Any) -> tuple[int, int]:
-    """(N, N_t) as ``method.predict_params`` gives them, with generic PEFT configs filled in.
-
-    PEFT IA3 with its GPT-NeoX defaults (scales the query_key_value output and the dense_4h_to_h input)
-    is exact: (3h + f) per block. Other PEFT configs use the documented upper bound of
-    :func:`_generic_peft_trainable`.
-    """
-    counts = method.predict_params(spec)
-    if counts is None and getattr(method, "name", "") == "peft":
-        if is_default_ia3(method):
-            trainable = spec.num_layers * (3 * spec.hidden_size + spec.intermediate_size)
-        else:
-            trainable = _generic_peft_trainable(spec, method)
-        counts = (spec.n_params + trainable, trainable)
-    if counts is None:
-        raise StRecipeError(f"no memory estimate for {method.describe()} (only default targets have a closed form)")
-    return counts
-
-
 @dataclass(frozen=True)
 class BlockPieces:
     """What autograd saves per token in one decoder block, by purpose (units: values; h hidden, f MLP width).
 
-    The block is ``x + attn(ln1(x)) + mlp(ln2(x))`` with SDPA attention:
+    For a GPT-NeoX block ``x + attn(ln1(x)) + mlp(ln2(x))`` (parallel residual, fused qkv, GELU MLP, SDPA):
 
     * ``propagate`` (7h + f + heads): needed to pass any gradient through the block: the norms' shared input
       (h), attention (6h + heads: q and k after the rotary embedding, v as a view of the fused qkv output
@@ -170,6 +121,11 @@ class BlockPieces:
       the down projection);
     * ``outputs`` (5h + f): every linear layer's output (qkv 3h, dense h, up f, down h), kept by methods that
       scale or mix outputs (their parameters' gradients need them).
+
+    Llama-family blocks differ where the shape says so: sequential residual (two norm inputs, 2h), separate
+    q/k/v projections with grouped-query attention (v and k are kv-wide tensors of their own), and a gated
+    MLP ``down(act(gate(x)) * up(x))`` that keeps the gate input, the activation output and the up output
+    (3f) and has two f-wide up outputs.
     """
 
     h: int
@@ -180,9 +136,19 @@ class BlockPieces:
 
 
 def block_pieces(spec: Any) -> BlockPieces:
-    """The per-token saved-activation pieces of one block of ``spec``'s shape."""
+    """The per-token saved-activation pieces of one block of ``spec``'s shape (ModelSpec or ModelShape)."""
     h, f, heads = spec.hidden_size, spec.intermediate_size, spec.num_heads
-    return BlockPieces(h=h, f=f, propagate=h + 6 * h + heads + f, linear_inputs=3 * h + f, outputs=5 * h + f)
+    q = getattr(spec, "attention_width", h)
+    kv = getattr(spec, "num_kv_heads", heads) * (q // heads)
+    neox = getattr(spec, "model_type", "gpt_neox") == "gpt_neox"
+    gated = bool(getattr(spec, "gated_mlp", False))
+    norms = h if neox else 2 * h
+    v_storage = q + 2 * kv if neox else kv  # a view of the fused qkv keeps all of it alive
+    attention = v_storage + q + kv + q + heads  # v, q and k after rotary, output, log-sum-exp
+    nonlinearity = 3 * f if gated else f
+    up_outputs = 2 * f if gated else f
+    return BlockPieces(h=h, f=f, propagate=norms + attention + nonlinearity, linear_inputs=h + q + h + f,
+                       outputs=(q + 2 * kv) + h + up_outputs + h)
 
 
 def activation_rule(spec: Any, method: Any) -> ActivationRule:
@@ -205,9 +171,12 @@ def estimate_memory(
     a half-precision copy of every weight of the layers gradients pass through (the matmuls save it to
     compute input gradients): 2 bytes per such parameter, counted with the activations.
     """
+    from st_recipe.pricing import param_counts
+
     n_params, n_trainable = param_counts(spec, method)
     h, layers = spec.hidden_size, spec.num_layers
-    emb = spec.vocab_size * h  # the encoder has only the input embedding
+    # The encoder holds only the input embedding (and learned positions, where a model has them).
+    emb = getattr(spec, "n_input_embedding_params", spec.vocab_size * h)
     trainable_all = n_trainable + (emb if method.trains_embeddings else 0)
     weights = 4 * (n_params + emb)
     gradients = 4 * trainable_all
@@ -228,6 +197,6 @@ def estimate_memory(
         activations += 4 * 2 * batch_size * h * 2  # GradCache keeps every embedding and its gradient
     activations += 4 * batch_size * batch_size * 2  # the similarity matrices of both directions
     # The largest tensor a block makes beyond what it saves: one f-wide intermediate (or its gradient).
-    working = int(act_bytes * in_flight * spec.intermediate_size)
+    working = int(act_bytes * in_flight * spec.intermediate_size * (2 if getattr(spec, "gated_mlp", False) else 1))
     return MemoryEstimate(weights=weights, gradients=gradients, optimizer=optimizer, activations=activations,
                           working=working, step_temporaries=step_temporaries)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from st_recipe.catalog import CATALOG, ModelSpec, parse_model_spec
+from st_recipe.catalog import CATALOG, ModelSpec, parse_model_spec, resolve_shape
 from st_recipe.errors import StRecipeError
 from st_recipe.flops import check_budget, format_flops, pairs_for_budget
 from st_recipe.memory import MemoryEstimate, estimate_memory, format_bytes, parse_memory
@@ -45,14 +45,10 @@ def _prov(entry: Any, default: str = "paper") -> Provenance:
     return Provenance(default)
 
 
-def _candidate(spec: ModelSpec, method: Method, budget: float, tokens_per_pair: float) -> Candidate:
-    counts = method.predict_params(spec)
-    if counts is None:
-        raise StRecipeError(
-            f"cannot plan {method.describe()} without building the model: give --model and default targets, or a recipe file"
-        )
-    n, nt = counts
-    fpt = method.flops_per_token(n, nt)
+def _candidate(spec: Any, method: Method, budget: float, tokens_per_pair: float) -> Candidate:
+    from st_recipe.pricing import cost_per_token
+
+    n, nt, fpt = cost_per_token(spec, method)
     return Candidate(spec, method, n, nt, fpt, pairs_for_budget(budget, fpt, tokens_per_pair))
 
 
@@ -95,14 +91,8 @@ def plan(
 
     # 2. model candidates
     if model is not None:
-        ref = parse_model_spec(model)
-        if ref.spec is None:
-            raise StRecipeError(
-                f"planning needs the shape of {model!r}: use a catalogue model ({', '.join(CATALOG)}), random:<name>, "
-                "or a local folder of one"
-            )
-        specs = [ref.spec]
-        model_value, model_prov = ref.raw, Provenance("user")
+        specs = [resolve_shape(model)]
+        model_value, model_prov = parse_model_spec(model).raw, Provenance("user")
     else:
         specs = list(CATALOG.values())
         model_value, model_prov = None, None
@@ -186,13 +176,24 @@ def plan(
     )
 
 
-def learning_rate_for(spec: ModelSpec | None) -> tuple[float, Provenance]:
-    """The paper's fine-tuning LR (pretraining LR / 10) for a known model, else the written heuristic."""
-    if spec is not None and spec.family != "local":
-        lr_div = float(_value(load_defaults()["lr_divisor"]))
-        return (float(f"{spec.pretrain_lr / lr_div:.6g}"),
-                Provenance("paper", f"{spec.name} pretraining LR {spec.pretrain_lr:g} / {lr_div:g}"))
-    return 1e-4, Provenance("heuristic", "pretraining LR unknown for this model: 1e-4, the paper's rate for the small Pythias")
+def learning_rate_for(spec: Any) -> tuple[float, Provenance]:
+    """The paper's fine-tuning LR (pretraining LR / 10) where the pretraining LR is known, else the written rule."""
+    defaults = load_defaults()
+    lr_div = float(_value(defaults["lr_divisor"]))
+    known = getattr(spec, "pretrain_lr", None) if spec is not None else None
+    if known:
+        where = getattr(spec, "pretrain_lr_source", None) or "Biderman et al. 2023 (Pythia)"
+        return (float(f"{known / lr_div:.6g}"),
+                Provenance("paper", f"{spec.name} pretraining LR {known:g} ({where}) / {lr_div:g}"))
+    rule = defaults["unknown_pretrain_lr"]
+    if spec is None:
+        return float(rule["fallback"]), Provenance("heuristic", f"{rule['rule']} Shape unknown: {rule['fallback']:g}.")
+    import math
+
+    nearest = min(CATALOG.values(), key=lambda c: abs(math.log(c.n_params / max(1, spec.n_params))))
+    value = float(f"{nearest.pretrain_lr / lr_div:.6g}")
+    return value, Provenance("heuristic", f"{rule['rule']} Here: {nearest.name} (N {nearest.n_params:,} vs "
+                                          f"{spec.n_params:,}), {nearest.pretrain_lr:g} / {lr_div:g} = {value:g}.")
 
 
 def _fit_memory(
@@ -237,8 +238,10 @@ def _fit_memory(
     )
 
 
-def method_costs(spec: ModelSpec, recipe: Recipe | None = None) -> list[dict[str, Any]]:
+def method_costs(spec: Any, recipe: Recipe | None = None) -> list[dict[str, Any]]:
     """Cost per token and trainable parameters of every available method on a shape (its planner defaults)."""
+    from st_recipe.pricing import cost_per_token
+
     defaults = load_defaults()
     rows = []
     for name in list_methods():
@@ -246,12 +249,12 @@ def method_costs(spec: ModelSpec, recipe: Recipe | None = None) -> list[dict[str
             method = get_method(name, **recipe.method_args)
         else:
             method = _default_method(name, defaults, None)[0]
-        counts = method.predict_params(spec)
-        if counts is None:
-            continue  # no closed form for this method's defaults on this shape
-        n, nt = counts
+        try:
+            n, nt, fpt = cost_per_token(spec, method)
+        except StRecipeError:
+            continue  # this method does not apply to this architecture (e.g. bias-only on a bias-free model)
         rows.append({"method": method.describe(), "formula": method.cost_formula, "n_params": n, "n_trainable": nt,
-                     "flops_per_token": method.flops_per_token(n, nt)})
+                     "flops_per_token": fpt})
     return rows
 
 

@@ -70,12 +70,11 @@ def build_recipe(
 
 def _replan_for_model(recipe: Recipe, model: str, name: str) -> Recipe:
     """The recipe with another base model: every model-dependent field re-derived for it, or marked carried over."""
-    from st_recipe.catalog import parse_model_spec
     from st_recipe.planner import learning_rate_for
     from st_recipe.recipes import Provenance
 
     planned_for = recipe.model
-    spec = parse_model_spec(model).spec
+    spec = _shape_or_none(model)
     lr, lr_prov = learning_rate_for(spec)
     out = recipe.replace(model=model).replace(source=lr_prov.source, note=lr_prov.note, learning_rate=lr)
     if recipe.mini_batch_size is not None:
@@ -87,14 +86,14 @@ def _replan_for_model(recipe: Recipe, model: str, name: str) -> Recipe:
 
 def _rederive_pairs(recipe: Recipe, name: str, planned_for: str | None = None) -> Recipe:
     """Recompute pairs for a changed budget/model/method under the planning convention (else mark them carried over)."""
-    from st_recipe.catalog import parse_model_spec
     from st_recipe.flops import pairs_for_budget
     from st_recipe.methods import get_method
+    from st_recipe.pricing import param_counts
     from st_recipe.recipes import Provenance
 
-    spec = parse_model_spec(recipe.model).spec
+    spec = _shape_or_none(recipe.model)
     method = get_method(recipe.method, **recipe.method_args)
-    counts = method.predict_params(spec) if spec is not None and recipe.budget is not None else None
+    counts = param_counts(spec, method) if spec is not None and recipe.budget is not None else None
     if counts is None:
         old = recipe.provenance["pairs"]
         why = f"planned for {planned_for}" if planned_for else "planned before the change"
@@ -108,3 +107,13 @@ def _rederive_pairs(recipe: Recipe, name: str, planned_for: str | None = None) -
     out.provenance["pairs"] = Provenance("derived", f"budget / ({method.cost_formula} = {fpt:.4g} FLOP/token of "
                                                     f"{recipe.model} × {recipe.tokens_per_pair:g} tokens/pair)")
     return out
+
+
+def _shape_or_none(model: str) -> Any:
+    """The model's shape for re-deriving fields, or None when its config cannot be read as a decoder."""
+    from st_recipe.catalog import resolve_shape
+
+    try:
+        return resolve_shape(model)
+    except StRecipeError:
+        return None

@@ -117,13 +117,30 @@ class Peft(PeftAdapter):
         the multiplications keep for the scales' gradients (qkv output 3h, activation output f); in the
         lowest block nothing below the qkv scaling needs a gradient, so its norm and MLP inputs (h + f) go.
         """
-        from st_recipe.memory import ActivationRule, block_pieces, is_default_ia3
+        from st_recipe.memory import ActivationRule, block_pieces
 
-        if not is_default_ia3(self):
+        if not self.is_default_ia3() or getattr(spec, "model_type", "gpt_neox") != "gpt_neox":
             return super().activation_rule(spec)
         b = block_pieces(spec)
         return ActivationRule(b.propagate + 3 * b.h + b.f, b.h, first_block_less=b.h + b.f,
                               why="bias's set + the scaled qkv output and GELU output")
+
+    def is_default_ia3(self) -> bool:
+        """True for IA3 with PEFT's default targets (the one generic config with closed-form counts and rules)."""
+        if self.config is not None:
+            ptype = str(getattr(self.config.peft_type, "value", self.config.peft_type)).upper()
+            targets, ff = getattr(self.config, "target_modules", None), getattr(self.config, "feedforward_modules", None)
+        else:
+            ptype = self.peft_type.strip().upper().replace("-", "_")
+            targets, ff = self.options.get("target_modules"), self.options.get("feedforward_modules")
+        return ptype == "IA3" and not targets and not ff
+
+    def predict_params(self, spec: Any) -> tuple[int, int] | None:
+        """Default IA3 on a GPT-NeoX shape scales the qkv output and the MLP down input: 3h + f per block."""
+        if not self.is_default_ia3():
+            return None
+        trainable = spec.num_layers * (3 * spec.hidden_size + spec.intermediate_size)
+        return spec.n_params + trainable, trainable
 
     def args(self) -> dict[str, Any]:
         """The PEFT type and the options (a ready config object is shown as its dict)."""
