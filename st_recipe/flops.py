@@ -121,6 +121,19 @@ def profile_model(model: Any, *, attention_backward_factor: float = 2.0, probe_t
 
         return hook
 
+    # Whether queries and keys need gradients decides which halves of the score matmul's backward run.
+    qk_grad: dict[str, bool] = {}
+
+    def watch_qk(name: str) -> Any:
+        def hook(_mod: Any, _inputs: Any, output: Any) -> None:
+            out = output[0] if isinstance(output, tuple) else output
+            qk_grad[name] = qk_grad.get(name, False) or bool(getattr(out, "requires_grad", False))
+
+        return hook
+
+    for name, mod in model.named_modules():
+        if name.rsplit(".", 1)[-1] in _QK_NAMES:
+            hooks.append(mod.register_forward_hook(watch_qk(name)))
     for name, mod in model.named_modules():
         if isinstance(mod, torch.nn.Linear):
             hooks.append(mod.register_forward_hook(watch(name, mod.weight.numel(), mod.weight.requires_grad)))
@@ -163,11 +176,19 @@ def profile_model(model: Any, *, attention_backward_factor: float = 2.0, probe_t
     # Attention scores: QK^T and AV, each 2·T²·d per layer forward; backward where gradients flow.
     d_attn = _attention_width(config)
     stack, n_layers = find_blocks(model)
-    layers_with_grad = sum(
-        1 for i in range(n_layers) if any(n.startswith(f"{stack}.{i}.") for n in grad_layers)
-    )
+    layers_with_grad = 0
+    score_backward = 0.0  # in units of 2·T²·d: dP and dV always, dQ and dK only where they need gradients
+    for i in range(n_layers):
+        if not any(n.startswith(f"{stack}.{i}.") for n in grad_layers):
+            continue
+        layers_with_grad += 1
+        mine = {n.rsplit(".", 1)[-1]: g for n, g in qk_grad.items() if n.startswith(f"{stack}.{i}.")}
+        fused = any(mine.get(k, False) for k in _FUSED_QKV)
+        q = fused or mine.get("q_proj", mine.get("query", not mine))
+        k = fused or mine.get("k_proj", mine.get("key", not mine))
+        score_backward += 2 + int(q) + int(k)
     attn_fwd = 4.0 * d_attn * n_layers
-    attn_bwd = 4.0 * attention_backward_factor * d_attn * layers_with_grad
+    attn_bwd = attention_backward_factor * d_attn * score_backward
     return CostProfile(
         forward_per_token=forward,
         backward_per_token=backward,
@@ -177,6 +198,10 @@ def profile_model(model: Any, *, attention_backward_factor: float = 2.0, probe_t
         layers_with_grad=layers_with_grad,
         layers=n_layers,
     )
+
+
+_FUSED_QKV = ("query_key_value", "c_attn", "qkv_proj", "Wqkv")
+_QK_NAMES = frozenset({"q_proj", "k_proj", "query", "key", *_FUSED_QKV})
 
 
 def _trainable_weight(model: Any, module_name: str) -> bool:

@@ -28,6 +28,12 @@ def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return kit.make_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
 
 
+@pytest.fixture(scope="session")
+def tiny_qwen_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Qwen2-style causal LM folder (qkv biases, GQA, tied embeddings) with its tokenizer."""
+    return kit.make_tiny_qwen2(tmp_path_factory.mktemp("tiny-qwen"))
+
+
 @pytest.fixture
 def tiny_encoder(tiny_neox_dir: Path):
     """A fresh mean-pooled encoder over the tiny GPT-NeoX (methods mutate it, so one per test)."""

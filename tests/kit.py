@@ -95,6 +95,30 @@ def make_tiny_llama(path: Path, *, hidden: int = 32, layers: int = 2, seed: int 
     return path
 
 
+def make_tiny_qwen2(path: Path, *, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
+    """Save a tiny random Qwen2-style causal LM (q/k/v biases, grouped-query attention, tied embeddings)."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    tok = tiny_tokenizer()
+    config = Qwen2Config(
+        vocab_size=640,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=128,
+        bos_token_id=tok.eos_token_id,
+        eos_token_id=tok.eos_token_id,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(seed)
+    Qwen2ForCausalLM(config).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
 def pair_dataset(n: int = 32) -> Any:
     """A small (anchor, positive) dataset with distinct texts."""
     from datasets import Dataset

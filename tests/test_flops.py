@@ -70,7 +70,7 @@ def _measure(model, anchors, positives):
 
 
 @pytest.fixture(scope="module")
-def shapes(tiny_neox_dir):
+def shapes(tiny_neox_dir, tiny_llama_dir, tiny_qwen_dir):
     from st_recipe import build_encoder
 
     # Eager attention, so the attention-score matmuls are visible to FlopCounterMode on CPU.
@@ -78,12 +78,17 @@ def shapes(tiny_neox_dir):
     return {
         "tiny": build_encoder(str(tiny_neox_dir), model_kwargs=kwargs),
         "pythia-14m": build_encoder("random:pythia-14m", model_kwargs=kwargs),
+        # Gated MLPs, grouped-query attention, no biases (Llama) or q/k/v biases and tied embeddings (Qwen2).
+        "tiny-llama": build_encoder(str(tiny_llama_dir), model_kwargs=kwargs),
+        "tiny-qwen2": build_encoder(str(tiny_qwen_dir), model_kwargs=kwargs),
     }
 
 
-@pytest.mark.parametrize("shape", ["tiny", "pythia-14m"])
+@pytest.mark.parametrize("shape", ["tiny", "pythia-14m", "tiny-llama", "tiny-qwen2"])
 @pytest.mark.parametrize("name, args", METHODS)
 def test_exact_meter_matches_flop_counter(shapes, shape, name, args):
+    if name == "bias" and shape == "tiny-llama":
+        pytest.skip("Llama has no biases: bias-only tuning is refused there (tested in tests/methods)")
     model = copy.deepcopy(shapes[shape])
     method = get_method(name, **args)
     report = method.apply(model)

@@ -51,6 +51,21 @@ def test_every_method_spends_its_budget_and_writes_a_loadable_run_dir(tiny_neox_
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary leftovers
 
 
+@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+@pytest.mark.parametrize("method, args", [
+    ("full", {}), ("freeze", {"blocks": 1}), ("bias", {}), ("lora", {"r": 4}), ("propulsion", {"degree": 10}),
+    ("peft", {"peft_type": "ia3"}),
+])
+def test_other_decoders_spend_their_budget(tiny_llama_dir, tiny_qwen_dir, tmp_path, arch, method, args):
+    if arch == "llama" and method == "bias":
+        pytest.skip("Llama has no biases: bias-only tuning is refused (tests/methods)")
+    folder = tiny_llama_dir if arch == "llama" else tiny_qwen_dir
+    result = train(_recipe(folder, method, args, budget=3e9), "builtin", tmp_path / "run", quiet=True)
+    rec = result.record
+    assert 0.99 <= rec.flops.spent_fraction <= 1.0, rec.flops
+    assert rec.flops.stopped_by == "budget" and rec.steps >= 10
+
+
 def test_random_init_is_recorded(tmp_path):
     result = train(Recipe(model="random:pythia-14m", method="bias", pairs=64, batch_size=8, budget=2e10,
                           learning_rate=1e-3, max_seq_length=16), "builtin", tmp_path / "r", quiet=True)
