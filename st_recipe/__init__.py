@@ -15,6 +15,18 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _LAZY = {
+    # The pipeline: budget -> plan -> train -> evaluate -> publish, and sweep -> fit.
+    "plan": "st_recipe.planner",
+    "train": "st_recipe.training",
+    "evaluate": "st_recipe.evaluation",
+    "publish": "st_recipe.publishing",
+    "sweep": "st_recipe.sweep",
+    "fit": "st_recipe.scaling",
+    "Recipe": "st_recipe.recipes",
+    "RunRecord": "st_recipe.run",
+    "RunDir": "st_recipe.run",
+    "FittedLaw": "st_recipe.scaling",
+    "compare_methods": "st_recipe.pricing",
     "build_encoder": "st_recipe.encoder",
     "load_base_model": "st_recipe.encoder",
     "get_method": "st_recipe.methods",

@@ -90,3 +90,47 @@ def cache_root() -> Path:
         return Path(explicit).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "st_recipe"
+
+
+def file_target(given: str | os.PathLike[str] | None, default: Path, flag: str) -> Path:
+    """An output file path whose folder exists (nothing is created to make room for it)."""
+    if given is not None and not str(given).strip():
+        raise StRecipeError(f"{flag} must not be empty")
+    path = Path(os.path.expanduser(str(given))) if given is not None else default
+    if path.is_dir():
+        raise StRecipeError(f"{flag} {str(path)!r} is a folder; give a file name")
+    parent = path.parent
+    if not parent.is_dir():
+        what = "is a file" if parent.exists() else "does not exist"
+        raise StRecipeError(f"{flag} {str(path)!r}: its folder {str(parent)!r} {what}")
+    return path
+
+
+def write_together(text_path: Path, text: str, other_path: Path, render: Any) -> None:
+    """Write a text file and a rendered file through temporary siblings, then rename both: both appear or neither."""
+    import secrets
+
+    temps: list[Path] = []
+    target = text_path
+
+    def temp_for(path: Path) -> Path:
+        nonlocal target
+        target = path
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp{path.suffix}")
+        tmp.open("x").close()  # fails here, before any rendering, if the folder is not writable
+        temps.append(tmp)
+        return tmp
+
+    try:
+        text_tmp = temp_for(text_path)
+        text_tmp.write_text(text, encoding="utf-8")
+        other_tmp = temp_for(other_path)
+        render(other_tmp)
+        os.replace(text_tmp, text_path)
+        os.replace(other_tmp, other_path)
+    except OSError as exc:
+        raise StRecipeError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from None
+    finally:
+        for tmp in temps:
+            if tmp.exists():
+                tmp.unlink()

@@ -92,7 +92,7 @@ def models_cmd(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def methods_cmd(model: str | None, method_args: tuple[str, ...], as_json: bool) -> None:
     """List the fine-tuning methods; with --model, their trainable/total parameters and cost per token."""
-    from st_recipe.methods import get_method, get_method_class, list_methods, parse_method_args
+    from st_recipe.methods import get_method, list_methods, parse_method_args
 
     per_method: dict[str, list[str]] = {}
     for item in method_args:
@@ -107,26 +107,16 @@ def methods_cmd(model: str | None, method_args: tuple[str, ...], as_json: bool) 
     for name in names:
         # Every method's defaults are cheap to build (none imports torch or peft), so listing stays instant.
         methods.setdefault(name, get_method(name))
-    base = None
     if model is not None:
-        _check_model(model)
+        from st_recipe.catalog import parse_model_spec
+
+        if parse_model_spec(model).spec is None:  # catalogue shapes need no Hub: their configs are known
+            _check_model(model)
         click.echo(f"model: {_display(model)}", err=True)
         _quiet_libraries()
-        from st_recipe.encoder import build_encoder
+    from st_recipe.pricing import compare_methods
 
-        base = build_encoder(model)
-    records = []
-    for name in names:
-        cls = get_method_class(name)
-        method = methods[name]
-        record: dict[str, Any] = {"method": name, "args": method.args(), "cost": cls.cost_formula, "summary": cls.summary}
-        if base is not None:
-            import copy
-
-            report = method.apply(copy.deepcopy(base))
-            record.update(report.to_dict())
-            record["flops_per_token"] = method.flops_per_token(report.n_params, report.n_trainable)
-        records.append(record)
+    records = compare_methods(model, [methods[name] for name in names])
     if as_json:
         click.echo(json.dumps(records, indent=2))
         return

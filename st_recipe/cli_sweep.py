@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
-from typing import Any
 
 import click
 
@@ -106,25 +103,12 @@ def sweep_cmd(budgets: str, models: str, methods: str, ranks: str | None, fracti
 @click.option("--json", "as_json", is_flag=True, help="Print the fit as JSON.")
 def fit_cmd(sweep_dir: str, out_file: str | None, plot_file: str | None, metric: str, as_json: bool) -> None:
     """Fit per-method loss-vs-budget laws, the frontier and crossovers; write a recipes YAML for plan --fitted."""
-    import yaml
-
     from st_recipe.cli import format_table
-    from st_recipe.scaling import PLOT_SUFFIXES, fit_points, plot_frontier
-    from st_recipe.sweep import load_points
+    from st_recipe.scaling import fit
 
-    points = load_points(sweep_dir, metric=metric)
-    out_path = _file_target(out_file, Path(sweep_dir) / "fitted.yaml", "--out")
-    plot_path = _file_target(plot_file, Path(sweep_dir) / "frontier.png", "--plot")
-    if plot_path.suffix.lower() not in PLOT_SUFFIXES:
-        raise StRecipeError(f"--plot {str(plot_path)!r}: give an image file name ending in {', '.join(PLOT_SUFFIXES)}")
-    if out_path == plot_path:
-        raise StRecipeError("--out and --plot name the same file")
-    law = fit_points(points, source=str(sweep_dir))
+    result = fit(sweep_dir, out=out_file, plot=plot_file, metric=metric)
+    law, points, out_path, plot_path = result.law, result.points, result.law_path, result.plot_path
     doc = {"fitted": law.to_dict()}
-    text = ("# Written by st-recipe fit: log10(loss) = intercept + slope * log10(budget) per method (provenance: fitted).\n"
-            + yaml.safe_dump(doc, sort_keys=False))
-    _write_both(out_path, text, plot_path,
-                lambda tmp: plot_frontier(law, points, tmp, title=f"Frontier from {Path(sweep_dir).name} ({metric})"))
     if as_json:
         click.echo(json.dumps(doc, indent=2))
         return
@@ -144,45 +128,3 @@ def fit_cmd(sweep_dir: str, out_file: str | None, plot_file: str | None, metric:
     click.echo(f"wrote {out_path} and {plot_path}; use: st-recipe plan --budget B --fitted {out_path}")
 
 
-def _file_target(given: str | None, default: Path, flag: str) -> Path:
-    """An output file path whose folder exists (nothing is created to make room for it)."""
-    if given is not None and not given.strip():
-        raise StRecipeError(f"{flag} must not be empty")
-    path = Path(os.path.expanduser(given)) if given is not None else default
-    if path.is_dir():
-        raise StRecipeError(f"{flag} {str(path)!r} is a folder; give a file name")
-    parent = path.parent
-    if not parent.is_dir():
-        what = "is a file" if parent.exists() else "does not exist"
-        raise StRecipeError(f"{flag} {str(path)!r}: its folder {str(parent)!r} {what}")
-    return path
-
-
-def _write_both(text_path: Path, text: str, plot_path: Path, render: Any) -> None:
-    """Write the YAML and the plot to temporary siblings, then rename both: either both appear or neither."""
-    import secrets
-
-    temps: list[Path] = []
-    target = text_path
-
-    def temp_for(path: Path) -> Path:
-        nonlocal target
-        target = path
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp{path.suffix}")
-        tmp.open("x").close()  # fails here, before any rendering, if the folder is not writable
-        temps.append(tmp)
-        return tmp
-
-    try:
-        text_tmp = temp_for(text_path)
-        text_tmp.write_text(text, encoding="utf-8")
-        plot_tmp = temp_for(plot_path)
-        render(plot_tmp)
-        os.replace(text_tmp, text_path)
-        os.replace(plot_tmp, plot_path)
-    except OSError as exc:
-        raise StRecipeError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from None
-    finally:
-        for tmp in temps:
-            if tmp.exists():
-                tmp.unlink()

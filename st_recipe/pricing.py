@@ -59,3 +59,33 @@ def recipe_cost(recipe: Any) -> RecipeCost | None:
         return None
     n, nt, fpt = cost_per_token(shape, get_method(recipe.method, **recipe.method_args))
     return RecipeCost(n, nt, fpt, fpt * recipe.tokens, shape)
+
+
+def compare_methods(model: str | None, methods: list[Any]) -> list[dict[str, Any]]:
+    """One row per method: its arguments, cost formula and summary; with ``model``, exact counts and FLOP/token.
+
+    Counts come from the model's config (meta device or the catalogue's closed forms): no weights are read.
+    """
+    shape = None
+    if model is not None:
+        from st_recipe.catalog import resolve_shape
+
+        shape = resolve_shape(model)
+    rows = []
+    for method in methods:
+        row: dict[str, Any] = {"method": method.name, "args": method.args(), "cost": type(method).cost_formula,
+                               "summary": type(method).summary}
+        if shape is not None:
+            row.update(_report(shape, method))
+        rows.append(row)
+    return rows
+
+
+def _report(shape: Any, method: Any) -> dict[str, Any]:
+    """The full parameter report of ``method`` on ``shape`` (with embeddings, for display), plus FLOP/token."""
+    from st_recipe.catalog import ModelSpec
+    from st_recipe.shapes import catalogue_config, meta_counts
+
+    config = catalogue_config(shape) if isinstance(shape, ModelSpec) else shape.config()
+    n, nt, report = meta_counts(config, method)
+    return {**report.to_dict(), "flops_per_token": float(method.flops_per_token(n, nt))}

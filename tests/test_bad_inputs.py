@@ -114,7 +114,6 @@ CASES = [
     case("plan-batch-size-1", "--batch-size must be an integer >= 2", "plan", "--budget", "1e17", "--batch-size", "1"),
     case("plan-fitted-missing", "does not exist", "plan", "--budget", "1e17", "--fitted", "missing.yaml"),
     # methods
-    case("methods-model-catalogue-offline", OFFLINE, "methods", "--model", "pythia-410m"),
     case("methods-model-hub-offline", OFFLINE, "methods", "--model", "some-org/some-model"),
     case("methods-model-missing-path", "does not exist", "methods", "--model", "./no/such/dir"),
     case("methods-unknown-method", "unknown method 'loraa'", "methods", "--method-arg", "loraa.r=8"),

@@ -112,6 +112,15 @@ def test_train_summary_labels_the_padded_count(monkeypatch, tmp_path):
     assert len(seen["data"]) == 40
 
 
+def test_methods_prices_a_catalogue_model_offline_without_weights():
+    # HF_HUB_OFFLINE=1 in the test session: pythia-410m's counts come from its known config on the meta device.
+    result = run("methods", "--model", "pythia-410m", "--json")
+    assert result.exit_code == 0, result.output
+    rows = {r["method"]: r for r in json.loads(result.stdout)}
+    assert rows["full"]["n_params"] == 302_311_424 and rows["full"]["flops_per_token"] == 6 * 302_311_424
+    assert rows["lora"]["n_trainable"] == 24 * 16 * 32 * 1024
+
+
 def test_models_lists_the_catalogue():
     result = run("models", "--json")
     assert result.exit_code == 0
