@@ -11,7 +11,7 @@ import json
 import random
 from pathlib import Path
 
-from st_recipe.evaluate import evaluate
+from st_recipe.evaluation import evaluate
 
 
 def write_local_sts(path: Path) -> Path:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from st_recipe.publish import publish
+from st_recipe.publishing import publish
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Small text rules shared by every stage: slugs for names, and keeping local paths out of public files."""
+"""Small text rules shared by every stage: slugs for names, keeping local paths out of public files, plain tables."""
 
 from __future__ import annotations
 
@@ -57,3 +57,21 @@ def public(value: Any, replacement: str | None = None) -> Any:
             return replacement if replacement is not None else cut_path(value)
         return public_text(value) if replacement is None else value
     return value
+
+
+def format_table(rows: list[tuple[str, ...]], wrap_last: int | None = None) -> str:
+    """Left-aligned plain-text table; the first row is the header; the last column may wrap."""
+    import textwrap
+
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    if wrap_last:
+        widths[-1] = min(widths[-1], wrap_last)
+    lines = []
+    for row in rows:
+        last = textwrap.wrap(row[-1], wrap_last) if wrap_last and row[-1] else [row[-1]]
+        head = "  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths))
+        lines.append(f"{head}  {last[0]}".rstrip() if row[:-1] else last[0])
+        pad = " " * (len(head) + 2)
+        lines += [pad + extra for extra in last[1:]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -34,7 +34,7 @@ def publish_cmd(run_dir: str, repo_id: str | None, private: bool, dry_run: str |
     """
     import logging
 
-    from st_recipe.publish import publish
+    from st_recipe.publishing import publish
 
     # The client's retry notices and progress bars would bury the one line that matters on failure.
     logging.getLogger("huggingface_hub").setLevel(logging.CRITICAL)

@@ -50,30 +50,41 @@ class Cell:
 
 
 def grid_cells(budgets: list[float], models: list[str], methods: list[str], *, ranks: list[int] | None = None,
-               fractions: list[float] | None = None) -> list[Cell]:
-    """Every cell of the grid (LoRA once per rank, block freezing once per trainable fraction)."""
+               fractions: list[float] | None = None, axes: dict[str, list[Any]] | None = None) -> list[Cell]:
+    """Every cell of the grid: each method once per value of its sweep axis (LoRA's rank, freezing's fraction...).
+
+    ``axes`` maps a method name to the values of its axis (``Method.sweep_axis`` names the argument and its
+    default values); ``ranks`` and ``fractions`` are the same for ``lora`` and ``freeze``.
+    """
     from st_recipe.catalog import parse_model_spec
     from st_recipe.flops import check_budget
-    from st_recipe.methods import get_method
+    from st_recipe.methods import get_method, get_method_class
 
     if not budgets or not models or not methods:
         raise StRecipeError("the grid is empty: give at least one budget, one model and one method")
     budgets = [check_budget(b) for b in budgets]
     for m in models:
         parse_model_spec(m)
-    # Ranks and fractions only expand their own method; given without it they would silently do nothing.
-    if ranks and "lora" not in methods:
-        raise StRecipeError("ranks were given but 'lora' is not among the methods")
-    if fractions and "freeze" not in methods:
-        raise StRecipeError("fractions were given but 'freeze' is not among the methods")
+    axes = dict(axes or {})
+    if ranks:
+        axes["lora"] = list(ranks)
+    if fractions:
+        axes["freeze"] = list(fractions)
+    # Axis values only expand their own method; given without it they would silently do nothing.
+    for name in axes:
+        if name not in methods:
+            what = {"lora": "ranks", "freeze": "fractions"}.get(name, f"values for {name!r}")
+            raise StRecipeError(f"{what} were given but {name!r} is not among the methods")
     configs: list[tuple[str, tuple[tuple[str, Any], ...]]] = []
     for method in methods:
-        if method == "lora":
-            configs += [("lora", (("r", r),)) for r in (ranks or [32])]
-        elif method == "freeze":
-            configs += [("freeze", (("fraction", f),)) for f in (fractions or [0.5])]
-        else:
+        axis = get_method_class(method).sweep_axis
+        if axis is None:
+            if method in axes:
+                raise StRecipeError(f"method {method!r} has no sweep axis, so it takes no values")
             configs.append((method, ()))
+            continue
+        arg, default = axis
+        configs += [(method, ((arg, v),)) for v in axes.get(method) or default]
     for method, args in configs:
         get_method(method, **dict(args))
     cells = [Cell(b, m, meth, args) for b, m, (meth, args) in itertools.product(sorted(budgets), models, configs)]

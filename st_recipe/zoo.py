@@ -129,7 +129,7 @@ def build(
         # Overrides (e.g. a random tiny model and a small budget for an offline rehearsal) are marked `user`.
         recipe = build_recipe(recipe=name, budget=budget, model=model, batch_size=batch_size)
     repo_id = f"{org}/{name}"
-    from st_recipe.publish import validate_repo_id
+    from st_recipe.publishing import validate_repo_id
 
     validate_repo_id(repo_id)
     root = Path(builds)
@@ -147,7 +147,7 @@ def build(
         _save_state(root, name, state)
 
     if not state.get("evaluated"):
-        from st_recipe.evaluate import evaluate
+        from st_recipe.evaluation import evaluate
 
         summary = evaluate(str(run_dir), benchmarks=benchmarks or (() if task_files else ("paper-15",)),
                            task_files=task_files, progress=not quiet)
@@ -160,7 +160,7 @@ def build(
         _save_state(root, name, state)
 
     if not state.get("published") or dry_run:
-        from st_recipe.publish import publish
+        from st_recipe.publishing import publish
 
         # Re-running a build redoes its own dry run: the same run, so replacing it is safe.
         result = publish(str(run_dir), repo_id, private=private, dry_run=dry_run, allow_random=allow_random,

@@ -31,17 +31,23 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return cwd / "run"
 
 
+@pytest.fixture(scope="module")
+def evaluated(trained: Path) -> str:
+    """examples/evaluate.py on the shared run (publish needs its eval_results.json: no card without scores)."""
+    return _run(str(EXAMPLES / "evaluate.py"), str(trained), "--offline", cwd=trained.parent)
+
+
 def test_plan_budget(tmp_path):
     out = _run(str(EXAMPLES / "plan_budget.py"), "--budget", "1e17", "--max-memory", "24GB", cwd=tmp_path)
     assert "provenance" not in out and "paper:" in out and "heuristic:" in out
 
 
-def test_evaluate(trained):
-    out = _run(str(EXAMPLES / "evaluate.py"), str(trained), "--offline", cwd=trained.parent)
+def test_evaluate(evaluated):
+    out = evaluated
     assert "docstring-sts" in out.lower() or "average" in out.lower()
 
 
-def test_publish_dry_run(trained):
+def test_publish_dry_run(trained, evaluated):
     _run(str(EXAMPLES / "publish.py"), str(trained), "--repo", "example-org/tiny-example", "--offline",
          cwd=trained.parent)
     assert (trained.parent / "run.upload" / "README.md").exists()

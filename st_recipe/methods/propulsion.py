@@ -49,7 +49,7 @@ class Propulsion(Method):
 
     citation = (
         "@article{kowsher2024propulsion,\n  title={Propulsion: Steering LLM with Tiny Fine-Tuning},\n  "
-        "author={Kowsher, Md and Prottasha, Nusrat Jahan and Yu, Prakash},\n  journal={arXiv preprint "
+        "author={Kowsher, Md and Prottasha, Nusrat Jahan and Bhat, Prakash},\n  journal={arXiv preprint "
         "arXiv:2409.10927},\n  year={2024}\n}"
     )
 

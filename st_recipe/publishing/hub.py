@@ -1,0 +1,137 @@
+"""Talking to the Hub: repo ids, read-only preflight checks, the one-commit push, and errors as one line.
+
+Every failure of the network or the server becomes one :class:`StRecipeError` line naming the repo and the
+HTTP status (or the connection problem), with the token masked should the client have echoed it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from st_recipe.errors import StRecipeError
+from st_recipe.publishing.files import GENERATED_PATTERNS, MODEL_PATTERNS
+
+_REPO_PART = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+# First path segments the Hub routes itself (huggingface.co/datasets/x is a dataset), never an owner's name.
+_RESERVED_OWNERS = frozenset({"datasets", "spaces", "models", "api", "docs", "new", "settings", "organizations"})
+
+
+def validate_repo_id(repo_id: Any) -> str:
+    """``ORG/NAME`` with the Hub's character rules, or a one-line error."""
+    if repo_id is not None and not isinstance(repo_id, str):
+        raise StRecipeError(f"repo id must be text like ORG/NAME, not {type(repo_id).__name__}")
+    if not repo_id or not repo_id.strip():
+        raise StRecipeError("repo id is empty: pass --repo ORG/NAME")
+    parts = repo_id.split("/")
+    problem = None
+    if len(parts) != 2:
+        problem = "it must be exactly ORG/NAME (one '/')"
+    elif not all(parts):
+        problem = "the owner and the name must both be non-empty"
+    # fullmatch: a "$" anchor would let a trailing newline through.
+    elif not all(_REPO_PART.fullmatch(p) for p in parts):
+        problem = ("each part may use only ASCII letters, digits, '-', '_' and '.', "
+                   "and must start and end with a letter or digit")
+    elif any("--" in p or ".." in p for p in parts):
+        problem = "'--' and '..' are not allowed"
+    elif any(len(p) > 96 for p in parts):
+        problem = "each part may be at most 96 characters"
+    elif parts[1].lower().endswith(".git"):
+        problem = "the name cannot end in '.git'"
+    elif parts[0].lower() in _RESERVED_OWNERS:
+        problem = f"{parts[0]!r} is a Hub address, not an owner (did you mean ORG/NAME?)"
+    if problem:
+        raise StRecipeError(f"invalid repo id {repo_id!r}: {problem}")
+    return repo_id
+
+
+# ----------------------------------------------------------------------------------------- errors
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """Transport-level exception classes of the HTTP stacks huggingface_hub may use."""
+    classes: list[type[BaseException]] = [ConnectionError, TimeoutError]
+    for module, name in (("httpx2", "HTTPError"), ("httpx", "HTTPError"), ("requests", "RequestException")):
+        try:
+            classes.append(getattr(__import__(module), name))
+        except (ImportError, AttributeError):
+            pass
+    return tuple(classes)
+
+
+def push_error(exc: BaseException, repo_id: str, token: str | None) -> StRecipeError:
+    """One line naming the repo and the HTTP status (or the connection problem); never the token."""
+    from huggingface_hub import constants
+    from huggingface_hub.errors import HfHubHTTPError
+
+    chain: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and cur not in chain:
+        chain.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    http = next((e for e in chain if isinstance(e, HfHubHTTPError)), None)
+    if http is not None:
+        status = getattr(http.response, "status_code", None)
+        detail = (http.server_message or str(http)).strip().splitlines()
+        hint = {401: "the token was not accepted", 403: f"the token may not write to {repo_id.split('/')[0]!r}",
+                404: "not found", 409: "conflict (the branch moved; try again)"}.get(status or 0, "")
+        # The server's own words when it gave some (an LFS refusal is not a permissions problem); else a hint.
+        reason = detail[0] if http.server_message and detail else hint
+        message = f"publishing to {repo_id} failed: HTTP {status}" + (f" ({reason})" if reason else "")
+    elif isinstance(exc, _network_errors()):
+        message = f"publishing to {repo_id} failed: cannot reach {constants.ENDPOINT} ({type(exc).__name__}: {exc})"
+    else:
+        message = f"publishing to {repo_id} failed: {type(exc).__name__}: {exc}"
+    return StRecipeError(message.replace(token, "***") if token else message)
+
+
+def _http_errors() -> tuple[type[BaseException], ...]:
+    """What a call to the Hub may raise that is the network's or the server's fault, not a bug here."""
+    # RuntimeError: a failed LFS upload is re-raised as one, with the HTTP error as its cause.
+    return (ValueError, RuntimeError, OSError) + _network_errors()
+
+
+# ----------------------------------------------------------------------------------------- calls
+
+
+def preflight(api: Any, repo_id: str, *, private: bool, revision: str | None) -> bool | None:
+    """Read-only checks before anything is staged or created; the existing repo's visibility (None if new)."""
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+    branch = revision if revision and revision != "main" else None
+    try:
+        info = api.model_info(repo_id, revision=branch)
+    except RevisionNotFoundError:
+        raise StRecipeError(f"{repo_id} has no branch {revision!r}: create it on the Hub first") from None
+    except RepositoryNotFoundError:
+        if branch:
+            raise StRecipeError(f"{repo_id} does not exist yet, so it has no branch {revision!r}: publish to main first") from None
+        return None
+    except _http_errors() as exc:
+        raise push_error(exc, repo_id, api.token) from None
+    if private and not info.private:
+        raise StRecipeError(f"{repo_id} already exists and is public; --private only applies to a new repo "
+                            "(make it private on the Hub first, or publish without --private)")
+    return bool(info.private)
+
+
+def push(api: Any, stage: Path, repo_id: str, *, private: bool, revision: str | None, commit_message: str,
+         description: str) -> tuple[Any, str]:
+    """create_repo (idempotent) then one upload_folder commit; returns the commit info and the repo URL."""
+    try:
+        url = str(api.create_repo(repo_id, private=private, exist_ok=True))
+        info = api.upload_folder(
+            repo_id=repo_id,
+            folder_path=str(stage),
+            revision=revision,
+            commit_message=commit_message,
+            commit_description=description,
+            # Files st-recipe manages that a previous publish left and this one no longer has (an old shard,
+            # a dropped plot) go in the same commit; anything else in the repo is the owner's and stays.
+            delete_patterns=list(MODEL_PATTERNS + GENERATED_PATTERNS),
+        )
+    except _http_errors() as exc:
+        raise push_error(exc, repo_id, api.token) from None
+    return info, url
