@@ -55,10 +55,10 @@ def test_methods_lists_every_method_with_its_default_arguments():
 
 def _fake_train(monkeypatch, behaviour):
     """Replace the heavy parts of `train` so the command's own handling can be tested in-process."""
+    import st_recipe.cli.train as train_cmd_module
     import st_recipe.training as train_module
-    from st_recipe import cli
 
-    monkeypatch.setattr(cli, "_quiet_libraries", lambda *loud: None)
+    monkeypatch.setattr(train_cmd_module, "quiet_libraries", lambda *loud: None)
     monkeypatch.setattr(train_module, "train", behaviour)
 
 

@@ -31,9 +31,6 @@ def test_dry_run_writes_exactly_the_upload_and_no_token(run_dir: Path, work: Pat
     from click.testing import CliRunner
 
     from st_recipe.cli import main
-    from st_recipe.cli_publish import publish_cmd
-
-    main.add_command(publish_cmd)
     monkeypatch.delenv("HF_TOKEN", raising=False)
     target = tmp_path / "out" / "dry"
     results = sample_results(tmp_path / "results.json")

@@ -18,7 +18,7 @@ def zoo_group() -> None:
 @click.option("--builds", default="runs/zoo", show_default=True, help="Where local builds live (to show their state).")
 def zoo_list(builds: str) -> None:
     """Name, base model, method, budget, pairs, planned FLOPs and published repo of every zoo entry."""
-    from st_recipe.cli import format_table
+    from st_recipe.cli._common import format_table
     from st_recipe.flops import format_flops
     from st_recipe.methods import get_method
     from st_recipe.pricing import recipe_cost
@@ -57,12 +57,12 @@ def zoo_build(name: str, org: str, data: str, builds: str, task_files: tuple[str
               model: str | None, budget: str | None, batch_size: int | None, dry_run: str | None, private: bool,
               allow_random: bool, quiet: bool) -> None:
     """train -> eval (paper-15, or task files) -> publish one zoo entry; re-running resumes at the unfinished stage."""
-    from st_recipe.cli import (
-        _check_batch_size,
-        _check_data,
-        _check_dir_target,
-        _check_model,
-        _quiet_libraries,
+    from st_recipe.cli._common import (
+        check_batch_size,
+        check_data,
+        check_dir_target,
+        check_model,
+        quiet_libraries,
     )
     from st_recipe.flops import check_budget
     from st_recipe.publishing import validate_repo_id
@@ -72,20 +72,20 @@ def zoo_build(name: str, org: str, data: str, builds: str, task_files: tuple[str
     recipe = get_entry(name)
     validate_repo_id(f"{org}/{name}")
     budget_value = check_budget(budget) if budget is not None else None
-    _check_batch_size(batch_size)
+    check_batch_size(batch_size)
     if budget_value is not None or model is not None or batch_size is not None:
         from st_recipe.recipe_builder import build_recipe
 
         recipe = build_recipe(recipe=name, budget=budget_value, model=model, batch_size=batch_size)
-    _check_dir_target(builds, "--builds")
+    check_dir_target(builds, "--builds")
     if dry_run is not None:
-        _check_dir_target(dry_run, "--dry-run")
+        check_dir_target(dry_run, "--dry-run")
     state = build_state(builds, name)
     if state and state.get("recipe") != recipe.to_dict():
         raise StRecipeError(f"{str(Path(builds) / name)!r} holds a build of a different recipe; remove it or use --builds")
     if not state.get("trained"):
-        _check_model(recipe.model)
-        _check_data(data, load=False)
+        check_model(recipe.model)
+        check_data(data, load=False)
     if not state.get("evaluated"):
         from st_recipe.evaluation import parse_task_file
 
@@ -96,7 +96,7 @@ def zoo_build(name: str, org: str, data: str, builds: str, task_files: tuple[str
 
         hub_access.require_hub(f"publishing {org}/{name}", "pass --dry-run DIR to build and write the upload folder "
                                "without uploading")
-    _quiet_libraries()
+    quiet_libraries()
     state = build(name, org, data=data, builds=builds, task_files=task_files, benchmarks=benchmarks, model=model,
                   budget=budget_value, batch_size=batch_size, dry_run=dry_run,
                   private=private, allow_random=allow_random, quiet=quiet)

@@ -59,13 +59,13 @@ def _names(text: str, what: str) -> list[str]:
 def sweep_cmd(budgets: str, models: str, methods: str, ranks: str | None, fractions: str | None, data: str, out: str,
               batch_size: int | None, max_seq_length: int | None, learning_rate: float | None, quiet: bool) -> None:
     """Run a grid of budgets × models × methods through train, recording losses for `st-recipe fit`."""
-    from st_recipe.cli import (
-        _check_batch_size,
-        _check_data,
-        _check_dir_target,
-        _check_model,
-        _check_writable,
-        _quiet_libraries,
+    from st_recipe.cli._common import (
+        check_batch_size,
+        check_data,
+        check_dir_target,
+        check_model,
+        check_writable,
+        quiet_libraries,
         format_table,
     )
     from st_recipe.sweep import prepare_sweep, sweep
@@ -75,16 +75,16 @@ def sweep_cmd(budgets: str, models: str, methods: str, ranks: str | None, fracti
     method_list = _names(methods, "--methods")
     rank_list = _ints(ranks, "--ranks") if ranks is not None else None
     frac_list = _floats(fractions, "--fractions") if fractions is not None else None
-    _check_batch_size(batch_size)
-    _check_dir_target(out, "--out")
+    check_batch_size(batch_size)
+    check_dir_target(out, "--out")
     # The whole grid (every cell's recipe, the sweep dir's saved grid) is checked before torch is imported.
     prepare_sweep(budget_list, model_list, method_list, out=out, data=data, ranks=rank_list, fractions=frac_list,
                   batch_size=batch_size, max_seq_length=max_seq_length, learning_rate=learning_rate)
     for model in model_list:
-        _check_model(model, instead="list DIR in --models")
-    _check_data(data, load=False)
-    _check_writable(out, "--out")
-    _quiet_libraries()
+        check_model(model, instead="list DIR in --models")
+    check_data(data, load=False)
+    check_writable(out, "--out")
+    quiet_libraries()
     rows = sweep(budget_list, model_list, method_list, out=out, data=data, ranks=rank_list, fractions=frac_list,
                  batch_size=batch_size, max_seq_length=max_seq_length, learning_rate=learning_rate, quiet=quiet)
     table = [("cell", "pairs", "spent/budget", "train loss", "held-out loss", "top-1", "wall s")]
@@ -103,7 +103,7 @@ def sweep_cmd(budgets: str, models: str, methods: str, ranks: str | None, fracti
 @click.option("--json", "as_json", is_flag=True, help="Print the fit as JSON.")
 def fit_cmd(sweep_dir: str, out_file: str | None, plot_file: str | None, metric: str, as_json: bool) -> None:
     """Fit per-method loss-vs-budget laws, the frontier and crossovers; write a recipes YAML for plan --fitted."""
-    from st_recipe.cli import format_table
+    from st_recipe.cli._common import format_table
     from st_recipe.scaling import fit
 
     result = fit(sweep_dir, out=out_file, plot=plot_file, metric=metric)

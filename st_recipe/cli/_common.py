@@ -1,0 +1,148 @@
+"""What every command shares: one-line input checks made before heavy imports, library quieting, display."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from st_recipe._text import format_table, model_slug
+from st_recipe.errors import StRecipeError
+
+__all__ = ["args_text", "check_batch_size", "check_data", "check_dir_target", "check_min", "check_model",
+           "check_run_out", "check_writable", "click", "display", "format_table", "model_slug", "quiet_libraries"]
+
+
+def check_min(value: int | None, flag: str, minimum: int, why: str = "") -> None:
+    """Raise unless an optional integer option is at least ``minimum``."""
+    if value is not None and value < minimum:
+        raise StRecipeError(f"{flag} must be an integer >= {minimum}{why}, not {value}")
+
+
+def check_batch_size(value: int | None, flag: str = "--batch-size") -> None:
+    """In-batch negatives need at least two pairs per batch."""
+    check_min(value, flag, 2, " (in-batch negatives need at least two pairs per batch)")
+
+
+def check_model(model: str, what: str = "model", instead: str = "pass --model DIR") -> Any:
+    """Classify a base-model argument; a local folder must hold config.json, a Hub model must be reachable or cached."""
+    import os
+
+    from st_recipe import hub_access
+    from st_recipe.catalog import parse_model_spec
+
+    ref = parse_model_spec(model)
+    if ref.kind == "local" and not os.path.isfile(os.path.join(ref.raw, "config.json")):
+        raise StRecipeError(f"{what} folder {model!r} has no config.json, so it is not a Hugging Face model folder")
+    if ref.kind == "hub":
+        hub_access.require_model(ref.load_id, what=what, instead=instead)
+    return ref
+
+
+def check_data(data: str, *, anchor_column: str | None = None, positive_column: str | None = None,
+                seed: int = 0, load: bool = True) -> Any:
+    """Check --data; a local file is read now (returned as pairs), 'builtin' and Hub ids are returned as given."""
+    import os
+    import re
+
+    from st_recipe.data import BUILTIN, FILE_SUFFIXES, load_pairs
+
+    text = (data or BUILTIN).strip()
+    if text.lower() == BUILTIN and not (anchor_column or positive_column):
+        return data
+    path = os.path.expanduser(text)
+    is_hub_id = (not os.path.exists(path) and os.path.splitext(text)[1].lower() not in FILE_SUFFIXES
+                 and not text.startswith((".", "/", "~"))
+                 and re.fullmatch(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*(:[^/]*)?", text) is not None)
+    if is_hub_id:
+        from st_recipe import hub_access
+
+        hub_access.require_dataset(text.split(":", 1)[0])
+        return data
+    # Files (and anything that is neither a file nor a Hub id, which load_pairs rejects in one line).
+    pairs = load_pairs(text, anchor_column=anchor_column, positive_column=positive_column, seed=seed)
+    return pairs if load else data
+
+
+def check_run_out(target: str, *, overwrite: bool, resume: bool) -> None:
+    """Training's own output refusals, made before torch is imported."""
+    import os
+    from pathlib import Path
+
+    from st_recipe.training import check_out
+
+    check_out(Path(os.path.abspath(os.path.expanduser(target))), overwrite=overwrite, resume=resume)
+    check_dir_target(target, "--out")
+
+
+def check_dir_target(target: str, flag: str) -> None:
+    """A folder to be created or reused: not a file, and its nearest existing ancestor a folder."""
+    import os
+    from pathlib import Path
+
+    if not target.strip():
+        raise StRecipeError(f"{flag} must not be empty")
+    path = Path(os.path.abspath(os.path.expanduser(target)))
+    if path.exists() and not path.is_dir():
+        raise StRecipeError(f"{flag} {target!r} is a file, not a folder")
+    ancestor = path
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise StRecipeError(f"{flag} {target!r} cannot be created: {str(ancestor)!r} is a file, not a folder")
+
+
+def check_writable(target: str, flag: str) -> None:
+    """Create and remove a probe folder where ``target`` would be created (access() says yes to root on /proc)."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    path = Path(os.path.abspath(os.path.expanduser(target)))
+    ancestor = path.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".st-recipe-probe-", dir=ancestor))
+    except OSError as exc:
+        raise StRecipeError(f"{flag} {target!r} cannot be written: {exc.strerror or exc} in {str(ancestor)!r}") from None
+
+
+def quiet_libraries(*loud: str) -> None:
+    """Silence library chatter (progress bars, load reports) so a command's own lines stay readable.
+
+    ``loud`` names further libraries to import and set to errors only: they reset their loggers when
+    first imported, so quieting them before that import would not last.
+    """
+    import importlib
+    import logging
+    import os
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
+    for name in loud:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:  # pragma: no cover - the command itself reports a missing extra
+            continue
+        if hasattr(module, "disable_progress_bars"):
+            module.disable_progress_bars()
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def display(model: str) -> str:
+    from st_recipe.catalog import parse_model_spec
+
+    return parse_model_spec(model).display
+
+
+
+
+def args_text(args: dict[str, Any]) -> str:
+    """``k=v, ...`` for a method's arguments (``-`` when it has none)."""
+    return ", ".join(f"{k}={json.dumps(v)}" for k, v in args.items()) or "-"

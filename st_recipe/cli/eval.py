@@ -1,0 +1,111 @@
+"""``st-recipe eval``: mteb (or local task files) on a run dir, an ST folder or a Hub id."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from st_recipe.cli._common import check_dir_target, check_min, check_model, quiet_libraries
+from st_recipe.errors import StRecipeError
+
+
+@click.command("eval")
+@click.argument("model")
+@click.option("--benchmark", "benchmarks", multiple=True, metavar="NAME",
+              help="paper-15 (the paper's 15 tasks), an mteb benchmark such as 'MTEB(eng, v2)', or a task name "
+                   "(repeatable; default paper-15 when nothing else is chosen).")
+@click.option("--tasks", "tasks", multiple=True, metavar="T1,T2", help="mteb task names, comma-separated (repeatable).")
+@click.option("--task-file", "task_files", multiple=True, metavar="[NAME=][sts:|retrieval:]PATH",
+              help="A local task (repeatable): an STS jsonl (sentence1, sentence2, score; optional first-line header "
+                   '{"score_range": [0, 5]}), a retrieval folder/spec (queries.jsonl, corpus.jsonl, qrels .jsonl/.tsv), '
+                   "or builtin:sts / builtin:retrieval (offline tasks from the builtin pairs' held-out split).")
+@click.option("--score-range", default=None, metavar="LOW,HIGH",
+              help="Declared score range for STS task files (overrides a header); scores outside it are an error.")
+@click.option("--batch-size", type=int, default=32, show_default=True,
+              help="Encode batch size (halved automatically on out-of-memory).")
+@click.option("--cache", "cache_dir", default=None, metavar="DIR",
+              help="mteb result cache (default: <run dir>/mteb_results, else ~/.cache/st_recipe/mteb).")
+@click.option("--compare-base", is_flag=True,
+              help="Also evaluate the run's base model (st_recipe.json recipe.model, same pooling) and show the difference.")
+@click.option("--overwrite", is_flag=True, help="Re-run tasks that already have cached results.")
+@click.option("--model-name", default=None, metavar="ORG/NAME", help="File results under this name instead of the derived one.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary JSON instead of the table.")
+def eval_cmd(model: str, benchmarks: tuple[str, ...], tasks: tuple[str, ...], task_files: tuple[str, ...],
+             score_range: str | None, batch_size: int, cache_dir: str | None, compare_base: bool, overwrite: bool,
+             model_name: str | None, as_json: bool) -> None:
+    """Evaluate MODEL (a run dir, a sentence-transformers folder or a Hub id) with mteb; exit 1 if any task failed."""
+    import warnings
+
+    from st_recipe.evaluation import evaluate, parse_task_file
+
+    span = None
+    if score_range is not None:
+        parts = score_range.replace(":", ",").split(",")
+        try:
+            span = (float(parts[0]), float(parts[1])) if len(parts) == 2 else None
+        except ValueError:
+            span = None
+        if span is None:
+            raise StRecipeError(f"--score-range must look like LOW,HIGH (e.g. 0,5), not {score_range!r}")
+    # mteb and the model take tens of seconds to import and load: check what is cheap to check first.
+    check_min(batch_size, "--batch-size", 1)
+    check_eval_model(model, compare_base=compare_base)
+    if cache_dir is not None:
+        check_dir_target(cache_dir, "--cache")
+    for spec in task_files:
+        parse_task_file(spec, span)
+    # Superseded-task notices, retry logs and dataset map bars would drown the summary.
+    warnings.filterwarnings("ignore", message=r".*is superseded by.*")
+    quiet_libraries("mteb", "datasets", "sentence_transformers", "huggingface_hub")
+    summary = evaluate(model, benchmarks=benchmarks, tasks=tasks, task_files=task_files, batch_size=batch_size,
+                       cache_dir=cache_dir, compare_base=compare_base, overwrite=overwrite, model_name=model_name,
+                       progress=sys.stderr.isatty(), score_range=span)
+    if as_json:
+        click.echo(summary.to_json())
+        base_failed = [dict(f, task=f"{f['task']} (base)") for f in summary.base.failed] if summary.base else []
+        for item in summary.failed + base_failed:
+            click.echo(f"failed: {item['task']}: {item['error']}", err=True)
+    else:
+        click.echo(summary.format())
+    click.echo(f"summary saved to {summary.summary_path}", err=True)
+    if not summary.ok:
+        sys.exit(1)
+
+
+def check_eval_model(model: str, *, compare_base: bool = False) -> None:
+    """The model argument of eval: an existing model folder, a catalogue name or a reachable (or cached) Hub id."""
+    import os
+    import re
+    from pathlib import Path
+
+    from st_recipe import hub_access
+    from st_recipe.run import RUN_RECORD
+
+    raw = model.strip()
+    if not raw:
+        raise StRecipeError("MODEL must not be empty: give a run dir, a model folder or a Hub id")
+    folder = Path(os.path.expanduser(raw))
+    if compare_base:
+        if not (folder / RUN_RECORD).is_file():
+            raise StRecipeError(f"--compare-base needs a run dir with {RUN_RECORD} (its recipe.model names the base model)")
+        from st_recipe._files import read_json_object
+
+        recipe = read_json_object(folder / RUN_RECORD).get("recipe")
+        base = recipe.get("model") if isinstance(recipe, dict) else None
+        if isinstance(base, str):
+            # The base model loads after the run has been evaluated: a missing one should not cost that wait.
+            check_model(base, what="base model", instead="evaluate without --compare-base")
+    if folder.is_dir():
+        if not any((folder / name).is_file() for name in ("modules.json", "config.json", RUN_RECORD)):
+            raise StRecipeError(f"{raw!r} is not a model folder (no modules.json, config.json or {RUN_RECORD})")
+        return
+    if folder.exists():
+        raise StRecipeError(f"{raw!r} is a file, not a model folder")
+    repo, at, revision = raw.partition("@")
+    if re.fullmatch(r"[\w.\-]+/[\w.\-]+", repo) and not raw.startswith((".", "~")):
+        hub_access.require_model(repo, revision=revision if at else None, instead="pass DIR as MODEL")
+        return
+    check_model(raw, instead="pass DIR as MODEL")
+
+
