@@ -452,7 +452,7 @@ docstring. Real, human-written technical prose, no templates, and no text occurs
 
 The pairs are fixed: they ship with st-recipe in `{DATA_NAME}` and never depend on what is installed.
 A change to the pairs is a new version (a new file and new `BUILTIN_VERSION`/`BUILTIN_SHA256` in
-`st_recipe/data/__init__.py`); `{VERSION}` never changes.
+`st_recipe/data/builtin.py`); `{VERSION}` never changes.
 
 ## File
 

@@ -19,12 +19,12 @@ def param_counts(spec: Any, method: Any) -> tuple[int, int]:
         counts = method.predict_params(spec)
         if counts is not None:
             return counts
-        from st_recipe.shapes import catalogue_config
+        from st_recipe.model_config import catalogue_config
 
         config = catalogue_config(spec)
     else:
         config = spec.config()
-    from st_recipe.shapes import meta_counts
+    from st_recipe.meta import meta_counts
 
     n, nt, _ = meta_counts(config, method)
     return n, nt
@@ -84,7 +84,8 @@ def compare_methods(model: str | None, methods: list[Any]) -> list[dict[str, Any
 def _report(shape: Any, method: Any) -> dict[str, Any]:
     """The full parameter report of ``method`` on ``shape`` (with embeddings, for display), plus FLOP/token."""
     from st_recipe.catalog import ModelSpec
-    from st_recipe.shapes import catalogue_config, meta_counts
+    from st_recipe.meta import meta_counts
+    from st_recipe.model_config import catalogue_config
 
     config = catalogue_config(shape) if isinstance(shape, ModelSpec) else shape.config()
     n, nt, report = meta_counts(config, method)

@@ -1,10 +1,11 @@
 """Shapes and exact parameter counts of any Hugging Face decoder from its ``config.json``, without weights.
 
-``read_config`` finds the config (a local folder, a catalogue name, ``random:<name>`` or one file from the
-Hub), ``shape_from_config`` turns it into a :class:`ModelShape` whose closed-form non-embedding count N is
-exact for the architectures in :data:`ARCHITECTURES`, and ``meta_counts`` builds the same base model on
-PyTorch's ``meta`` device (no memory behind any tensor) to report (N, N_t) exactly as ``method.apply``
-does on a real encoder. The tests keep the formulas and the meta counts equal.
+``shape_from_config`` turns a parsed config (see :mod:`st_recipe.model_config` for reading one) into a
+:class:`ModelShape` whose closed-form non-embedding count N is exact for the architectures in
+:data:`ARCHITECTURES`; any other architecture is built once on PyTorch's ``meta`` device
+(:mod:`st_recipe.meta`, which also reports (N, N_t) exactly as ``method.apply`` does on a real encoder).
+The tests keep the formulas and the meta counts equal. The published pretraining LR, when one is known,
+comes from :mod:`st_recipe.pretrain_lrs`.
 
 Counting follows the paper's convention (see ``methods/base.py``): N excludes every parameter whose name
 contains "emb" or that an embedding module owns: token embeddings, learned position embeddings (GPT-2,
@@ -17,62 +18,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from st_recipe.errors import StRecipeError
-
-if TYPE_CHECKING:
-    from st_recipe.methods.base import ParamReport
-
-# A config.json written by transformers holds every model-specific key at the top level, but nested
-# sub-configs (Gemma 3's ``text_config``) are saved as a diff against the class defaults. These are the
-# transformers 5 config-class defaults for the keys the formulas read (a test compares them with
-# transformers), used for what a nested config omits and for structural options at any level.
-_DEFAULTS: dict[str, dict[str, Any]] = {
-    "gpt_neox": dict(vocab_size=50432, hidden_size=6144, num_hidden_layers=44, num_attention_heads=64,
-                     intermediate_size=24576, attention_bias=True, tie_word_embeddings=False,
-                     max_position_embeddings=2048),
-    "llama": dict(vocab_size=32000, hidden_size=4096, num_hidden_layers=32, num_attention_heads=32,
-                  num_key_value_heads=None, head_dim=None, intermediate_size=11008, attention_bias=False,
-                  mlp_bias=False, tie_word_embeddings=False, max_position_embeddings=2048),
-    "mistral": dict(vocab_size=32000, hidden_size=4096, num_hidden_layers=32, num_attention_heads=32,
-                    num_key_value_heads=8, head_dim=None, intermediate_size=14336, tie_word_embeddings=False,
-                    max_position_embeddings=131072),
-    "qwen2": dict(vocab_size=151936, hidden_size=4096, num_hidden_layers=32, num_attention_heads=32,
-                  num_key_value_heads=32, intermediate_size=22016, tie_word_embeddings=False,
-                  max_position_embeddings=32768),
-    "qwen3": dict(vocab_size=151936, hidden_size=4096, num_hidden_layers=32, num_attention_heads=32,
-                  num_key_value_heads=32, head_dim=128, intermediate_size=22016, attention_bias=False,
-                  tie_word_embeddings=False, max_position_embeddings=32768),
-    "gemma": dict(vocab_size=256000, hidden_size=3072, num_hidden_layers=28, num_attention_heads=16,
-                  num_key_value_heads=16, head_dim=256, intermediate_size=24576, attention_bias=False,
-                  tie_word_embeddings=True, max_position_embeddings=8192),
-    "gemma2": dict(vocab_size=256000, hidden_size=2304, num_hidden_layers=26, num_attention_heads=8,
-                   num_key_value_heads=4, head_dim=256, intermediate_size=9216, attention_bias=False,
-                   tie_word_embeddings=True, max_position_embeddings=8192),
-    "gemma3_text": dict(vocab_size=262208, hidden_size=2304, num_hidden_layers=26, num_attention_heads=8,
-                        num_key_value_heads=4, head_dim=256, intermediate_size=9216, attention_bias=False,
-                        tie_word_embeddings=True, max_position_embeddings=131072),
-    "phi3": dict(vocab_size=32064, hidden_size=3072, num_hidden_layers=32, num_attention_heads=32,
-                 num_key_value_heads=None, head_dim=None, intermediate_size=8192, tie_word_embeddings=False,
-                 max_position_embeddings=4096),
-    "gpt2": dict(vocab_size=50257, n_embd=768, n_layer=12, n_head=12, n_inner=None, n_positions=1024,
-                 tie_word_embeddings=True, add_cross_attention=False),
-    "opt": dict(vocab_size=50272, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, ffn_dim=3072,
-                word_embed_proj_dim=None, enable_bias=True, layer_norm_elementwise_affine=True,
-                do_layer_norm_before=True, _remove_final_layer_norm=False, tie_word_embeddings=True,
-                max_position_embeddings=2048),
-}
-
-# The shape keys a top-level config must carry (GPT-2's n_inner may be absent or null: 4 x n_embd).
-_CORE_KEYS: dict[str, tuple[str, ...]] = {
-    **{t: ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size")
-       for t in ("gpt_neox", "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3")},
-    "gpt2": ("n_embd", "n_layer", "n_head", "vocab_size"),
-    "opt": ("hidden_size", "num_hidden_layers", "num_attention_heads", "ffn_dim", "vocab_size"),
-}
+from st_recipe.meta import build_hf_config, meta_model
+from st_recipe.model_config import DEFAULTS, model_type_of, read_config, resolve_config, text_config
+from st_recipe.pretrain_lrs import LR_FAMILY, pretrain_lr_for
 
 
 @dataclass(frozen=True)
@@ -96,10 +48,7 @@ _LLAMA_LIKE: dict[str, _Layout] = {
     "phi3": _Layout(),  # fused qkv_proj and gate_up_proj hold the same counts as separate ones
 }
 
-ARCHITECTURES: tuple[str, ...] = tuple(_DEFAULTS)
-
-# Multimodal wrappers whose text decoder is what a sentence encoder runs.
-_TEXT_MODEL_TYPE = {"gemma3": "gemma3_text"}
+ARCHITECTURES: tuple[str, ...] = tuple(DEFAULTS)
 
 
 @dataclass(frozen=True)
@@ -156,7 +105,7 @@ class ModelShape:
 
     def hf_config(self) -> Any:
         """The transformers config object of the (text) decoder."""
-        return _hf_config(_text_config(self.config())[0])
+        return build_hf_config(text_config(self.config())[0])
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict with the derived values."""
@@ -167,142 +116,7 @@ class ModelShape:
         return out
 
 
-# --------------------------------------------------------------------------------------------- reading
-
-
-def read_config(model: str) -> dict[str, Any]:
-    """The ``config.json`` of a local folder (or file), a catalogue name, ``random:<name>`` or a Hub id."""
-    from st_recipe.catalog import RANDOM_PREFIX, parse_model_spec
-
-    folder = os.path.expanduser(model.strip()) if isinstance(model, str) else ""
-    if folder.endswith(".json") and os.path.isfile(folder):
-        return _load_json(folder, model)
-    if folder and not folder.startswith(RANDOM_PREFIX) and os.path.isdir(folder):
-        # Read here rather than through parse_model_spec, which also parses the config to match the catalogue.
-        path = os.path.join(folder, "config.json")
-        if not os.path.isfile(path):
-            raise StRecipeError(f"model folder {os.path.abspath(folder)!r} has no config.json")
-        return _load_json(path, folder)
-    ref = parse_model_spec(model)
-    if ref.spec is not None:
-        return catalogue_config(ref.spec)
-    return _read_hub_config(ref.raw)
-
-
-def catalogue_config(spec: Any) -> dict[str, Any]:
-    """The config.json of a catalogue entry (the published Pythia keys), made without any download."""
-    return {
-        "architectures": ["GPTNeoXForCausalLM"],
-        "model_type": "gpt_neox",
-        "vocab_size": spec.vocab_size,
-        "hidden_size": spec.hidden_size,
-        "num_hidden_layers": spec.num_layers,
-        "num_attention_heads": spec.num_heads,
-        "intermediate_size": spec.intermediate_size,
-        "hidden_act": "gelu",
-        "rotary_pct": spec.rotary_pct,
-        "rotary_emb_base": 10000,
-        "max_position_embeddings": spec.max_positions,
-        "initializer_range": 0.02,
-        "layer_norm_eps": 1e-5,
-        "use_parallel_residual": True,
-        "attention_bias": True,
-        "tie_word_embeddings": False,
-        "bos_token_id": 0,
-        "eos_token_id": 0,
-        "_name_or_path": spec.hub_id,
-    }
-
-
-def _load_json(path: str, label: str) -> dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, ValueError) as exc:
-        raise StRecipeError(f"cannot read the config of {label!r} ({path}): {exc}") from exc
-    if not isinstance(data, dict):
-        raise StRecipeError(f"the config of {label!r} ({path}) is not a JSON object")
-    return data
-
-
-def _read_hub_config(repo_id: str) -> dict[str, Any]:
-    """config.json from the local Hugging Face cache, else downloaded alone (never any weights)."""
-    from huggingface_hub import try_to_load_from_cache
-
-    try:
-        cached = try_to_load_from_cache(repo_id, "config.json")
-    except (ValueError, OSError):
-        cached = None
-    if isinstance(cached, str):
-        return _load_json(cached, repo_id)
-    from st_recipe import hub_access
-
-    reason = hub_access.unavailable_reason()
-    if reason is not None:
-        raise StRecipeError(
-            f"cannot read the config of {repo_id!r}: it is not in the local Hugging Face cache and {reason}; "
-            f"pass a local folder holding its config.json instead"
-        )
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import (
-        EntryNotFoundError,
-        GatedRepoError,
-        HfHubHTTPError,
-        RepositoryNotFoundError,
-    )
-
-    try:
-        path = hf_hub_download(repo_id, "config.json")
-    except GatedRepoError:
-        raise StRecipeError(f"{repo_id!r} is a gated Hub repository: accept its terms and log in "
-                            f"(hf auth login), or pass a local folder holding its config.json") from None
-    except RepositoryNotFoundError:
-        raise StRecipeError(f"no Hub model {repo_id!r} (or it is private); check the id") from None
-    except EntryNotFoundError:
-        raise StRecipeError(f"Hub repository {repo_id!r} has no config.json: not a transformers model") from None
-    except (HfHubHTTPError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StRecipeError(f"cannot download the config of {repo_id!r}: {first}; "
-                            f"pass a local folder holding its config.json instead") from None
-    return _load_json(path, repo_id)
-
-
 # ------------------------------------------------------------------------------------------ formulas
-
-
-def _text_config(config: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """The decoder's own config and whether it was nested (then saved as a diff against defaults)."""
-    if not isinstance(config, dict):
-        raise StRecipeError(f"a model config must be a dict (the parsed config.json), not {type(config).__name__}")
-    sub = config.get("text_config")
-    if isinstance(sub, dict):
-        sub = dict(sub)
-        outer = config.get("model_type")
-        sub.setdefault("model_type", _TEXT_MODEL_TYPE.get(outer, outer))
-        # The wrapper carries the tie flag for the LM head it owns.
-        if "tie_word_embeddings" in config and "tie_word_embeddings" not in sub:
-            sub["tie_word_embeddings"] = config["tie_word_embeddings"]
-        return sub, True
-    return config, False
-
-
-def _model_type(config: dict[str, Any]) -> str:
-    model_type = config.get("model_type")
-    if not model_type or not isinstance(model_type, str):
-        raise StRecipeError(f"the config has no model_type (keys: {', '.join(sorted(config)[:12])}); "
-                            "is it a transformers config.json?")
-    return model_type
-
-
-def _resolve(config: dict[str, Any], nested: bool) -> dict[str, Any]:
-    """The config with transformers' defaults filled in, or a one-line error naming missing shape keys."""
-    model_type = _model_type(config)
-    if not nested:
-        missing = [k for k in _CORE_KEYS[model_type] if config.get(k) is None]
-        if missing:
-            raise StRecipeError(f"{model_type} config lacks {', '.join(missing)}")
-    # An explicit null stays null: transformers then derives the value (kv heads = heads, head_dim = h / heads).
-    return {**_DEFAULTS[model_type], **config}
 
 
 def _count(model_type: str, c: dict[str, Any]) -> dict[str, Any]:
@@ -407,7 +221,7 @@ def _generic(config: dict[str, Any], model_type: str, nested: bool) -> dict[str,
             )
     from st_recipe.methods.base import count_params
 
-    model = _build_meta(config)
+    model = meta_model(config)
     # The config object has transformers' defaults filled in (and maps aliases such as n_embd).
     hf = model.config
 
@@ -440,15 +254,15 @@ def shape_from_config(config: dict[str, Any], name: str) -> ModelShape:
     built once on the ``meta`` device for its exact N (slower: imports torch); one missing them is a
     one-line error naming the keys.
     """
-    text, nested = _text_config(config)
-    model_type = _model_type(text)
-    if model_type in _DEFAULTS:
-        fields = _count(model_type, _resolve(text, nested))
+    text, nested = text_config(config)
+    model_type = model_type_of(text)
+    if model_type in DEFAULTS:
+        fields = _count(model_type, resolve_config(text, nested))
     else:
         fields = _generic(text, model_type, nested)
     found = pretrain_lr_for(config, name)
     return ModelShape(
-        name=_display_name(name), family=_LR_FAMILY[found[1]] if found else model_type, model_type=model_type,
+        name=_display_name(name), family=LR_FAMILY[found[1]] if found else model_type, model_type=model_type,
         pretrain_lr=found[0] if found else None, pretrain_lr_source=found[1] if found else None,
         hub_id=name, config_json=json.dumps(config, sort_keys=True, default=str), **fields,
     )
@@ -466,198 +280,3 @@ def _display_name(name: str) -> str:
     if raw.startswith(RANDOM_PREFIX):
         return raw
     return os.path.basename(raw.rstrip("/")) if os.sep in raw and os.path.isdir(os.path.expanduser(raw)) else raw
-
-
-# ---------------------------------------------------------------------------------------- meta device
-
-
-def _hf_config(text: dict[str, Any]) -> Any:
-    """A transformers config object from a (text) config dict, or a one-line error."""
-    from transformers import CONFIG_MAPPING
-
-    model_type = text.get("model_type")
-    if text.get("auto_map"):
-        raise StRecipeError(f"{model_type!r} models need remote code (auto_map); "
-                            "st-recipe builds only architectures transformers ships")
-    if model_type not in CONFIG_MAPPING:
-        raise StRecipeError(f"transformers {_transformers_version()} does not know model_type {model_type!r}")
-    try:
-        return CONFIG_MAPPING[model_type].from_dict(dict(text))
-    except (TypeError, ValueError, KeyError) as exc:
-        raise StRecipeError(f"invalid {model_type} config: {_first_line(exc)}") from exc
-
-
-def _transformers_version() -> str:
-    import transformers
-
-    return transformers.__version__
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _build_meta(config: dict[str, Any]) -> Any:
-    """The transformers base model (AutoModel, as the encoder loads it) of a config, on the meta device."""
-    import torch
-    from transformers import AutoModel
-    from transformers.utils import logging as hf_logging
-
-    text, _ = _text_config(config)
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # token-id range warnings of shrunken test configs are noise here
-    try:
-        hf_config = _hf_config(text)
-        with torch.device("meta"):
-            return AutoModel.from_config(hf_config)
-    except StRecipeError:
-        raise
-    except (AssertionError, ValueError, TypeError, RuntimeError, KeyError) as exc:
-        raise StRecipeError(f"cannot build {text.get('model_type')} from its config: {_first_line(exc)}") from exc
-    finally:
-        hf_logging.set_verbosity(verbosity)
-
-
-def meta_model(config: dict[str, Any]) -> Any:
-    """The base model of a config on the ``meta`` device: real module structure, no tensor memory.
-
-    For a multimodal config with a ``text_config`` (Gemma 3) this is the text decoder alone: a text
-    encoder never runs the vision tower, so its parameters are not part of N.
-    """
-    return _build_meta(config)
-
-
-class _Slot:
-    """Stands in for sentence-transformers' Transformer module: ``auto_model`` reads, ``model`` is set."""
-
-    def __init__(self, model: Any) -> None:
-        self.model = model
-
-    @property
-    def auto_model(self) -> Any:
-        return self.model
-
-
-class _Encoder:
-    """The least of a SentenceTransformer that ``Method.apply`` touches (``hf_model`` / ``set_hf_model``)."""
-
-    _first_module = True
-
-    def __init__(self, model: Any) -> None:
-        self._slot = _Slot(model)
-
-    def __getitem__(self, index: int) -> _Slot:
-        if index != 0:
-            raise IndexError(index)
-        return self._slot
-
-
-_META_CACHE: dict[tuple[str, str, str], tuple[int, int, ParamReport]] = {}
-
-
-def meta_counts(config: dict[str, Any], method: Any) -> tuple[int, int, ParamReport]:
-    """Exact (N, N_t, ParamReport) of ``method`` applied to the config's base model, built on ``meta``.
-
-    Injected adapters are created on ``meta`` too, so no parameter memory is allocated at any size.
-    """
-    import torch
-
-    key = (json.dumps(config, sort_keys=True, default=str), type(method).__qualname__, method.describe())
-    hit = _META_CACHE.get(key)
-    if hit is not None:
-        return hit
-    model = _build_meta(config)
-    encoder = _Encoder(model)
-    with torch.device("meta"):
-        report = method.apply(encoder)
-    result = (report.n_params, report.n_trainable, report)
-    _META_CACHE[key] = result
-    return result
-
-
-# ----------------------------------------------------------------------------- published pretraining LRs
-
-
-@dataclass(frozen=True)
-class PretrainLR:
-    """A published peak pretraining learning rate, with the model shape it belongs to and its source."""
-
-    lr: float
-    source: str
-    family: str
-    model_type: str
-    hidden_size: int
-    num_layers: int
-    pattern: str  # matched against the lower-cased last component of the model name
-
-
-_LLAMA2 = "Touvron et al. 2023, 'Llama 2: Open Foundation and Fine-Tuned Chat Models', Table 1"
-_LLAMA1 = "Touvron et al. 2023, 'LLaMA: Open and Efficient Foundation Language Models', Table 2"
-_OPT = "Zhang et al. 2022, 'OPT: Open Pre-trained Transformer Language Models', Table 1"
-_TINYLLAMA = "Zhang et al. 2024, 'TinyLlama: An Open-Source Small Language Model', Section 2.3"
-_OLMO = "Groeneveld et al. 2024, 'OLMo: Accelerating the Science of Language Models', Table 1"
-_PYTHIA = "Biderman et al. 2023, 'Pythia: A Suite for Analyzing Large Language Models' (st_recipe.catalog)"
-
-# Only rates stated in the papers; GPT-2, Mistral, Qwen, Gemma, Phi-3 and SmolLM2 publish none per size.
-PRETRAIN_LRS: dict[str, PretrainLR] = {
-    "llama-2-7b": PretrainLR(3e-4, _LLAMA2, "llama-2", "llama", 4096, 32, r"llama-2-7b(-hf|-chat|-chat-hf)?"),
-    "llama-2-13b": PretrainLR(3e-4, _LLAMA2, "llama-2", "llama", 5120, 40, r"llama-2-13b(-hf|-chat|-chat-hf)?"),
-    "llama-2-70b": PretrainLR(1.5e-4, _LLAMA2, "llama-2", "llama", 8192, 80, r"llama-2-70b(-hf|-chat|-chat-hf)?"),
-    "llama-7b": PretrainLR(3e-4, _LLAMA1, "llama", "llama", 4096, 32, r"llama-7b(-hf)?"),
-    "llama-13b": PretrainLR(3e-4, _LLAMA1, "llama", "llama", 5120, 40, r"llama-13b(-hf)?"),
-    "llama-30b": PretrainLR(1.5e-4, _LLAMA1, "llama", "llama", 6656, 60, r"llama-3[03]b(-hf)?"),
-    "llama-65b": PretrainLR(1.5e-4, _LLAMA1, "llama", "llama", 8192, 80, r"llama-65b(-hf)?"),
-    "opt-125m": PretrainLR(6e-4, _OPT, "opt", "opt", 768, 12, r"opt-125m"),
-    "opt-350m": PretrainLR(3e-4, _OPT, "opt", "opt", 1024, 24, r"opt-350m"),
-    "opt-1.3b": PretrainLR(2e-4, _OPT, "opt", "opt", 2048, 24, r"opt-1\.3b"),
-    "opt-2.7b": PretrainLR(1.6e-4, _OPT, "opt", "opt", 2560, 32, r"opt-2\.7b"),
-    "opt-6.7b": PretrainLR(1.2e-4, _OPT, "opt", "opt", 4096, 32, r"opt-6\.7b"),
-    "opt-13b": PretrainLR(1e-4, _OPT, "opt", "opt", 5120, 40, r"opt-13b"),
-    "opt-30b": PretrainLR(1e-4, _OPT, "opt", "opt", 7168, 48, r"opt-30b"),
-    "opt-66b": PretrainLR(8e-5, _OPT, "opt", "opt", 9216, 64, r"opt-66b"),
-    "tinyllama-1.1b": PretrainLR(4e-4, _TINYLLAMA, "tinyllama", "llama", 2048, 22, r"tinyllama-1\.1b(-.*)?"),
-    "olmo-1b": PretrainLR(4e-4, _OLMO, "olmo", "olmo", 2048, 16, r"olmo-1b(-hf)?"),
-    "olmo-7b": PretrainLR(3e-4, _OLMO, "olmo", "olmo", 4096, 32, r"olmo-7b(-hf)?"),
-}
-_LR_FAMILY = {e.source: e.family for e in PRETRAIN_LRS.values()} | {_PYTHIA: "pythia"}
-
-
-def _name_candidates(config: dict[str, Any], name: str) -> list[str]:
-    from st_recipe.catalog import RANDOM_PREFIX
-
-    out = []
-    for raw in (name, config.get("_name_or_path")):
-        if isinstance(raw, str) and raw.strip():
-            out.append(raw.strip().removeprefix(RANDOM_PREFIX).rstrip("/").rsplit("/", 1)[-1].lower())
-    return out
-
-
-def pretrain_lr_for(config: dict[str, Any], name: str) -> tuple[float, str] | None:
-    """(published pretraining LR, its source) when the name and the config's shape match a known model."""
-    text, nested = _text_config(config)
-    model_type = text.get("model_type")
-    if model_type in _DEFAULTS:
-        try:
-            c = _resolve(text, nested)
-        except StRecipeError:
-            return None
-    else:
-        c = text
-    hidden = c.get("hidden_size", c.get("n_embd"))
-    layers = c.get("num_hidden_layers", c.get("n_layer"))
-    from st_recipe.catalog import get_spec
-
-    for base in _name_candidates(config, name):
-        if model_type == "gpt_neox":
-            try:
-                spec = get_spec(base)
-            except StRecipeError:
-                spec = None
-            if spec is not None and (spec.hidden_size, spec.num_layers) == (hidden, layers):
-                return spec.pretrain_lr, _PYTHIA
-        for entry in PRETRAIN_LRS.values():
-            if (re.fullmatch(entry.pattern, base) and entry.model_type == model_type
-                    and (entry.hidden_size, entry.num_layers) == (hidden, layers)):
-                return entry.lr, entry.source
-    return None

@@ -14,6 +14,7 @@ from types import ModuleType
 import pytest
 
 from st_recipe import data
+from st_recipe.data import builtin
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "mine_builtin_pairs.py"
 
@@ -41,7 +42,7 @@ def write_module(path: Path, docs: list[str]) -> None:
 
 def test_script_and_loader_agree_on_the_version() -> None:
     assert mine.VERSION == data.BUILTIN_VERSION
-    assert mine.DATA_NAME == data._BUILTIN_FILE
+    assert mine.DATA_NAME == builtin._BUILTIN_FILE
     assert mine.DEFAULT_OUT_DIR == Path(data.__file__).resolve().parent
     assert [s.label for s in mine.SOURCES][0] == "stdlib" and len(mine.SOURCES) == 11
     assert set(mine.MINED_WITH) == {"python", "zlib"} | {s.label for s in mine.SOURCES if s.dist}

@@ -1,0 +1,233 @@
+"""The pairs every source yields: :class:`PairData`, its counts, and the row handling all readers share.
+
+A reader feeds raw rows to a :class:`Collector`, which cleans them (strip, drop empty and exact-duplicate
+pairs, take the first of a BGE ``pos`` list), counts what it dropped, then shuffles with the seed and cuts to
+the limit. :func:`pick_columns` finds the anchor and positive columns (:data:`COLUMN_PAIRS`).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sized
+
+from st_recipe.errors import StRecipeError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import datasets
+
+# The value of sentence_transformers' BatchSamplers.NO_DUPLICATES, which the trainer must use.
+BATCH_SAMPLER = "no_duplicates"
+
+# Tried in order; the first pair present in the data wins. Matching ignores case.
+COLUMN_PAIRS: tuple[tuple[str, str], ...] = (
+    ("anchor", "positive"),
+    ("query", "pos"),
+    ("query", "positive"),
+    ("sentence1", "sentence2"),
+    ("text1", "text2"),
+    ("question", "answer"),
+    ("query", "answer"),
+)
+
+
+@dataclass
+class PairStats:
+    """Counts from reading a source: how many rows came in and why some were dropped.
+
+    For ``builtin`` a row is one pair of the chosen split in the shipped file, so ``rows_read`` is that
+    split's size (7,564 train or 500 test in v1); the file was cleaned and deduplicated when it was mined
+    (BUILTIN_PAIRS.md has those counts), so ``skipped_empty``, ``skipped_malformed`` and
+    ``duplicates_removed`` are 0. For files, ``skipped_malformed`` counts ragged CSV rows and BGE rows
+    whose ``pos`` list is empty. ``rows_kept`` is the number of pairs returned and ``over_limit`` counts
+    pairs dropped by ``limit``.
+    """
+
+    rows_read: int = 0
+    rows_kept: int = 0
+    skipped_empty: int = 0
+    skipped_malformed: int = 0
+    duplicates_removed: int = 0
+    over_limit: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """The counts as a plain dict (for run metadata)."""
+        return asdict(self)
+
+
+@dataclass
+class PairData:
+    """Parallel lists of anchors and positives, already shuffled with the loader's seed."""
+
+    anchors: list[str]
+    positives: list[str]
+    source: str = ""
+    stats: PairStats = field(default_factory=PairStats)
+
+    def __post_init__(self) -> None:
+        if len(self.anchors) != len(self.positives):
+            raise StRecipeError(
+                f"{len(self.anchors)} anchors but {len(self.positives)} positives; they must pair up"
+            )
+
+    def __len__(self) -> int:
+        return len(self.anchors)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(zip(self.anchors, self.positives))
+
+    def __repr__(self) -> str:
+        return f"PairData({len(self)} pairs from {self.source or '?'})"
+
+    def shuffled(self, seed: int) -> PairData:
+        """A copy in a new order that depends only on the seed."""
+        order = list(range(len(self)))
+        random.Random(seed).shuffle(order)
+        return PairData(
+            [self.anchors[i] for i in order], [self.positives[i] for i in order], self.source, replace(self.stats)
+        )
+
+    def to_dataset(self) -> datasets.Dataset:
+        """A `datasets.Dataset` with columns `anchor`, `positive` (the order the contrastive losses read)."""
+        import datasets
+
+        return datasets.Dataset.from_dict({"anchor": list(self.anchors), "positive": list(self.positives)})
+
+
+def check_enough(pairs: PairData | Sized, batch_size: int) -> None:
+    """Raise unless there are at least `batch_size` pairs (one full batch of in-batch negatives)."""
+    if int(batch_size) < 1:
+        raise StRecipeError(f"batch size must be at least 1, got {batch_size}")
+    n = len(pairs)
+    if n < batch_size:
+        where = f" from {pairs.source}" if getattr(pairs, "source", "") else ""
+        raise StRecipeError(
+            f"only {n} pairs{where}, but batch size {batch_size} needs at least {batch_size}; "
+            "add data or lower the batch size"
+        )
+
+
+class Collector:
+    """Turns raw rows into cleaned pairs while counting what was dropped and why."""
+
+    def __init__(self, where: str, unit: str) -> None:
+        self.where = where
+        self.unit = unit  # "line", "row" or "item": how a position is named in messages
+        self.stats = PairStats()
+        self.anchors: list[str] = []
+        self.positives: list[str] = []
+        self._seen: set[tuple[str, str]] = set()
+        self._first_empty: int | None = None
+
+    def _text(self, value: Any, column: str, pos: int, allow_list: bool) -> str | None:
+        if value is None:
+            return ""
+        if isinstance(value, str):
+            return value.strip()
+        if allow_list and isinstance(value, (list, tuple)):
+            if not value:
+                return None  # a positive list with nothing in it: the row is unusable, not fatal
+            return self._text(value[0], column, pos, allow_list=False)
+        raise StRecipeError(
+            f"{self.where}: {self.unit} {pos}: column '{column}' holds {type(value).__name__} "
+            f"({_short(value)}), expected text"
+        )
+
+    def add(self, anchor: Any, positive: Any, a_col: str, p_col: str, pos: int) -> bool:
+        """Add one row; returns True when it became a new pair."""
+        self.stats.rows_read += 1
+        a = self._text(anchor, a_col, pos, allow_list=False)
+        p = self._text(positive, p_col, pos, allow_list=True)
+        if p is None:
+            self.stats.skipped_malformed += 1
+            return False
+        if not a or not p:
+            self.stats.skipped_empty += 1
+            if self._first_empty is None:
+                self._first_empty = pos
+            return False
+        if (a, p) in self._seen:
+            self.stats.duplicates_removed += 1
+            return False
+        self._seen.add((a, p))
+        self.anchors.append(a)
+        self.positives.append(p)
+        return True
+
+    def malformed(self) -> None:
+        """Count a row that cannot be read as a pair but does not stop loading."""
+        self.stats.rows_read += 1
+        self.stats.skipped_malformed += 1
+
+    def finish(self, columns: str, limit: int | None, seed: int, source: str) -> PairData:
+        """Check the proportions, shuffle with the seed and cut to the limit."""
+        s = self.stats
+        if s.rows_read == 0:
+            raise StRecipeError(f"{self.where} has no rows")
+        if s.skipped_empty * 2 > s.rows_read:
+            raise StRecipeError(
+                f"{self.where}: {s.skipped_empty} of {s.rows_read} rows have an empty {columns} "
+                f"(first at {self.unit} {self._first_empty}); check the column names "
+                "(--anchor-column/--positive-column)"
+            )
+        if not self.anchors:
+            raise StRecipeError(
+                f"{self.where}: no usable pairs in {s.rows_read} rows "
+                f"({s.skipped_malformed} malformed, {s.skipped_empty} empty)"
+            )
+        return shuffle_and_cut(PairData(self.anchors, self.positives, source, s), limit, seed)
+
+
+def shuffle_and_cut(data: PairData, limit: int | None, seed: int) -> PairData:
+    """Shuffle with the seed, then keep the first `limit` pairs, so a limit is a seeded random sample."""
+    data = data.shuffled(seed)
+    stats = data.stats
+    if limit is not None and len(data) > limit:
+        stats.over_limit += len(data) - limit
+        data = PairData(data.anchors[:limit], data.positives[:limit], data.source, stats)
+    stats.rows_kept = len(data)
+    return data
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception as one short line (its type and the first line of its message), for one-line errors."""
+    text = (str(exc).strip().splitlines() or [""])[0]
+    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def pick_columns(
+    columns: Iterable[str], anchor_column: str | None, positive_column: str | None, where: str
+) -> tuple[str, str]:
+    """Choose the anchor and positive column names; an explicit name must exist exactly."""
+    present = list(dict.fromkeys(str(c) for c in columns))
+    lower = {c.lower(): c for c in reversed(present)}
+    shown = ", ".join(present) if present else "none"
+
+    def explicit(name: str, flag: str) -> str:
+        if name not in present:
+            raise StRecipeError(f"{where}: no column '{name}' (from {flag}); columns found: {shown}")
+        return name
+
+    a = explicit(anchor_column, "--anchor-column") if anchor_column else None
+    p = explicit(positive_column, "--positive-column") if positive_column else None
+    if a and p:
+        if a == p:
+            raise StRecipeError(f"{where}: anchor and positive column are both '{a}'")
+        return a, p
+    for cand_a, cand_p in COLUMN_PAIRS:
+        # With one name given, only its partner is looked up among the known layouts.
+        ca = a or lower.get(cand_a)
+        cp = p or lower.get(cand_p)
+        if ca and cp and ca != cp:
+            return ca, cp
+    wanted = " or ".join(f"{x}/{y}" for x, y in COLUMN_PAIRS[:5])
+    raise StRecipeError(
+        f"{where}: cannot find the anchor and positive columns (looked for {wanted}); columns found: "
+        f"{shown}; name them with --anchor-column/--positive-column"
+    )
