@@ -187,7 +187,7 @@ def timed_trainer_class(probe: Probe, baton: Baton | None = None) -> Any:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.add_callback(timer_callback(probe, baton))
-            from st_recipe.methods.base import hf_model
+            from st_recipe.architecture import hf_model
 
             config = getattr(hf_model(self.model), "config", None)
             probe.info["attn"] = str(getattr(config, "_attn_implementation", "?"))
@@ -259,9 +259,14 @@ def run_hand_written(model_dir: Path, method: str, args: dict[str, Any], batch: 
                      data: Any, work: Path, baton: Baton | None = None, save_steps: int | None = None) -> Probe:
     """The same training as a user would write it with sentence-transformers and PEFT directly."""
     import torch
-    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainingArguments
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainingArguments,
+    )
     from sentence_transformers.base.sampler import BatchSamplers
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.sentence_transformer.losses import (
+        MultipleNegativesRankingLoss,
+    )
     from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
 
     probe = Probe()

@@ -21,7 +21,7 @@ _LAZY = {
     "evaluate": "st_recipe.evaluation",
     "publish": "st_recipe.publishing",
     "sweep": "st_recipe.sweep",
-    "fit": "st_recipe.scaling",
+    "fit": "st_recipe.sweep",
     "Recipe": "st_recipe.recipes",
     "RunRecord": "st_recipe.run",
     "RunDir": "st_recipe.run",

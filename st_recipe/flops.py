@@ -105,8 +105,7 @@ def profile_model(model: Any, *, attention_backward_factor: float = 2.0, probe_t
     """
     import torch
 
-    from st_recipe.methods.base import hf_model
-    from st_recipe.methods.freeze import find_blocks
+    from st_recipe.architecture import find_blocks, hf_model
 
     model = hf_model(model)
     config = getattr(model, "config", None)

@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from st_recipe.activations import ActivationRule
 from st_recipe.errors import StRecipeError
 
 _UNITS = {
@@ -90,67 +91,6 @@ class MemoryEstimate:
                 "step_temporaries": self.step_temporaries, "total": self.total}
 
 
-@dataclass(frozen=True)
-class ActivationRule:
-    """Values autograd saves per token, in units of the hidden size h (``intermediate_size`` f = 4h).
-
-    ``per_layer`` for every block gradients flow through, ``first_block_less`` fewer in the lowest block
-    when nothing below it needs a gradient, ``once`` for the embedding/final-norm level, and
-    ``mask_bytes_per_layer`` one-byte dropout masks per block. ``why`` is the reasoning, for reports.
-    """
-
-    per_layer: float
-    once: float
-    first_block_less: float = 0.0
-    mask_bytes_per_layer: float = 0.0
-    why: str = ""
-
-
-@dataclass(frozen=True)
-class BlockPieces:
-    """What autograd saves per token in one decoder block, by purpose (units: values; h hidden, f MLP width).
-
-    For a GPT-NeoX block ``x + attn(ln1(x)) + mlp(ln2(x))`` (parallel residual, fused qkv, GELU MLP, SDPA):
-
-    * ``propagate`` (7h + f + heads): needed to pass any gradient through the block: the norms' shared input
-      (h), attention (6h + heads: q and k after the rotary embedding, v as a view of the fused qkv output
-      keeping that 3h storage alive, the output and a log-sum-exp per head; fused kernels keep no S×S
-      probabilities) and the MLP nonlinearity's input (f);
-    * ``linear_inputs`` (3h + f): every linear layer's input, needed only for *weight* gradients (ln1 out
-      into qkv, the attention output into dense, ln2 out into the up projection, the activation output into
-      the down projection);
-    * ``outputs`` (5h + f): every linear layer's output (qkv 3h, dense h, up f, down h), kept by methods that
-      scale or mix outputs (their parameters' gradients need them).
-
-    Llama-family blocks differ where the shape says so: sequential residual (two norm inputs, 2h), separate
-    q/k/v projections with grouped-query attention (v and k are kv-wide tensors of their own), and a gated
-    MLP ``down(act(gate(x)) * up(x))`` that keeps the gate input, the activation output and the up output
-    (3f) and has two f-wide up outputs.
-    """
-
-    h: int
-    f: int
-    propagate: int
-    linear_inputs: int
-    outputs: int
-
-
-def block_pieces(spec: Any) -> BlockPieces:
-    """The per-token saved-activation pieces of one block of ``spec``'s shape (ModelSpec or ModelShape)."""
-    h, f, heads = spec.hidden_size, spec.intermediate_size, spec.num_heads
-    q = getattr(spec, "attention_width", h)
-    kv = getattr(spec, "num_kv_heads", heads) * (q // heads)
-    neox = getattr(spec, "model_type", "gpt_neox") == "gpt_neox"
-    gated = bool(getattr(spec, "gated_mlp", False))
-    norms = h if neox else 2 * h
-    v_storage = q + 2 * kv if neox else kv  # a view of the fused qkv keeps all of it alive
-    attention = v_storage + q + kv + q + heads  # v, q and k after rotary, output, log-sum-exp
-    nonlinearity = 3 * f if gated else f
-    up_outputs = 2 * f if gated else f
-    return BlockPieces(h=h, f=f, propagate=norms + attention + nonlinearity, linear_inputs=h + q + h + f,
-                       outputs=(q + 2 * kv) + h + up_outputs + h)
-
-
 def activation_rule(spec: Any, method: Any) -> ActivationRule:
     """What autograd saves per token under ``method`` (each method owns its rule; see ``Method.activation_rule``)."""
     return method.activation_rule(spec)
@@ -164,13 +104,22 @@ def estimate_memory(
     max_seq_length: int,
     precision: str = "fp32",
     mini_batch_size: int | None = None,
+    devices: int = 1,
 ) -> MemoryEstimate:
-    """Peak training memory for a catalogue shape under a method (see the module docstring).
+    """Peak training memory per device for a shape under a method (see the module docstring).
 
     Mixed precision (bf16/fp16 autocast over fp32 master weights) stores activations in 2 bytes and keeps
     a half-precision copy of every weight of the layers gradients pass through (the matmuls save it to
     compute input gradients): 2 bytes per such parameter, counted with the activations.
+
+    ``devices`` > 1 is fully sharded data parallelism (FSDP full shard, DeepSpeed ZeRO-3) over that many
+    processes: weights, gradients, optimizer state and the step's temporaries are split evenly; each device
+    runs ``batch_size / devices`` pairs (or its GradCache mini-batch) and scores them against the gathered
+    batch; and the unit being computed — one decoder block, all-gathered, plus the next one prefetched —
+    is held whole.
     """
+    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
+        raise StRecipeError(f"devices must be an integer >= 1, not {devices!r}")
     from st_recipe.pricing import param_counts
 
     n_params, n_trainable = param_counts(spec, method)
@@ -186,17 +135,24 @@ def estimate_memory(
     act_bytes = 4 if precision == "fp32" else 2
     grad_layers = method.gradient_layers(layers)
     rule = activation_rule(spec, method)
-    in_flight = (mini_batch_size or batch_size) * max_seq_length * (1 if mini_batch_size else 2)
+    local_batch = max(1, batch_size // devices)
+    in_flight = (mini_batch_size or local_batch) * max_seq_length * (1 if mini_batch_size else 2)
     per_token = rule.per_layer * grad_layers + rule.once
     if grad_layers == layers:
         per_token -= rule.first_block_less
     activations = int(act_bytes * in_flight * per_token + in_flight * rule.mask_bytes_per_layer * grad_layers)
-    if precision != "fp32":
-        activations += 2 * (n_params - 2 * h) * grad_layers // layers  # autocast's half-precision weight copies
+    if precision != "fp32" and devices == 1:
+        # autocast's half-precision weight copies (sharded training gathers half-precision blocks instead)
+        activations += 2 * (n_params - 2 * h) * grad_layers // layers
     if mini_batch_size:
         activations += 4 * 2 * batch_size * h * 2  # GradCache keeps every embedding and its gradient
-    activations += 4 * batch_size * batch_size * 2  # the similarity matrices of both directions
+    activations += 4 * local_batch * batch_size * 2  # this device's rows of both directions' similarity matrices
     # The largest tensor a block makes beyond what it saves: one f-wide intermediate (or its gradient).
     working = int(act_bytes * in_flight * spec.intermediate_size * (2 if getattr(spec, "gated_mlp", False) else 1))
+    if devices > 1:
+        weights, gradients, optimizer, step_temporaries = (
+            -(-x // devices) for x in (weights, gradients, optimizer, step_temporaries))
+        # Two gathered blocks (the one computing and the one prefetched), in the compute precision.
+        weights += 2 * act_bytes * (n_params - 2 * h) // layers
     return MemoryEstimate(weights=weights, gradients=gradients, optimizer=optimizer, activations=activations,
                           working=working, step_temporaries=step_temporaries)

@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from st_recipe.catalog import CATALOG, ModelSpec, parse_model_spec, resolve_shape
+from st_recipe.catalog import CATALOG, ModelSpec, parse_model_spec
+from st_recipe.shapes import resolve_shape
 from st_recipe.errors import StRecipeError
 from st_recipe.flops import check_budget, format_flops, pairs_for_budget
 from st_recipe.memory import MemoryEstimate, estimate_memory, format_bytes, parse_memory

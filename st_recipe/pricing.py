@@ -49,9 +49,9 @@ class RecipeCost:
 
 def recipe_cost(recipe: Any) -> RecipeCost | None:
     """The cost of ``recipe`` under the paper's formula, or None when its model's shape cannot be read."""
-    from st_recipe.catalog import resolve_shape
     from st_recipe.errors import StRecipeError
     from st_recipe.methods import get_method
+    from st_recipe.shapes import resolve_shape
 
     try:
         shape = resolve_shape(recipe.model)
@@ -68,7 +68,7 @@ def compare_methods(model: str | None, methods: list[Any]) -> list[dict[str, Any
     """
     shape = None
     if model is not None:
-        from st_recipe.catalog import resolve_shape
+        from st_recipe.shapes import resolve_shape
 
         shape = resolve_shape(model)
     rows = []

@@ -111,7 +111,7 @@ def _rederive_pairs(recipe: Recipe, name: str, planned_for: str | None = None) -
 
 def _shape_or_none(model: str) -> Any:
     """The model's shape for re-deriving fields, or None when its config cannot be read as a decoder."""
-    from st_recipe.catalog import resolve_shape
+    from st_recipe.shapes import resolve_shape
 
     try:
         return resolve_shape(model)

@@ -23,7 +23,13 @@ from typing import Any
 
 from st_recipe.errors import StRecipeError
 from st_recipe.meta import build_hf_config, meta_model
-from st_recipe.model_config import DEFAULTS, model_type_of, read_config, resolve_config, text_config
+from st_recipe.model_config import (
+    DEFAULTS,
+    model_type_of,
+    read_config,
+    resolve_config,
+    text_config,
+)
 from st_recipe.pretrain_lrs import LR_FAMILY, pretrain_lr_for
 
 
@@ -280,3 +286,16 @@ def _display_name(name: str) -> str:
     if raw.startswith(RANDOM_PREFIX):
         return raw
     return os.path.basename(raw.rstrip("/")) if os.sep in raw and os.path.isdir(os.path.expanduser(raw)) else raw
+
+
+def resolve_shape(model: str) -> Any:
+    """The shape planning needs: the catalogue's ModelSpec, else a ModelShape read from the model's config.
+
+    A Hub id reads only its ``config.json`` (cached; one line when offline); a local folder its own file.
+    """
+    from st_recipe.catalog import parse_model_spec
+
+    ref = parse_model_spec(model)
+    if ref.spec is not None:
+        return ref.spec
+    return shape_for(ref.raw)

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from st_recipe.errors import StRecipeError
-from st_recipe.run import RunRecord
 from st_recipe.recipes import Recipe
-from st_recipe.scaling import Point
+from st_recipe.run import RunRecord
+from st_recipe.scaling import PLOT_SUFFIXES, FittedLaw, Point, fit_points, plot_frontier
 
 GRID_FILE = "sweep.json"
 RESULTS_FILE = "results.jsonl"
@@ -256,3 +256,35 @@ def load_points(sweep_dir: str | os.PathLike[str], *, metric: str = "heldout_los
             raise StRecipeError(f"{str(results)!r} line {number} is not a sweep result ({type(exc).__name__}: {exc}); "
                                 "re-run st-recipe sweep to rewrite it") from None
     return points
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What ``fit`` wrote: the law, the points it came from, and the two files."""
+
+    law: FittedLaw
+    points: list[Point]
+    law_path: Path
+    plot_path: Path
+
+
+def fit(sweep_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | None = None,
+        plot: str | os.PathLike[str] | None = None, metric: str = "heldout_loss") -> FitResult:
+    """The paper's algorithm on a sweep: per-method laws, frontier and crossovers; writes fitted.yaml and a plot."""
+    import yaml
+
+    from st_recipe._files import file_target, write_together
+
+    points = load_points(sweep_dir, metric=metric)
+    law_path = file_target(out, Path(sweep_dir) / "fitted.yaml", "--out")
+    plot_path = file_target(plot, Path(sweep_dir) / "frontier.png", "--plot")
+    if plot_path.suffix.lower() not in PLOT_SUFFIXES:
+        raise StRecipeError(f"--plot {str(plot_path)!r}: give an image file name ending in {', '.join(PLOT_SUFFIXES)}")
+    if law_path == plot_path:
+        raise StRecipeError("--out and --plot name the same file")
+    law = fit_points(points, source=str(sweep_dir))
+    text = ("# Written by st-recipe fit: log10(loss) = intercept + slope * log10(budget) per method (provenance: fitted).\n"
+            + yaml.safe_dump({"fitted": law.to_dict()}, sort_keys=False))
+    title = f"Frontier from {Path(sweep_dir).name} ({metric})"
+    write_together(law_path, text, plot_path, lambda tmp: plot_frontier(law, points, tmp, title=title))
+    return FitResult(law, points, law_path, plot_path)

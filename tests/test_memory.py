@@ -105,12 +105,16 @@ def test_peft_counts_are_exact_for_any_config() -> None:
 
 def test_peak_is_the_larger_phase_not_the_sum() -> None:
     e = est("full")
-    assert e.total == e.weights + e.optimizer + max(e.activations + e.working, e.gradients + e.step_temporaries)
+    # Long sequences: activations set the peak, so longer texts raise it by exactly their extra activations...
+    longer = estimate_memory(SPEC, get_method("full"), batch_size=16, max_seq_length=150)
+    assert longer.total - e.total == (longer.activations + longer.working) - (e.activations + e.working)
     assert e.total < e.weights + e.gradients + e.optimizer + e.activations
     assert e.to_dict()["total"] == e.total
     # Short sequences: gradients + the optimizer step set the peak of full fine-tuning.
     tiny_batch = estimate_memory(SPEC, get_method("full"), batch_size=2, max_seq_length=8)
     assert tiny_batch.total == tiny_batch.weights + tiny_batch.optimizer + tiny_batch.gradients + tiny_batch.step_temporaries
+    # ...while there, a little more text changes nothing: the peak is the optimizer step's, not a sum.
+    assert estimate_memory(SPEC, get_method("full"), batch_size=2, max_seq_length=16).total == tiny_batch.total
 
 
 def test_activations_scale_with_tokens_and_mini_batches_cut_them() -> None:
@@ -132,3 +136,22 @@ def test_custom_targets_are_estimated_with_their_exact_counts() -> None:
     narrow = estimate_memory(SPEC, get_method("lora", targets=["dense"]), **KW)
     default = estimate_memory(SPEC, get_method("lora"), **KW)
     assert 0 < narrow.optimizer < default.optimizer
+
+
+def test_sharding_divides_weights_gradients_and_optimizer_and_splits_the_batch() -> None:
+    one = estimate_memory(SPEC, get_method("full"), **KW)
+    eight = estimate_memory(SPEC, get_method("full"), devices=8, **KW)
+    assert eight.optimizer == -(-one.optimizer // 8) and eight.gradients == -(-one.gradients // 8)
+    assert one.weights / 8 < eight.weights < one.weights / 2  # a shard plus two gathered blocks
+    assert eight.activations < one.activations / 4  # each device runs an eighth of the pairs
+    assert eight.total < one.total
+    with pytest.raises(StRecipeError, match="devices"):
+        estimate_memory(SPEC, get_method("full"), devices=0, **KW)
+
+
+def test_pythia_12b_full_fine_tuning_fits_8x80gb_only_when_sharded_with_gradcache() -> None:
+    big = get_spec("pythia-12b")
+    kw = dict(batch_size=1024, max_seq_length=75, precision="bf16")
+    assert estimate_memory(big, get_method("full"), mini_batch_size=16, **kw).total > 80 * 2**30  # one device
+    assert estimate_memory(big, get_method("full"), devices=8, **kw).total > 80 * 2**30  # 128 pairs at once
+    assert estimate_memory(big, get_method("full"), devices=8, mini_batch_size=16, **kw).total < 80 * 2**30

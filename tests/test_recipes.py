@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from st_recipe import StRecipeError
-from st_recipe.recipes import SOURCES, Provenance, Recipe, get_recipe, list_recipes, load_defaults
+from st_recipe.provenance import SOURCES, Provenance
+from st_recipe.recipes import Recipe, get_recipe, list_recipes, load_defaults
 
 
 def _recipe(**kw):

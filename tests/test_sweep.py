@@ -118,12 +118,12 @@ def test_fit_writes_yaml_and_plot_where_asked_and_leaves_no_temporaries(tmp_path
 
 
 def test_fit_writes_nothing_when_the_plot_fails(tmp_path, monkeypatch):
-    from st_recipe import scaling
+    from st_recipe import sweep
 
     def broken(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(scaling, "plot_frontier", broken)
+    monkeypatch.setattr(sweep, "plot_frontier", broken)
     sweep_dir = _results(tmp_path / "sw")
     result = CliRunner().invoke(main, ["fit", str(sweep_dir)])
     assert result.exit_code == 2 and "No space left on device" in result.output, result.output

@@ -65,8 +65,8 @@ def sweep_cmd(budgets: str, models: str, methods: str, ranks: str | None, fracti
         check_dir_target,
         check_model,
         check_writable,
-        quiet_libraries,
         format_table,
+        quiet_libraries,
     )
     from st_recipe.sweep import prepare_sweep, sweep
 
@@ -104,7 +104,7 @@ def sweep_cmd(budgets: str, models: str, methods: str, ranks: str | None, fracti
 def fit_cmd(sweep_dir: str, out_file: str | None, plot_file: str | None, metric: str, as_json: bool) -> None:
     """Fit per-method loss-vs-budget laws, the frontier and crossovers; write a recipes YAML for plan --fitted."""
     from st_recipe.cli._common import format_table
-    from st_recipe.scaling import fit
+    from st_recipe.sweep import fit
 
     result = fit(sweep_dir, out=out_file, plot=plot_file, metric=metric)
     law, points, out_path, plot_path = result.law, result.points, result.law_path, result.plot_path

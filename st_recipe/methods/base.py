@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from st_recipe.architecture import embedding_param_names, hf_model, match_modules
 from st_recipe.errors import StRecipeError
 
 
@@ -36,31 +37,6 @@ class ParamReport:
         return out
 
 
-def hf_model(st_model: Any) -> Any:
-    """The transformers model inside a SentenceTransformer (or the model itself if given one)."""
-    first = st_model[0] if hasattr(st_model, "_first_module") else st_model
-    return getattr(first, "auto_model", first)
-
-
-def set_hf_model(st_model: Any, model: Any) -> None:
-    """Replace the transformers model inside a SentenceTransformer's first module."""
-    st_model[0].model = model
-
-
-def embedding_param_names(model: Any) -> set[str]:
-    """Names of embedding parameters: any name containing 'emb' (the paper's rule) or owned by an embedding."""
-    import torch
-
-    prefixes = [name for name, mod in model.named_modules() if isinstance(mod, torch.nn.Embedding) and name]
-    # An adapter wraps the embedding (``wte`` -> ``wte.base_layer``): its own parameters are embeddings too.
-    prefixes += [p.removesuffix(".base_layer") for p in prefixes if p.endswith(".base_layer")]
-    names = set()
-    for name, _ in model.named_parameters():
-        if "emb" in name or any(name == p or name.startswith(p + ".") for p in prefixes):
-            names.add(name)
-    return names
-
-
 def count_params(model: Any, method: str) -> ParamReport:
     """Count total and trainable parameters, with and without embeddings."""
     emb = embedding_param_names(model)
@@ -79,12 +55,6 @@ def set_trainable(model: Any, predicate: Any) -> None:
     """Make exactly the parameters whose name satisfies ``predicate`` trainable."""
     for name, p in model.named_parameters():
         p.requires_grad_(bool(predicate(name)))
-
-
-def match_modules(model: Any, targets: tuple[str, ...] | list[str]) -> dict[str, list[str]]:
-    """Module names matched by each target (exact name or a dotted suffix, as PEFT matches)."""
-    names = [n for n, _ in model.named_modules() if n]
-    return {t: [n for n in names if n == t or n.endswith("." + t)] for t in targets}
 
 
 def check_targets(model: Any, targets: tuple[str, ...] | list[str], method: str) -> None:
@@ -162,7 +132,7 @@ class Method:
         layer's input (as LoRA, LoHa, LoKr do) and scale or mix its output (as IA3, VeRA, DoRA do), so
         both are counted: 10h + 2f + 5h + f = 15h + 3f per block.
         """
-        from st_recipe.memory import ActivationRule, block_pieces
+        from st_recipe.activations import ActivationRule, block_pieces
 
         b = block_pieces(spec)
         return ActivationRule(b.propagate + b.linear_inputs + b.outputs, b.h,
@@ -171,7 +141,7 @@ class Method:
     @classmethod
     def planned(cls, defaults: dict[str, Any]) -> tuple[Any, Any]:
         """The instance the planner uses when the user names this method without arguments, and its provenance."""
-        from st_recipe.recipes import Provenance
+        from st_recipe.provenance import Provenance
 
         return cls(), Provenance("heuristic", f"{cls.name}'s default arguments")
 

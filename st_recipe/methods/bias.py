@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from st_recipe.architecture import hf_model
 from st_recipe.errors import StRecipeError
-from st_recipe.methods.base import Method, ParamReport, hf_model, set_trainable
+from st_recipe.methods.base import Method, ParamReport, set_trainable
 
 
 def _is_bias(name: str) -> bool:
@@ -41,7 +42,7 @@ class Bias(Method):
 
         A bias's own gradient is a sum of output gradients and needs no saved activation.
         """
-        from st_recipe.memory import ActivationRule, block_pieces
+        from st_recipe.activations import ActivationRule, block_pieces
 
         b = block_pieces(spec)
         return ActivationRule(b.propagate, b.h, why="no weight gradients: norm input, attention, GELU input only")
@@ -49,7 +50,7 @@ class Bias(Method):
     @classmethod
     def planned(cls, defaults: dict[str, Any]) -> tuple[Any, Any]:
         """Bias-only tuning has no arguments (BitFit, one of the paper's methods)."""
-        from st_recipe.recipes import Provenance
+        from st_recipe.provenance import Provenance
 
         return cls(), Provenance("paper", "bias-only tuning has no arguments")
 

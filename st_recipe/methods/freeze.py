@@ -6,34 +6,15 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from st_recipe.architecture import embedding_param_names, find_blocks, hf_model
 from st_recipe.errors import StRecipeError
 from st_recipe.methods.base import (
     Method,
     ParamReport,
     check_int,
     check_number,
-    embedding_param_names,
-    hf_model,
     set_trainable,
 )
-
-
-def find_blocks(model: Any) -> tuple[str, int]:
-    """The dotted name and length of the model's stack of transformer blocks."""
-    import torch
-
-    expected = getattr(getattr(model, "config", None), "num_hidden_layers", None)
-    candidates = [
-        (name, len(mod))
-        for name, mod in model.named_modules()
-        if isinstance(mod, torch.nn.ModuleList) and len(mod) > 0 and name
-    ]
-    if expected is not None:
-        exact = [c for c in candidates if c[1] == expected]
-        candidates = exact or candidates
-    if not candidates:
-        raise StRecipeError(f"freeze: cannot find the transformer blocks of {type(model).__name__}")
-    return max(candidates, key=lambda c: c[1])
 
 
 @dataclass
@@ -74,7 +55,7 @@ class Freeze(Method):
 
     def activation_rule(self, spec: Any) -> Any:
         """As full fine-tuning, in the trained blocks only (see ``gradient_layers``)."""
-        from st_recipe.memory import ActivationRule, block_pieces
+        from st_recipe.activations import ActivationRule, block_pieces
 
         b = block_pieces(spec)
         return ActivationRule(b.propagate + b.linear_inputs, b.h, why="every linear input (weight gradients) + norms, attention, GELU")
@@ -82,7 +63,7 @@ class Freeze(Method):
     @classmethod
     def planned(cls, defaults: dict[str, Any]) -> tuple[Any, Any]:
         """The first trainable fraction the memory rules try (defaults.yaml)."""
-        from st_recipe.recipes import Provenance
+        from st_recipe.provenance import Provenance
 
         frac = defaults["memory"]["freeze_fractions"][0]
         return cls(fraction=frac), Provenance("heuristic", f"train the last {frac:.0%} of the blocks")

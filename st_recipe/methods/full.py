@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from st_recipe.methods.base import Method, ParamReport, hf_model, set_trainable
+from st_recipe.architecture import hf_model
+from st_recipe.methods.base import Method, ParamReport, set_trainable
 
 
 @dataclass
@@ -28,7 +29,7 @@ class Full(Method):
 
     def activation_rule(self, spec: Any) -> Any:
         """Every linear layer's input (for its weight gradient) plus what propagating gradients needs: 18h for f = 4h."""
-        from st_recipe.memory import ActivationRule, block_pieces
+        from st_recipe.activations import ActivationRule, block_pieces
 
         b = block_pieces(spec)
         return ActivationRule(b.propagate + b.linear_inputs, b.h, why="every linear input (weight gradients) + norms, attention, GELU")
@@ -36,7 +37,7 @@ class Full(Method):
     @classmethod
     def planned(cls, defaults: dict[str, Any]) -> tuple[Any, Any]:
         """Full fine-tuning has no arguments; it is the paper's method below the crossover."""
-        from st_recipe.recipes import Provenance
+        from st_recipe.provenance import Provenance
 
         return cls(), Provenance("paper", "full fine-tuning has no arguments")
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from st_recipe.architecture import hf_model, set_hf_model
 from st_recipe.errors import StRecipeError
-from st_recipe.methods.base import Method, ParamReport, check_targets, hf_model, set_hf_model
+from st_recipe.methods.base import Method, ParamReport, check_targets
 
 _DEFAULT_TYPE = "ia3"
 PROMPT_LEARNING_REASON = (
@@ -117,7 +118,7 @@ class Peft(PeftAdapter):
         the multiplications keep for the scales' gradients (qkv output 3h, activation output f); in the
         lowest block nothing below the qkv scaling needs a gradient, so its norm and MLP inputs (h + f) go.
         """
-        from st_recipe.memory import ActivationRule, block_pieces
+        from st_recipe.activations import ActivationRule, block_pieces
 
         if not self.is_default_ia3() or getattr(spec, "model_type", "gpt_neox") != "gpt_neox":
             return super().activation_rule(spec)

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from st_recipe import build_encoder, get_method
-from st_recipe.encoder import looks_like_local_path, save_encoder
+from st_recipe._text import looks_like_local_path
+from st_recipe.encoder import save_encoder
 from tests import kit
 
 TEXTS = ["The cat sat on the mat.", "Embeddings map sentences to vectors.", "He cooked pasta for dinner."]

@@ -1,0 +1,89 @@
+"""The package's shape: no import cycle between modules (imports inside functions included), no module over
+~400 lines, and no module outside the CLI importing it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "st_recipe"
+MAX_LINES = 400
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        out[name] = path
+    return out
+
+
+def _imports(path: Path, name: str, known: set[str]) -> set[str]:
+    """Every st_recipe module ``path`` imports, at module level or inside functions."""
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        targets: list[str] = []
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join(anchor + ([base] if base else []))
+            # "from pkg import sub" names a submodule when pkg.sub is a module.
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
+        for t in targets:
+            if t in known and t != name:
+                found.add(t)
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    mods = _modules()
+    known = set(mods)
+    return {name: _imports(path, name, known) for name, path in mods.items()}
+
+
+def test_no_import_cycles():
+    graph = _graph()
+    # The package root only re-exports lazily by name; it is not part of the dependency graph.
+    graph = {k: {d for d in v if d != "st_recipe"} for k, v in graph.items() if k != "st_recipe"}
+    state: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for dep in sorted(graph.get(node, ())):
+            if state.get(dep) == 1:
+                cycles.append(stack[stack.index(dep):] + [dep])
+            elif dep not in state:
+                visit(dep)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_no_module_is_too_long():
+    long = {name: n for name, path in _modules().items()
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert not long, f"modules over {MAX_LINES} lines: {long}"
+
+
+def test_only_the_cli_imports_the_cli():
+    offenders = {name for name, deps in _graph().items()
+                 if not name.startswith("st_recipe.cli") and any(d.startswith("st_recipe.cli") for d in deps)}
+    assert not offenders, f"modules importing the CLI: {sorted(offenders)}"
+
+
+def test_the_walker_sees_imports_inside_functions(tmp_path):
+    mod = tmp_path / "x.py"
+    mod.write_text("def f():\n    from st_recipe.catalog import get_spec\n    import st_recipe.flops\n")
+    assert _imports(mod, "st_recipe.x", {"st_recipe.catalog", "st_recipe.flops"}) == {"st_recipe.catalog", "st_recipe.flops"}
