@@ -161,7 +161,35 @@ def _measure(job: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
     return json.loads(line[-1][len("RESULT "):])
 
 
-def run(quick: bool, device: str) -> str:
+# Other decoder families at about pythia-70m's size: gated MLPs, grouped-query attention, no biases (Llama)
+# or q/k/v biases and tied embeddings (Qwen2), with GPT-2's vocabulary so the offline tokenizer fits.
+FAMILIES: dict[str, dict[str, Any]] = {
+    "llama": {"model_type": "llama", "hidden_size": 512, "num_hidden_layers": 6, "num_attention_heads": 8,
+              "num_key_value_heads": 2, "intermediate_size": 1376, "vocab_size": 50304, "tie_word_embeddings": False,
+              "max_position_embeddings": 2048, "bos_token_id": 50256, "eos_token_id": 50256},
+    "qwen2": {"model_type": "qwen2", "hidden_size": 512, "num_hidden_layers": 6, "num_attention_heads": 8,
+              "num_key_value_heads": 2, "intermediate_size": 1376, "vocab_size": 50304, "tie_word_embeddings": True,
+              "max_position_embeddings": 2048, "bos_token_id": 50256, "eos_token_id": 50256},
+}
+
+
+def _family_model(arch: str, folder: Path) -> Any:
+    """Save a random model of one of :data:`FAMILIES` with the offline tokenizer; return its ModelShape."""
+    import torch
+    from transformers import AutoConfig, AutoModel
+
+    from st_recipe.catalog import offline_tokenizer
+    from st_recipe.shapes import shape_from_config
+
+    cfg = dict(FAMILIES[arch])
+    config = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
+    torch.manual_seed(0)
+    AutoModel.from_config(config).save_pretrained(folder)
+    offline_tokenizer().save_pretrained(folder)
+    return shape_from_config(config.to_dict(), f"random-{arch}")
+
+
+def run(quick: bool, device: str, arch: str = "pythia") -> str:
     """Launch one subprocess per method and return the markdown body."""
     C.quiet_libraries()
     import shutil
@@ -172,19 +200,26 @@ def run(quick: bool, device: str) -> str:
     from st_recipe.memory import activation_rule, estimate_memory
     from st_recipe.methods import get_method
 
-    model_name, batch, seq_len = ("pythia-14m", 16, 75) if quick else ("pythia-70m", 16, 75)
-    spec = get_spec(model_name)
     work = Path(tempfile.mkdtemp(prefix="bench_memory_"))
-    hf, tok = build_random_model(spec, seed=0)
-    hf.save_pretrained(work / model_name)
-    tok.save_pretrained(work / model_name)
-    del hf
+    batch, seq_len = 16, 75
+    if arch == "pythia":
+        model_name = "pythia-14m" if quick else "pythia-70m"
+        spec = get_spec(model_name)
+        hf, tok = build_random_model(spec, seed=0)
+        hf.save_pretrained(work / model_name)
+        tok.save_pretrained(work / model_name)
+        del hf
+    else:
+        model_name = f"{arch}-70m-shape"
+        spec = _family_model(arch, work / model_name)
     tiny = C.make_tiny_model(work / "tiny")
     on_gpu = torch.cuda.is_available() and device != "cpu"
 
     # Each child pays the ~10 s import of the stack: quick mode keeps three methods, and the glibc-default
     # comparison (which only shows the allocator's retention) runs for two methods in the full run.
     methods = [m for m in METHODS if m[0] in ("full", "lora", "bias")] if quick else METHODS
+    if getattr(spec, "model_type", "gpt_neox") == "llama":
+        methods = [m for m in methods if m[0] != "bias"]  # Llama has no biases
     default_malloc = set() if (quick or on_gpu) else {"full", "lora"}
     rows, results = [], {}
     for name, args in methods:
@@ -221,7 +256,7 @@ def run(quick: bool, device: str) -> str:
                 f" `MALLOC_MMAP_THRESHOLD_={TUNED_MALLOC['MALLOC_MMAP_THRESHOLD_']}` so that freed tensors go back to"
                 " the OS and RSS follows live memory")
     body = [
-        f"Model random:{model_name} (fp32, SDPA attention), batch {batch} pairs × {seq_len} tokens per side"
+        f"Model random:{model_name} ({getattr(spec, 'model_type', 'gpt_neox')}; fp32, SDPA attention), batch {batch} pairs × {seq_len} tokens per side"
         f" (every text truncated to exactly {seq_len} tokens), AdamW, {STEPS} steps, one fresh process per method.",
         f"Measured = {what}. The baseline excludes the framework (Python, torch, sentence-transformers, peft, and"
         " one warm-up step of the same method on the tiny test model, which loads kernels and thread pools).",
@@ -278,9 +313,12 @@ def main() -> None:
 
     def extra(parser: Any) -> None:
         parser.add_argument("--device", choices=["auto", "cpu"], default="auto", help="cpu forces CPU even with a GPU")
+        parser.add_argument("--arch", choices=["pythia", *FAMILIES], default="pythia",
+                            help="decoder family (llama/qwen2: a random model of about pythia-70m's size)")
 
     args = C.parse_args(__doc__.splitlines()[0], extra)
-    C.write_result("memory", "Peak training memory: measured vs estimate", run(args.quick, args.device),
+    name = "memory" if args.arch == "pythia" else f"memory_{args.arch}"
+    C.write_result(name, f"Peak training memory ({args.arch}): measured vs estimate", run(args.quick, args.device, args.arch),
                    quick=args.quick, out=args.out)
 
 

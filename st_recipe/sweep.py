@@ -118,19 +118,14 @@ def prepare_sweep(
     Everything here is cheap (no torch), so a bad grid fails before the first cell trains rather than
     halfway through the sweep.
     """
-    from st_recipe.planner import plan
+    from st_recipe.recipe_builder import build_recipe
 
     cells = grid_cells(budgets, models, methods, ranks=ranks, fractions=fractions)
-    planned = []
-    for cell in cells:
-        recipe = plan(cell.budget, model=cell.model, method=cell.method, method_args=dict(cell.args) or None,
-                      batch_size=batch_size)
-        overrides: dict[str, Any] = {}
-        if max_seq_length:
-            overrides["max_seq_length"] = max_seq_length
-        if learning_rate:
-            overrides["learning_rate"] = learning_rate
-        planned.append((cell, recipe.replace(**overrides) if overrides else recipe))
+    # The same plan-then-override path as `train`: flags given for the whole grid override every cell.
+    planned = [(cell, build_recipe(budget=cell.budget, model=cell.model, method=cell.method,
+                                   method_args=dict(cell.args), batch_size=batch_size,
+                                   max_seq_length=max_seq_length, learning_rate=learning_rate))
+               for cell in cells]
     spec = _grid_spec(cells, data, batch_size, {"max_seq_length": max_seq_length, "learning_rate": learning_rate})
     root = Path(out)
     if not str(out).strip():

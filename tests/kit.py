@@ -47,76 +47,46 @@ def tiny_tokenizer(vocab_size: int = 600) -> Any:
     return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", bos_token="<|endoftext|>", unk_token="<|endoftext|>")
 
 
+def _save_tiny(path: Path, config: Any, model_cls: Any, tok: Any, seed: int) -> Path:
+    import torch
+
+    torch.manual_seed(seed)
+    model_cls(config).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
 def make_tiny_gptneox(path: Path, *, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
     """Save a tiny random GPT-NeoX causal LM and its tokenizer to ``path``."""
-    import torch
     from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
     tok = tiny_tokenizer()
-    config = GPTNeoXConfig(
-        vocab_size=640,
-        hidden_size=hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=4,
-        intermediate_size=4 * hidden,
-        rotary_pct=0.25,
-        max_position_embeddings=128,
-        bos_token_id=tok.eos_token_id,
-        eos_token_id=tok.eos_token_id,
-        tie_word_embeddings=False,
-    )
-    torch.manual_seed(seed)
-    GPTNeoXForCausalLM(config).save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
+    config = GPTNeoXConfig(vocab_size=640, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=4,
+                           intermediate_size=4 * hidden, rotary_pct=0.25, max_position_embeddings=128,
+                           bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id, tie_word_embeddings=False)
+    return _save_tiny(path, config, GPTNeoXForCausalLM, tok, seed)
 
 
 def make_tiny_llama(path: Path, *, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
-    """Save a tiny random Llama-style causal LM (no biases) and its tokenizer to ``path``."""
-    import torch
+    """Save a tiny random Llama-style causal LM (no biases, grouped-query attention) and its tokenizer."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     tok = tiny_tokenizer()
-    config = LlamaConfig(
-        vocab_size=640,
-        hidden_size=hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        intermediate_size=2 * hidden,
-        max_position_embeddings=128,
-        bos_token_id=tok.eos_token_id,
-        eos_token_id=tok.eos_token_id,
-        tie_word_embeddings=False,
-    )
-    torch.manual_seed(seed)
-    LlamaForCausalLM(config).save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
+    config = LlamaConfig(vocab_size=640, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=4,
+                         num_key_value_heads=2, intermediate_size=2 * hidden, max_position_embeddings=128,
+                         bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id, tie_word_embeddings=False)
+    return _save_tiny(path, config, LlamaForCausalLM, tok, seed)
 
 
 def make_tiny_qwen2(path: Path, *, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
     """Save a tiny random Qwen2-style causal LM (q/k/v biases, grouped-query attention, tied embeddings)."""
-    import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     tok = tiny_tokenizer()
-    config = Qwen2Config(
-        vocab_size=640,
-        hidden_size=hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        intermediate_size=2 * hidden,
-        max_position_embeddings=128,
-        bos_token_id=tok.eos_token_id,
-        eos_token_id=tok.eos_token_id,
-        tie_word_embeddings=True,
-    )
-    torch.manual_seed(seed)
-    Qwen2ForCausalLM(config).save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
+    config = Qwen2Config(vocab_size=640, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=4,
+                         num_key_value_heads=2, intermediate_size=2 * hidden, max_position_embeddings=128,
+                         bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id, tie_word_embeddings=True)
+    return _save_tiny(path, config, Qwen2ForCausalLM, tok, seed)
 
 
 def pair_dataset(n: int = 32) -> Any:
