@@ -112,19 +112,24 @@ class Peft(PeftAdapter):
         self.build_config()
 
     def activation_rule(self, spec: Any) -> Any:
-        """IA3 with its GPT-NeoX defaults is exact; any other config gets the base class's conservative rule.
+        """IA3 with PEFT's default targets has a rule; any other config gets the base class's conservative one.
 
-        IA3 scales the qkv output and the down projection's input: bias's set plus the two scaled tensors
-        the multiplications keep for the scales' gradients (qkv output 3h, activation output f); in the
-        lowest block nothing below the qkv scaling needs a gradient, so its norm and MLP inputs (h + f) go.
+        IA3 scales attention outputs and the MLP down projection's input; each multiplication keeps the
+        scaled tensor for its scale's gradient, on top of what propagating gradients needs (bias's set):
+        on GPT-NeoX the fused qkv output (3h) and the activation output (f), and in the lowest block nothing
+        below the qkv scaling needs a gradient, so its norm and MLP inputs (h + f) go; on Llama-family
+        models the k and v outputs (2 × kv width) and the down projection's input (f).
         """
         from st_recipe.activations import ActivationRule, block_pieces
 
-        if not self.is_default_ia3() or getattr(spec, "model_type", "gpt_neox") != "gpt_neox":
+        if not self.is_default_ia3():
             return super().activation_rule(spec)
         b = block_pieces(spec)
-        return ActivationRule(b.propagate + 3 * b.h + b.f, b.h, first_block_less=b.h + b.f,
-                              why="bias's set + the scaled qkv output and GELU output")
+        if getattr(spec, "model_type", "gpt_neox") == "gpt_neox":
+            return ActivationRule(b.propagate + 3 * b.h + b.f, b.h, first_block_less=b.h + b.f,
+                                  why="bias's set + the scaled qkv output and GELU output")
+        kv = spec.num_kv_heads * spec.head_dim
+        return ActivationRule(b.propagate + 2 * kv + b.f, b.h, why="bias's set + the scaled k, v outputs and down input")
 
     def is_default_ia3(self) -> bool:
         """True for IA3 with PEFT's default targets (the one generic config with closed-form counts and rules)."""
