@@ -16,6 +16,7 @@ from typing import Any
 from st_recipe.catalog import ModelRef, build_random_model, parse_model_spec, suggest
 from st_recipe._text import public
 from st_recipe.errors import StRecipeError
+from st_recipe.recipes import ATTENTIONS
 
 logger = logging.getLogger(__name__)
 
@@ -35,12 +36,23 @@ def build_encoder(
     seed: int = 0,
     revision: str | None = None,
     model_kwargs: dict[str, Any] | None = None,
+    attention: str = "causal",
+    prompts: dict[str, str] | None = None,
+    include_prompt: bool = True,
 ) -> Any:
     """A ``SentenceTransformer`` (Transformer + Pooling [+ Normalize]) over a decoder-only LM.
 
     ``model`` is a catalogue name (``pythia-410m``), a Hub id, a local folder of any Hugging Face
     decoder, or ``random:<catalogue name>`` for a randomly initialised model of that shape.
+
+    ``attention="bidirectional"`` sets ``is_causal: false`` in the decoder's config (transformers' own
+    switch, saved in ``config.json`` and honoured by stock transformers on load); an architecture whose
+    attention stays causal under that switch is refused. ``prompts`` (``{"query": ..., "document": ...}``)
+    are stored on the model (``encode(..., prompt_name="query")``); ``include_prompt=False`` pools the text
+    tokens only.
     """
+    if attention not in ATTENTIONS:
+        raise StRecipeError(f"attention must be causal or bidirectional, not {attention!r}")
     if pooling not in POOLING_MODES:
         raise StRecipeError(f"unknown pooling {pooling!r}{suggest(pooling, POOLING_MODES)}")
     if padding_side not in PADDING_SIDES:
@@ -55,9 +67,15 @@ def build_encoder(
             hf_model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
             del hf_model
-            st_model = _assemble(tmp, ref, pooling, max_seq_length, normalize, padding_side, model_kwargs, None)
+            st_model = _assemble(tmp, ref, pooling, max_seq_length, normalize, padding_side, model_kwargs, None,
+                                 attention, include_prompt)
     else:
-        st_model = _assemble(ref.load_id, ref, pooling, max_seq_length, normalize, padding_side, model_kwargs, revision)
+        st_model = _assemble(ref.load_id, ref, pooling, max_seq_length, normalize, padding_side, model_kwargs, revision,
+                             attention, include_prompt)
+    if prompts:
+        from st_recipe.recipes import check_prompts
+
+        st_model.prompts = dict(check_prompts(dict(prompts)))
     return st_model
 
 
@@ -70,6 +88,8 @@ def _assemble(
     padding_side: str,
     model_kwargs: dict[str, Any] | None,
     revision: str | None,
+    attention: str = "causal",
+    include_prompt: bool = True,
 ) -> Any:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
@@ -99,12 +119,66 @@ def _assemble(
         transformer.processor = tokenizer
         if hasattr(transformer.input_formatter, "processor"):
             transformer.input_formatter.processor = tokenizer
-    modules = [transformer, Pooling(transformer.get_embedding_dimension(), pooling_mode=pooling)]
+    if attention == "bidirectional":
+        make_bidirectional(transformer.auto_model, ref.raw)
+    modules = [transformer, Pooling(transformer.get_embedding_dimension(), pooling_mode=pooling,
+                                    include_prompt=include_prompt)]
     if normalize:
         modules.append(Normalize())
     st_model = SentenceTransformer(modules=modules, device="cpu")
     setattr(st_model, SOURCE_ATTR, {"model": ref.raw, "load_id": ref.load_id, "random_init": ref.is_random})
     return st_model
+
+
+def make_bidirectional(hf_model: Any, name: str = "") -> None:
+    """Switch a decoder to bidirectional attention through its config (``is_causal = False``), or refuse it.
+
+    transformers 5 reads ``config.is_causal`` in the models it wraps with ``merge_with_config_defaults``
+    (the mask becomes a bidirectional one and SDPA/flash kernels get ``is_causal=False``). The switch is
+    saved in ``config.json``, so stock transformers reloads the model bidirectional. Whether this
+    architecture really honours it is checked on the model itself: changing the last token must change the
+    first token's hidden state.
+    """
+    config = hf_model.config
+    model_type = getattr(config, "model_type", type(hf_model).__name__)
+    label = f"{name} ({model_type})" if name else model_type
+    if getattr(config, "is_encoder_decoder", False):
+        raise StRecipeError(f"--attention bidirectional: {label} is an encoder-decoder model, not a decoder")
+    had, previous = hasattr(config, "is_causal"), getattr(config, "is_causal", None)
+    config.is_causal = False
+    if not _first_token_sees_last(hf_model):
+        if had:
+            config.is_causal = previous
+        else:
+            del config.is_causal
+        import transformers
+
+        raise StRecipeError(
+            f"--attention bidirectional is not supported for {label}: transformers {transformers.__version__} ignores "
+            "config.is_causal=False for this architecture (its attention stays causal), so the saved model would "
+            "load causal; use --attention causal")
+
+
+def _first_token_sees_last(hf_model: Any) -> bool:
+    """Whether the first position's hidden state depends on the last token (true only for bidirectional attention)."""
+    import torch
+
+    vocab = int(getattr(hf_model.config, "vocab_size", 0) or getattr(hf_model.get_input_embeddings(), "num_embeddings", 0))
+    if vocab < 8:
+        raise StRecipeError("cannot check bidirectional attention: the model's vocabulary is too small")
+    device = next(hf_model.parameters()).device
+    ids = torch.tensor([[3, 4, 5, 6, 7]], device=device)
+    changed = ids.clone()
+    changed[0, -1] = 2
+    mask = torch.ones_like(ids)
+    was_training = hf_model.training
+    hf_model.eval()
+    try:
+        with torch.no_grad():
+            first = [hf_model(input_ids=x, attention_mask=mask).last_hidden_state[0, 0].float() for x in (ids, changed)]
+    finally:
+        hf_model.train(was_training)
+    return bool((first[0] - first[1]).abs().max() > 1e-6 * max(1.0, float(first[0].abs().max())))
 
 
 def _is_causal(hf_model: Any) -> bool:

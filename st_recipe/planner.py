@@ -14,12 +14,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from st_recipe.catalog import CATALOG, ModelSpec, parse_model_spec
-from st_recipe.shapes import resolve_shape
 from st_recipe.errors import StRecipeError
 from st_recipe.flops import check_budget, format_flops, pairs_for_budget
 from st_recipe.memory import MemoryEstimate, estimate_memory, format_bytes, parse_memory
 from st_recipe.methods import Method, get_method, get_method_class, list_methods
 from st_recipe.recipes import Provenance, Recipe, load_defaults
+from st_recipe.shapes import resolve_shape
+
+
+# Quality levers: recipe fields whose defaults and provenance come straight from defaults.yaml.
+LEVERS = ("attention", "prompts", "include_prompt", "matryoshka_dims")
 
 
 @dataclass(frozen=True)
@@ -69,14 +73,23 @@ def plan(
     precision: str = "fp32",
     batch_size: int | None = None,
     fitted: Any = None,
+    gpus: int = 1,
+    nodes: int = 1,
 ) -> Recipe:
-    """Plan a training run for a FLOP budget: model, method (+ args), pairs and hyperparameters, with provenance."""
+    """Plan a training run for a FLOP budget: model, method (+ args), pairs and hyperparameters, with provenance.
+
+    ``max_memory`` is per device. With ``gpus`` per node × ``nodes`` > 1 devices, the memory check assumes fully
+    sharded data parallelism over all of them (FSDP full shard or DeepSpeed ZeRO-3, see ``recipes/launch/``).
+    """
     budget = check_budget(budget)
+    devices = check_devices(gpus, nodes)
     defaults = load_defaults()
     tpp = float(_value(defaults["tokens_per_pair"]))
     batch = int(batch_size or _value(defaults["batch_size"]))
     cap = parse_memory(max_memory) if max_memory is not None else None
     seq_len = int(_value(defaults["max_seq_length"]))
+    if batch % devices:
+        raise StRecipeError(f"batch size {batch} is not divisible by the {devices} devices")
 
     # 1. method
     if method is not None:
@@ -123,7 +136,8 @@ def plan(
     chosen = candidates[0]
     mem_note = ""
     if cap is not None:
-        chosen, mem_note = _fit_memory(candidates, primary, cap, batch, seq_len, precision, defaults, budget, tpp, method is not None, choose)
+        chosen, mem_note = _fit_memory(candidates, primary, cap, batch, seq_len, precision, defaults, budget, tpp,
+                                       method is not None, choose, devices=devices)
 
     if model_value is None:
         model_value = chosen.spec.name
@@ -143,7 +157,10 @@ def plan(
         "budget": Provenance("user"),
         "pairs": Provenance("derived", f"budget / ({chosen.method.cost_formula} = {chosen.flops_per_token:.4g} FLOP/token × {tpp:g} tokens/pair)"),
         "tokens_per_pair": _prov(defaults["tokens_per_pair"]),
-        "batch_size": Provenance("user") if batch_size else _prov(defaults["batch_size"]),
+        "batch_size": _sharded(Provenance("user") if batch_size else _prov(defaults["batch_size"]), devices, batch,
+                               # (the memory note once: here unless GradCache or freezing carry it)
+                               mem_note if cap is not None and not chosen.mini_batch_size
+                               and chosen.method is primary else ""),
         "mini_batch_size": Provenance("heuristic", mem_note) if chosen.mini_batch_size else Provenance("heuristic", "no GradCache needed"),
         "learning_rate": lr_prov,
         "schedule": _prov(defaults["schedule"]),
@@ -154,6 +171,7 @@ def plan(
         "pooling": _prov(defaults["pooling"]),
         "precision": Provenance("user") if precision != "fp32" else Provenance("heuristic", "fp32 unless --bf16"),
         "seed": _prov(defaults["seed"], "heuristic"),
+        **{name: _prov(defaults[name], "heuristic") for name in LEVERS},
     }
     return Recipe(
         model=model_value,
@@ -173,8 +191,23 @@ def plan(
         pooling=_value(defaults["pooling"]),
         precision=precision,
         seed=int(_value(defaults["seed"])),
+        attention=_value(defaults["attention"]),
+        prompts=dict(_value(defaults["prompts"]) or {}),
+        include_prompt=bool(_value(defaults["include_prompt"])),
+        matryoshka_dims=_value(defaults["matryoshka_dims"]),
         provenance=prov,
     )
+
+
+def _sharded(prov: Provenance, devices: int, batch: int, mem_note: str) -> Provenance:
+    """The batch's provenance, saying how it is split when the plan is for several devices."""
+    if devices == 1:
+        return prov
+    note = (f"the global batch: {batch // devices} pairs on each of {devices} devices; the plan assumes FSDP full "
+            f"shard / DeepSpeed ZeRO-3 over the {devices} devices")
+    if mem_note:
+        note += f" ({mem_note})"
+    return Provenance(prov.source, f"{prov.note}; {note}" if prov.note else note)
 
 
 def learning_rate_for(spec: Any) -> tuple[float, Provenance]:
@@ -209,9 +242,15 @@ def _fit_memory(
     tpp: float,
     method_fixed: bool,
     choose: Any,
+    devices: int = 1,
 ) -> tuple[Candidate, str]:
-    """The first option that fits under ``cap``: mini-batches, then block freezing, then smaller models."""
-    minis = [None] + [m for m in defaults["memory"]["mini_batch_sizes"] if m < batch]
+    """The first option that fits under ``cap`` per device: mini-batches, then block freezing, then smaller models."""
+    minis_ok = [m for m in defaults["memory"]["mini_batch_sizes"] if m < batch]
+    if devices > 1:
+        # Each device runs batch / devices pairs; a GradCache mini-batch only helps when smaller than that.
+        minis_ok = [m for m in minis_ok if m < batch // devices]
+    where = f"per device, fully sharded (FSDP full shard / ZeRO-3) over {devices} devices" if devices > 1 else ""
+    minis = [None] + minis_ok
     methods: list[Method] = [primary]
     if not method_fixed:
         methods += [get_method("freeze", fraction=f) for f in defaults["memory"]["freeze_fractions"]]
@@ -221,12 +260,14 @@ def _fit_memory(
         for cand in cands:
             for mini in minis:
                 est = estimate_memory(cand.spec, method_obj, batch_size=batch, max_seq_length=seq_len,
-                                      precision=precision, mini_batch_size=mini)
+                                      precision=precision, mini_batch_size=mini, devices=devices)
                 label = f"{cand.spec.name} / {method_obj.describe()}" + (f" / mini-batch {mini}" if mini else "")
                 if smallest is None or est.total < smallest[0]:
                     smallest = (est.total, label)
                 if est.total <= cap:
                     note = f"fits under {format_bytes(cap)}: estimated peak {format_bytes(est.total)}"
+                    if where:
+                        note += f" {where}; launch with recipes/launch/fsdp.yaml or deepspeed-zero3.yaml"
                     if method_obj is not primary:
                         note += f" ({primary.name} did not fit; the paper recommends block freezing under memory limits)"
                     if mini:
@@ -235,8 +276,17 @@ def _fit_memory(
                                      cand.pairs, mini, est), note
     assert smallest is not None
     raise StRecipeError(
-        f"nothing fits under {format_bytes(cap)}: the smallest option needs {format_bytes(smallest[0])} ({smallest[1]})"
+        f"nothing fits under {format_bytes(cap)}{' ' + where if where else ''}: the smallest option needs "
+        f"{format_bytes(smallest[0])} ({smallest[1]})"
     )
+
+
+def check_devices(gpus: Any, nodes: Any) -> int:
+    """The device count ``gpus`` × ``nodes`` (each an integer >= 1)."""
+    for name, value in (("gpus", gpus), ("nodes", nodes)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise StRecipeError(f"--{name} must be an integer >= 1, not {value!r}")
+    return gpus * nodes
 
 
 def method_costs(spec: Any, recipe: Recipe | None = None) -> list[dict[str, Any]]:

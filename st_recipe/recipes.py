@@ -20,6 +20,7 @@ from typing import Any
 from st_recipe.errors import StRecipeError
 from st_recipe.provenance import Provenance
 
+
 @dataclass
 class Recipe:
     """A full training configuration; ``provenance`` has an entry for every field."""
@@ -41,6 +42,10 @@ class Recipe:
     pooling: str = "mean"
     precision: str = "fp32"
     seed: int = 0
+    attention: str = "causal"
+    prompts: dict[str, str] = field(default_factory=dict)
+    include_prompt: bool = True
+    matryoshka_dims: list[int] | None = None
     provenance: dict[str, Provenance] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -105,6 +110,11 @@ class Recipe:
         _check(self.pooling in ("mean", "lasttoken", "weightedmean"), f"pooling must be mean, lasttoken or weightedmean, not {self.pooling!r}")
         _check(self.precision in ("fp32", "bf16", "fp16"), f"precision must be fp32, bf16 or fp16, not {self.precision!r}")
         _check(_is_int(self.seed) and self.seed >= 0, f"seed must be an integer >= 0, not {self.seed!r}")
+        _check(self.attention in ATTENTIONS, f"attention must be causal or bidirectional, not {self.attention!r}")
+        check_prompts(self.prompts)
+        _check(isinstance(self.include_prompt, bool), f"include_prompt must be true or false, not {self.include_prompt!r}")
+        if self.matryoshka_dims is not None:
+            self.matryoshka_dims = check_matryoshka_dims(self.matryoshka_dims)
 
     def replace(self, source: str = "user", note: str = "", **changes: Any) -> "Recipe":
         """A copy with some fields changed, each marked with the given provenance."""
@@ -122,6 +132,8 @@ class Recipe:
         """Values plus a ``provenance`` block, JSON/YAML-ready."""
         out: dict[str, Any] = {k: getattr(self, k) for k in self.field_names()}
         out["method_args"] = dict(self.method_args)
+        out["prompts"] = dict(self.prompts)
+        out["matryoshka_dims"] = list(self.matryoshka_dims) if self.matryoshka_dims is not None else None
         out["provenance"] = {k: self.provenance[k].to_dict() for k in self.field_names()}
         return out
 
@@ -154,6 +166,8 @@ class Recipe:
             values = {k: v for k, v in data.items() if k != "provenance"}
             if values.get("method_args") is None:
                 values["method_args"] = {}
+            if "prompts" in values and values["prompts"] is None:
+                values["prompts"] = {}
             return cls(**values, provenance={k: Provenance(**v) for k, v in prov.items()})
         except TypeError as exc:
             raise StRecipeError(f"{where}: {exc}") from None
@@ -174,6 +188,38 @@ class Recipe:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, target)
         return target
+
+
+ATTENTIONS = ("causal", "bidirectional")
+# Prompt names and the training column each one is applied to (anchor <- query, positive <- document).
+PROMPT_COLUMNS = {"query": "anchor", "document": "positive"}
+
+
+def check_prompts(prompts: Any) -> dict[str, str]:
+    """``{name: prompt}`` with names from :data:`PROMPT_COLUMNS` and non-empty prompt strings; one-line errors."""
+    _check(isinstance(prompts, dict), f"prompts must map a name (query, document) to a prompt string, not {prompts!r}")
+    for name, text in prompts.items():
+        _check(name in PROMPT_COLUMNS, f"unknown prompt name {name!r}: use query (applied to anchors) or document "
+                                       "(applied to positives)")
+        _check(isinstance(text, str) and text != "", f"prompt {name!r} must be a non-empty string, not {text!r}")
+    return prompts
+
+
+def check_matryoshka_dims(dims: Any, hidden_size: int | None = None) -> list[int]:
+    """Matryoshka dimensions as a list of distinct positive integers (each <= ``hidden_size`` when given)."""
+    if isinstance(dims, str):
+        try:
+            dims = [int(d) for d in dims.replace(" ", "").split(",") if d]
+        except ValueError:
+            raise StRecipeError(f"matryoshka dims must be comma-separated integers such as 768,512,256, not {dims!r}") from None
+    _check(isinstance(dims, (list, tuple)) and len(dims) > 0 and all(_is_int(d) for d in dims),
+           f"matryoshka dims must be a non-empty list of integers, not {dims!r}")
+    _check(all(d >= 1 for d in dims), f"matryoshka dims must be positive, not {list(dims)}")
+    _check(len(set(dims)) == len(dims), f"matryoshka dims must be distinct, not {list(dims)}")
+    if hidden_size is not None:
+        too_big = [d for d in dims if d > hidden_size]
+        _check(not too_big, f"matryoshka dims {too_big} exceed the model's embedding dimension {hidden_size}")
+    return list(dims)
 
 
 def _check(ok: bool, message: str) -> None:

@@ -115,3 +115,60 @@ def _base_14m():
     if "m" not in _CACHE:
         _CACHE["m"] = build_encoder("random:pythia-14m")
     return _CACHE["m"]
+
+
+# ---- several devices: the memory check assumes FSDP full shard / ZeRO-3 over all of them
+
+
+def test_pythia_12b_full_fine_tuning_needs_sharding():
+    # Below the paper's crossover full fine-tuning is the method; pythia-12b's weights, gradients and Adam state
+    # alone (16 bytes per parameter) are far over one 80 GB GPU.
+    with pytest.raises(StRecipeError, match=r"nothing fits under 80\.0 GiB"):
+        plan(5e16, model="pythia-12b", method="full", max_memory="80GB")
+    r = plan(5e16, model="pythia-12b", max_memory="80GB", gpus=8)
+    assert (r.model, r.method) == ("pythia-12b", "full")
+    assert r.provenance["method"].source == "paper"
+    assert r.mini_batch_size is not None and r.mini_batch_size < r.batch_size // 8
+    note = r.provenance["batch_size"].note
+    assert "FSDP full shard / DeepSpeed ZeRO-3 over the 8 devices" in note and "128 pairs on each of 8" in note
+    assert "per device" in r.provenance["mini_batch_size"].note
+    est = estimate_memory(get_spec("pythia-12b"), get_method("full"), batch_size=1024, max_seq_length=75,
+                          mini_batch_size=r.mini_batch_size, devices=8)
+    assert est.total <= parse_memory("80GB")
+
+
+def test_nodes_multiply_the_devices():
+    # 2 nodes of 4 GPUs plan exactly as 8 GPUs.
+    a = plan(5e16, model="pythia-12b", max_memory="80GB", gpus=4, nodes=2)
+    b = plan(5e16, model="pythia-12b", max_memory="80GB", gpus=8)
+    assert a.to_dict() == b.to_dict()
+
+
+def test_one_device_plans_are_unchanged():
+    assert plan(1e17, max_memory="24GB").to_dict() == plan(1e17, max_memory="24GB", gpus=1, nodes=1).to_dict()
+
+
+@pytest.mark.parametrize("kw, needle", [
+    ({"gpus": 0}, "--gpus must be an integer >= 1"), ({"nodes": -1}, "--nodes must be an integer >= 1"),
+    ({"gpus": 3}, "batch size 1024 is not divisible by the 3 devices"),
+])
+def test_bad_device_counts(kw, needle):
+    with pytest.raises(StRecipeError, match=needle):
+        plan(5e16, max_memory="80GB", **kw)
+
+
+def test_plan_cli_gpus_and_nodes_stay_torch_free():
+    import subprocess
+    import sys
+
+    code = ("import sys; from click.testing import CliRunner; from st_recipe.cli import main; "
+            "r = CliRunner().invoke(main, ['plan', '--budget', '5e16', '--model', 'pythia-12b', '--max-memory', "
+            "'80GB', '--gpus', '4', '--nodes', '2', '--json']); print(r.output); "
+            "assert r.exit_code == 0, r.output; assert 'torch' not in sys.modules")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:] + proc.stdout[-2000:]
+    import json
+
+    recipe = json.loads(proc.stdout)
+    assert recipe["method"] == "full" and recipe["mini_batch_size"]
+    assert "over the 8 devices" in recipe["provenance"]["batch_size"]["note"]

@@ -31,9 +31,12 @@ from st_recipe.errors import StRecipeError
 @click.option("--overwrite", is_flag=True, help="Re-run tasks that already have cached results.")
 @click.option("--model-name", default=None, metavar="ORG/NAME", help="File results under this name instead of the derived one.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary JSON instead of the table.")
+@click.option("--truncate-dim", type=int, default=None, metavar="D",
+              help="Evaluate the first D embedding dimensions only (Matryoshka models); filed separately "
+                   "(mteb experiment truncate_dim=D, eval_results_dimD.json).")
 def eval_cmd(model: str, benchmarks: tuple[str, ...], tasks: tuple[str, ...], task_files: tuple[str, ...],
              score_range: str | None, batch_size: int, cache_dir: str | None, compare_base: bool, overwrite: bool,
-             model_name: str | None, as_json: bool) -> None:
+             model_name: str | None, as_json: bool, truncate_dim: int | None = None) -> None:
     """Evaluate MODEL (a run dir, a sentence-transformers folder or a Hub id) with mteb; exit 1 if any task failed."""
     import warnings
 
@@ -50,6 +53,7 @@ def eval_cmd(model: str, benchmarks: tuple[str, ...], tasks: tuple[str, ...], ta
             raise StRecipeError(f"--score-range must look like LOW,HIGH (e.g. 0,5), not {score_range!r}")
     # mteb and the model take tens of seconds to import and load: check what is cheap to check first.
     check_min(batch_size, "--batch-size", 1)
+    check_min(truncate_dim, "--truncate-dim", 1)
     check_eval_model(model, compare_base=compare_base)
     if cache_dir is not None:
         check_dir_target(cache_dir, "--cache")
@@ -60,7 +64,7 @@ def eval_cmd(model: str, benchmarks: tuple[str, ...], tasks: tuple[str, ...], ta
     quiet_libraries("mteb", "datasets", "sentence_transformers", "huggingface_hub")
     summary = evaluate(model, benchmarks=benchmarks, tasks=tasks, task_files=task_files, batch_size=batch_size,
                        cache_dir=cache_dir, compare_base=compare_base, overwrite=overwrite, model_name=model_name,
-                       progress=sys.stderr.isatty(), score_range=span)
+                       progress=sys.stderr.isatty(), score_range=span, truncate_dim=truncate_dim)
     if as_json:
         click.echo(summary.to_json())
         base_failed = [dict(f, task=f"{f['task']} (base)") for f in summary.base.failed] if summary.base else []

@@ -12,7 +12,10 @@ from st_recipe.cli._common import check_batch_size, format_table
 
 @click.command("plan")
 @click.option("--budget", required=True, help="Training compute in FLOPs, e.g. 1e17.")
-@click.option("--max-memory", default=None, help="Peak training memory cap, e.g. 24GB (GB = GiB = 2^30 bytes).")
+@click.option("--max-memory", default=None, help="Peak training memory cap per device, e.g. 24GB (GB = GiB = 2^30 bytes).")
+@click.option("--gpus", type=int, default=1, show_default=True,
+              help="Devices per node. Above one device the memory check assumes FSDP full shard / ZeRO-3 over all of them.")
+@click.option("--nodes", type=int, default=1, show_default=True, help="Machines, each with --gpus devices.")
 @click.option("--method", default=None, help="Use this method; the rest is re-planned.")
 @click.option("--method-arg", "method_args", multiple=True, metavar="KEY=VALUE", help="Method argument (repeatable).")
 @click.option("--model", default=None, help="Use this base model (catalogue name or random:<name>).")
@@ -21,13 +24,15 @@ from st_recipe.cli._common import check_batch_size, format_table
 @click.option("--fitted", default=None, help="A fitted-law YAML from `st-recipe fit` (replaces the heuristics).")
 @click.option("--json", "as_json", is_flag=True, help="Print the Recipe as JSON.")
 def plan_cmd(budget: str, max_memory: str | None, method: str | None, method_args: tuple[str, ...],
-             model: str | None, batch_size: int | None, bf16: bool, fitted: str | None, as_json: bool) -> None:
+             model: str | None, batch_size: int | None, bf16: bool, fitted: str | None, as_json: bool,
+             gpus: int = 1, nodes: int = 1) -> None:
     """Plan a run for a FLOP budget: model, method, pairs and hyperparameters, each with its provenance."""
     from st_recipe.flops import check_budget
     from st_recipe.methods import parse_method_args
-    from st_recipe.planner import plan
+    from st_recipe.planner import check_devices, plan
 
     check_batch_size(batch_size)
+    check_devices(gpus, nodes)
     law = None
     if fitted is not None:
         from st_recipe.scaling import FittedLaw
@@ -35,7 +40,7 @@ def plan_cmd(budget: str, max_memory: str | None, method: str | None, method_arg
         law = FittedLaw.load(fitted)
     recipe = plan(check_budget(budget), max_memory=max_memory, method=method, model=model,
                   method_args=parse_method_args(method_args) or None, precision="bf16" if bf16 else "fp32",
-                  batch_size=batch_size, fitted=law)
+                  batch_size=batch_size, fitted=law, gpus=gpus, nodes=nodes)
     if as_json:
         click.echo(recipe.to_json())
         return

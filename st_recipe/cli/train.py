@@ -45,11 +45,35 @@ from st_recipe.errors import StRecipeError
 @click.option("--seed", type=int, default=None, help="Random seed.")
 @click.option("--repo-id", default=None, help="Intended Hub repo (ORG/NAME), recorded for eval and publish.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--attention", type=click.Choice(["causal", "bidirectional"]), default=None,
+              help="Decoder attention in training and encoding (default: the recipe's, causal). bidirectional sets "
+                   "is_causal=false in the saved config.json; architectures that ignore it are refused.")
+@click.option("--prompt", "prompts", multiple=True, metavar="NAME=TEXT",
+              help='Instruction prompt (repeatable): query="..." is prepended to anchors, document="..." to '
+                   'positives; stored in the model for encode(..., prompt_name="query").')
+@click.option("--exclude-prompt-from-pooling", is_flag=True,
+              help="Pool the text tokens only, not the prompt's (Pooling include_prompt=False).")
+@click.option("--matryoshka-dims", default=None, metavar="D1,D2,...",
+              help="Train with MatryoshkaLoss at these embedding sizes, e.g. 768,512,256,128,64 (each <= the model's "
+                   "hidden size).")
+@click.option("--padding-free/--no-padding-free", default=True, show_default=True,
+              help="Encode each side of a batch without padding: packed rows, or length-sorted sub-batches "
+                   "where packing does not check out (same loss and gradients; fewer FLOPs run).")
+@click.option("--distributed", type=click.Choice(["ddp", "fsdp", "fsdp2", "deepspeed", "deepspeed-zero2",
+                                                  "deepspeed-zero3"]), default=None,
+              help="Print the `accelerate launch` command (a shipped config from recipes/launch/) that runs this "
+                   "training over several GPUs or machines, and exit; nothing is started.")
+@click.option("--gpus", type=int, default=None, help="With --distributed: GPUs per machine (default: the config's 8).")
+@click.option("--nodes", type=int, default=1, show_default=True, help="With --distributed: machines.")
 def train_cmd(budget: str | None, recipe_file: str | None, zoo_name: str | None, model: str | None, method: str | None,
               method_args: tuple[str, ...], data: str, anchor_column: str | None, positive_column: str | None,
               out: str | None, resume: bool, overwrite: bool, batch_size: int | None, mini_batch_size: int | None,
               learning_rate: float | None, max_seq_length: int | None, bf16: bool, gradient_checkpointing: bool,
-              save_steps: int | None, seed: int | None, repo_id: str | None, quiet: bool) -> None:
+              save_steps: int | None, seed: int | None, repo_id: str | None, quiet: bool,
+              attention: str | None = None, prompts: tuple[str, ...] = (), exclude_prompt_from_pooling: bool = False,
+              matryoshka_dims: str | None = None,
+              padding_free: bool = True, distributed: str | None = None, gpus: int | None = None,
+              nodes: int = 1) -> None:
     """Train an embedding model within a FLOP budget; writes a run dir that loads with SentenceTransformer(path)."""
     from st_recipe.recipe_builder import build_recipe
 
@@ -59,6 +83,11 @@ def train_cmd(budget: str | None, recipe_file: str | None, zoo_name: str | None,
     check_batch_size(batch_size)
     check_min(mini_batch_size, "--mini-batch-size", 1)
     check_min(save_steps, "--save-steps", 1)
+    parse_prompts(prompts)
+    if matryoshka_dims is not None:
+        from st_recipe.recipes import check_matryoshka_dims
+
+        check_matryoshka_dims(matryoshka_dims)
     if out is not None and not out.strip():
         raise StRecipeError("the output folder (--out) must not be empty")
     if repo_id is not None:
@@ -69,29 +98,37 @@ def train_cmd(budget: str | None, recipe_file: str | None, zoo_name: str | None,
         from st_recipe.zoo import get_entry
 
         get_entry(zoo_name)
-    if model is not None:
+    if model is not None and distributed is None:  # --distributed only prints a command for other machines
         check_model(model)
     recipe = build_recipe(budget=budget, recipe=recipe_file or zoo_name, model=model, method=method,
                           method_args=method_args, batch_size=batch_size, mini_batch_size=mini_batch_size,
                           learning_rate=learning_rate, max_seq_length=max_seq_length, bf16=bf16, seed=seed)
+    recipe = apply_levers(recipe, attention=attention, prompts=prompts, include_prompt=not exclude_prompt_from_pooling,
+                          matryoshka_dims=matryoshka_dims)
+    if distributed is not None:
+        click.echo(distributed_command(distributed, recipe, gpus=gpus, nodes=nodes, bf16=bf16))
+        return
     from st_recipe.planner import budget_label
 
     target = out or f"runs/{model_slug(recipe.model)}-{recipe.method}-{budget_label(recipe.budget or 0)}"
     check_run_out(target, overwrite=overwrite, resume=resume)
     if model is None:
         check_model(recipe.model)  # the planned or recipe's model
+    check_matryoshka_fits(recipe)
     pairs = check_data(data, anchor_column=anchor_column, positive_column=positive_column, seed=recipe.seed)
     check_writable(target, "--out")
     if not quiet:
         click.echo(f"model {display(recipe.model)}; method {recipe.method} {json.dumps(recipe.method_args)}; "
-                   f"budget {recipe.budget:.4g} FLOP; batch {recipe.batch_size}; data {data}; out {target}", err=True)
+                   f"budget {recipe.budget:.4g} FLOP; batch {recipe.batch_size}; data {data}; out {target}"
+                   f"{lever_summary(recipe)}", err=True)
     try:
         quiet_libraries()
         from st_recipe.training import train
 
         result = train(recipe, pairs, target, resume=resume, overwrite=overwrite,
                        gradient_checkpointing=gradient_checkpointing, save_steps=save_steps, quiet=quiet,
-                       anchor_column=anchor_column, positive_column=positive_column, repo_id=repo_id)
+                       anchor_column=anchor_column, positive_column=positive_column, repo_id=repo_id,
+                       padding_free=padding_free)
     except KeyboardInterrupt:
         # Without --quiet the progress bar's line is still open; end it so the hint is a line of its own.
         click.echo(("" if quiet else "\n") + interrupted_hint(target), err=True)
@@ -108,6 +145,88 @@ def train_cmd(budget: str | None, recipe_file: str | None, zoo_name: str | None,
     if b and a:
         click.echo(f"held-out ({a.pairs} pairs): InfoNCE {b.infonce:.3f} -> {a.infonce:.3f}, "
                    f"top-1 accuracy {b.top1_accuracy:.1%} -> {a.top1_accuracy:.1%}")
+
+
+def distributed_command(kind: str, recipe, *, gpus: int | None, nodes: int, bf16: bool) -> str:
+    """The exact ``accelerate launch`` command for this invocation (its arguments less --distributed/--gpus/--nodes)."""
+    from st_recipe.launch import launch_command, strip_option
+
+    check_min(gpus, "--gpus", 1)
+    check_min(nodes, "--nodes", 1)
+    from st_recipe.launch import CONFIG_PROCESSES
+
+    devices = (gpus or CONFIG_PROCESSES) * nodes
+    if recipe.batch_size % devices:
+        raise StRecipeError(f"batch size {recipe.batch_size} is not divisible by the {devices} processes")
+    argv = list(sys.argv[1:])
+    if argv and argv[0] == "train":
+        argv = argv[1:]
+    for name in ("--distributed", "--gpus", "--nodes"):
+        argv = strip_option(argv, name)
+    return launch_command(kind, argv, model=recipe.model, processes=gpus, machines=nodes,
+                          bf16=bf16 or recipe.precision == "bf16")
+
+
+def parse_prompts(items: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``NAME=TEXT`` items (``--prompt``) as a dict; one-line errors for a missing ``=`` or a repeated name."""
+    from st_recipe.recipes import check_prompts
+
+    out: dict[str, str] = {}
+    for item in items:
+        name, eq, text = item.partition("=")
+        name = name.strip()
+        if not eq or not name:
+            raise StRecipeError(f'--prompt must look like NAME=TEXT (e.g. query="Represent this question: "), not {item!r}')
+        if name in out:
+            raise StRecipeError(f"--prompt {name} given twice")
+        out[name] = text
+    return check_prompts(out)
+
+
+def apply_levers(recipe, *, attention: str | None = None, prompts: tuple[str, ...] | list[str] = (),
+                 include_prompt: bool = True, matryoshka_dims: str | None = None):
+    """The recipe with the quality-lever flags applied (provenance ``user``); checked without torch."""
+    from st_recipe.recipes import check_matryoshka_dims
+
+    changes: dict = {}
+    if attention is not None and attention != recipe.attention:
+        changes["attention"] = attention
+    if prompts:
+        changes["prompts"] = parse_prompts(prompts)
+    if not include_prompt:
+        if not (changes.get("prompts") or recipe.prompts):
+            raise StRecipeError("--exclude-prompt-from-pooling needs a --prompt (or prompts in the recipe)")
+        changes["include_prompt"] = False
+    if matryoshka_dims is not None:
+        changes["matryoshka_dims"] = check_matryoshka_dims(matryoshka_dims)
+    return recipe.replace(**changes) if changes else recipe
+
+
+def lever_summary(recipe) -> str:
+    """The quality levers in use, for the start line ('' when all are off)."""
+    parts = []
+    if recipe.attention != "causal":
+        parts.append(f"attention {recipe.attention}")
+    if recipe.prompts:
+        parts.append("prompts " + ", ".join(recipe.prompts) + ("" if recipe.include_prompt else " (not pooled)"))
+    if recipe.matryoshka_dims:
+        parts.append("matryoshka " + ",".join(str(d) for d in recipe.matryoshka_dims))
+    return "".join(f"; {p}" for p in parts)
+
+
+def check_matryoshka_fits(recipe) -> None:
+    """Matryoshka dims no larger than the model's hidden size, where its shape can be read without torch."""
+    if not recipe.matryoshka_dims:
+        return
+    from st_recipe.recipes import check_matryoshka_dims
+    from st_recipe.shapes import resolve_shape
+
+    try:
+        hidden = getattr(resolve_shape(recipe.model), "hidden_size", None)
+    except StRecipeError:
+        return  # checked again in training, against the loaded model's embedding dimension
+    if isinstance(hidden, int):
+        check_matryoshka_dims(recipe.matryoshka_dims, hidden)
 
 
 def interrupted_hint(target: str) -> str:

@@ -249,10 +249,17 @@ def evaluate(
     model_name: str | None = None,
     progress: bool = True,
     score_range: tuple[float, float] | None = None,
+    truncate_dim: int | None = None,
 ) -> EvalSummary:
-    """Evaluate MODEL on benchmarks, mteb tasks and local task files with mteb; cache, summarise and save the results."""
+    """Evaluate MODEL on benchmarks, mteb tasks and local task files with mteb; cache, summarise and save the results.
+
+    ``truncate_dim`` evaluates the first D embedding dimensions only (Matryoshka models); its results are
+    filed as an mteb experiment ``truncate_dim=D`` and its run-dir summary is ``eval_results_dim<D>.json``.
+    """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise StRecipeError(f"batch size must be a positive integer, not {batch_size!r}")
+    if truncate_dim is not None and (isinstance(truncate_dim, bool) or not isinstance(truncate_dim, int) or truncate_dim < 1):
+        raise StRecipeError(f"--truncate-dim must be a positive integer, not {truncate_dim!r}")
     if score_range is not None:
         score_range = check_score_range(score_range, "--score-range")
     # Everything cheap to check (names, files, model path) fails before any model is loaded.
@@ -268,6 +275,8 @@ def evaluate(
     loaded = load_model(model, model_name=model_name)
     if compare_base and loaded.run_dir is None:
         raise StRecipeError(f"--compare-base needs a run dir with {RUN_RECORD} (its recipe.model names the base model)")
+    if truncate_dim is not None:
+        truncate(loaded, truncate_dim)
 
     import mteb
 
@@ -282,12 +291,26 @@ def evaluate(
             max_len = loaded.st_model.max_seq_length
             loaded.st_model = None  # one model in memory at a time
             base = base_model(base_spec, pooling=pooling, max_seq_length=max_len, normalize=normalize, seed=seed)
+            if truncate_dim is not None:
+                truncate(base, truncate_dim)
             summary.base = _run(base, task_objs, cache, batch_size=batch_size, overwrite=overwrite, progress=progress,
                                 label=f"eval base {base.name}", offline=offline)
     finally:
         offline.restore()
+    summary.truncate_dim = truncate_dim
+    if summary.base is not None:
+        summary.base.truncate_dim = truncate_dim
     _finish(summary, loaded, cache_path)
     return summary
+
+
+def truncate(loaded: LoadedModel, dim: int) -> None:
+    """Make ``loaded`` encode its first ``dim`` dimensions (ST's ``truncate_dim``), filed as an mteb experiment."""
+    full = loaded.st_model.get_embedding_dimension()
+    if full is not None and dim > full:
+        raise StRecipeError(f"--truncate-dim {dim} exceeds the model's embedding dimension {full}")
+    loaded.st_model.truncate_dim = dim
+    loaded.experiment = {**(loaded.experiment or {}), "truncate_dim": dim}
 
 
 def _finish(summary: EvalSummary, loaded: LoadedModel, cache_path: Path) -> None:
@@ -299,11 +322,15 @@ def _finish(summary: EvalSummary, loaded: LoadedModel, cache_path: Path) -> None
             s.mteb_version, s.created = mteb.__version__, now
     if loaded.run_dir is not None:
         target = RunDir(loaded.run_dir).eval_summary
+        if summary.truncate_dim is not None:
+            target = target.with_name(f"{target.stem}_dim{summary.truncate_dim}{target.suffix}")
         # Relative inside the run dir: the summary may be published, and absolute paths leak a machine's layout.
         shown = cache_path.resolve()
         summary.cache_dir = str(shown.relative_to(loaded.run_dir)) if shown.is_relative_to(loaded.run_dir) else str(shown)
     else:
         safe = f"{loaded.name.replace('/', '__')}__{loaded.revision}"
+        if summary.truncate_dim is not None:
+            safe += f"__dim{summary.truncate_dim}"
         target = cache_path / "eval_summaries" / f"{safe}.json"
         summary.cache_dir = str(cache_path)
     if summary.base is not None:

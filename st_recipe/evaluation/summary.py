@@ -78,6 +78,8 @@ class EvalSummary:
     # Earlier scores the saved summary still holds: tasks this run did not touch or failed on.
     kept: list[TaskScore] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Embeddings cut to their first D dimensions (``eval --truncate-dim D``); None for the full embedding.
+    truncate_dim: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -117,6 +119,8 @@ class EvalSummary:
             "failed": list(self.failed),
             "kept": [r.task for r in self.kept],
         }
+        if self.truncate_dim is not None:
+            out["truncate_dim"] = self.truncate_dim
         out["base"] = None if self.base is None else {k: v for k, v in self.base.to_dict().items() if k != "base"}
         return out
 
@@ -148,6 +152,8 @@ class EvalSummary:
             rows.append((f"average {kind}", kind, "") + cells(avg["by_type"].get(kind), base_avg["by_type"].get(kind) if base_avg else None) + ("",))
         rows.append(("average (all tasks)", "", "") + cells(avg["overall"], base_avg["overall"] if base_avg else None) + ("",))
         title = f"model {self.model_name} @ {self.revision}"
+        if self.truncate_dim is not None:
+            title += f" (embeddings truncated to {self.truncate_dim} dims)"
         if base:
             title += f"  vs base {base.model_name} @ {base.revision}"
         lines = [title, format_table(rows)]

@@ -174,6 +174,20 @@ def _hardware(rec: RunRecord) -> str:
 # ----------------------------------------------------------------------------------------- the card
 
 
+def _levers(recipe: dict[str, Any]) -> dict[str, Any]:
+    """The quality levers the run used (bidirectional attention, prompts, Matryoshka dims), for the card."""
+    roles = {"query": "queries (anchors)", "document": "documents (positives)"}
+    prompts = recipe.get("prompts") or {}
+    return {
+        "bidirectional": recipe.get("attention") == "bidirectional",
+        # JSON-quoted, so a prompt's trailing space (which matters) shows
+        "prompts": [{"name": k, "text": json.dumps(v, ensure_ascii=False), "role": roles.get(k, k)}
+                    for k, v in prompts.items()],
+        "include_prompt": recipe.get("include_prompt", True) is not False,
+        "matryoshka_dims": [int(d) for d in recipe.get("matryoshka_dims") or []],
+    }
+
+
 def _card_data(repo_id: str, base: dict[str, Any], data: dict[str, Any], method: str, facts: dict[str, Any],
                evals: list[Any]) -> Any:
     """The card's front matter as ``ModelCardData`` (so the model-index is laid out the way the Hub parses it)."""
@@ -229,6 +243,7 @@ def render_card(repo_id: str, rec: RunRecord, summary: dict[str, Any] | None, fa
                 "fraction": params.get("trainable_fraction"), "cost_formula": method.cost_formula or None,
                 "citation": _method_citation(method.name)},
         recipe_rows=_recipe_rows(rec.recipe),
+        levers=_levers(rec.recipe),
         flops={"budget": fmt_flops(flops.budget), "planned": fmt_flops(flops.planned),
                "spent": fmt_flops(flops.spent), "paper_formula": fmt_flops(flops.paper_formula),
                "padded": fmt_flops(flops.executed_with_padding),

@@ -20,7 +20,7 @@ from typing import Any
 
 from st_recipe.errors import StRecipeError
 from st_recipe.flops import FlopMeter, format_flops
-from st_recipe.recipes import Recipe
+from st_recipe.recipes import PROMPT_COLUMNS, Recipe
 from st_recipe.run import RUN_RECORD, DataInfo, FlopsInfo, Heldout, LossCurve, MethodInfo, ModelInfo, RunDir, RunRecord
 from st_recipe.training.trainer import BudgetState, is_main, world_size
 
@@ -90,7 +90,10 @@ def _pair_cost(model: Any, data: Any, meter: FlopMeter, max_len: int, seed: int)
     idx = idx[:SAMPLE_PAIRS_FOR_COST]
     tok = model[0].tokenizer
     lengths = []
-    for texts in ([data.anchors[i] for i in idx], [data.positives[i] for i in idx]):
+    # Texts as trained: with their prompts (the stored query/document prompts are prepended in training).
+    prompts = getattr(model, "prompts", None) or {}
+    q, d = prompts.get("query", ""), prompts.get("document", "")
+    for texts in ([q + data.anchors[i] for i in idx], [d + data.positives[i] for i in idx]):
         enc = tok(texts, truncation=True, max_length=max_len, padding=False)
         lengths.append([len(x) for x in enc["input_ids"]])
     return meter.batch_flops(lengths) / len(idx)
@@ -126,8 +129,15 @@ def train(
     anchor_column: str | None = None,
     positive_column: str | None = None,
     repo_id: str | None = None,
+    padding_free: bool = True,
 ) -> RunResult:
-    """Train ``recipe`` on ``data`` until its FLOP budget is spent; write the run dir ``out``."""
+    """Train ``recipe`` on ``data`` until its FLOP budget is spent; write the run dir ``out``.
+
+    ``padding_free`` (default) encodes each side of a training batch without padding: its texts packed
+    into a few rows (per-text positions, attention that never crosses texts), or length-sorted sub-batches
+    where packing does not reproduce the padded embeddings (same loss and gradients as the padded batch,
+    fewer FLOPs run; see :mod:`st_recipe.training.packing`); ``False`` keeps the padded batch.
+    """
     import torch
 
     from st_recipe.data import BUILTIN, check_enough, load_pairs
@@ -156,7 +166,12 @@ def train(
 
     started = time.time()
     torch.manual_seed(recipe.seed)
-    model = build_encoder(recipe.model, pooling=recipe.pooling, max_seq_length=recipe.max_seq_length, seed=recipe.seed)
+    model = build_encoder(recipe.model, pooling=recipe.pooling, max_seq_length=recipe.max_seq_length, seed=recipe.seed,
+                          attention=recipe.attention, prompts=recipe.prompts, include_prompt=recipe.include_prompt)
+    if recipe.matryoshka_dims:
+        from st_recipe.recipes import check_matryoshka_dims
+
+        check_matryoshka_dims(recipe.matryoshka_dims, model.get_embedding_dimension())
     source_info = encoder_source(model)
     before = heldout_scores(model, held, recipe.temperature) if held is not None and is_main() else None
     method = get_method(recipe.method, **recipe.method_args)
@@ -180,9 +195,12 @@ def train(
     state = BudgetState(budget=budget)
     trainer, callback = _budget_trainer(model, recipe, train_pairs, state, meter, run_dir.checkpoints, planned_steps,
                                         identity=identity, save_steps=save_steps, resume_from=resume_from, quiet=quiet,
-                                        gradient_checkpointing=gradient_checkpointing)
+                                        gradient_checkpointing=gradient_checkpointing, padding_free=padding_free)
     from st_recipe.training.trainer import BudgetReached
 
+    from st_recipe.training.sharded import is_sharded, unsharded, warn_if_unsharded
+
+    warn_if_unsharded(trainer)
     try:
         trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     except BudgetReached:
@@ -193,12 +211,21 @@ def train(
     if state.flops > budget * (1 + 1e-9):
         raise StRecipeError(f"internal error: spent {state.flops:.4g} FLOP over the budget {budget:.4g}")
 
-    method.merge(model)
+    if is_sharded(trainer):
+        # FSDP / DeepSpeed ZeRO hold each process's slice of the weights: gather them (every process takes
+        # part) into a fresh, unsharded encoder on rank 0, which then merges, scores and saves alone.
+        model, method = unsharded(trainer, recipe)
+    if model is not None:
+        method.merge(model)
     record = None
     if is_main():
         n, nt = report.n_params, report.n_trainable
         not_counted = ("GradCache's extra embedding pass and gradient-checkpointing recompute"
                        if (recipe.mini_batch_size or gradient_checkpointing) else None)
+        if recipe.matryoshka_dims:
+            extra = (f"the Matryoshka loss's {len(recipe.matryoshka_dims)} extra in-batch similarity matrices on "
+                     "truncated embeddings (batch² × dim each; negligible next to the encoder)")
+            not_counted = f"{not_counted}; {extra}" if not_counted else extra
         record = RunRecord(
             recipe=recipe.to_dict(),
             repo_id=repo_id,
@@ -246,7 +273,8 @@ def _resume_point(root: Path, identity: dict[str, Any]) -> Path | None:
 
 def _budget_trainer(model: Any, recipe: Recipe, train_pairs: Any, state: BudgetState, meter: FlopMeter,
                     checkpoints: Path, planned_steps: int, *, identity: dict[str, Any], save_steps: int | None,
-                    resume_from: Path | None, quiet: bool, gradient_checkpointing: bool) -> tuple[Any, Any]:
+                    resume_from: Path | None, quiet: bool, gradient_checkpointing: bool,
+                    padding_free: bool = True) -> tuple[Any, Any]:
     """The configured budget trainer and its progress callback."""
     import torch
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
@@ -259,7 +287,8 @@ def _budget_trainer(model: Any, recipe: Recipe, train_pairs: Any, state: BudgetS
     from transformers.trainer_callback import PrinterCallback
 
     from st_recipe.training.environment import checkpointing_args
-    from st_recipe.training.trainer import budget_callback, make_trainer
+    from st_recipe.training.packing import default_overhead
+    from st_recipe.training.trainer import budget_callback, make_trainer, padding_free_strategy
 
     world = world_size()
     loss_kwargs = dict(scale=1.0 / recipe.temperature, directions=("query_to_doc", "doc_to_query"),
@@ -268,6 +297,11 @@ def _budget_trainer(model: Any, recipe: Recipe, train_pairs: Any, state: BudgetS
         loss = CachedMultipleNegativesRankingLoss(model, mini_batch_size=recipe.mini_batch_size, **loss_kwargs)
     else:
         loss = MultipleNegativesRankingLoss(model, **loss_kwargs)
+    if recipe.matryoshka_dims:
+        from sentence_transformers.sentence_transformer.losses import MatryoshkaLoss
+
+        # The same InfoNCE on each truncated embedding; the encoder runs once per batch, so the meter is unchanged.
+        loss = MatryoshkaLoss(model, loss, matryoshka_dims=list(recipe.matryoshka_dims))
     if is_main():
         try:
             checkpoints.mkdir(parents=True, exist_ok=True)
@@ -298,14 +332,24 @@ def _budget_trainer(model: Any, recipe: Recipe, train_pairs: Any, state: BudgetS
         use_cpu=not torch.cuda.is_available(),
         **checkpointing_args(gradient_checkpointing),
         disable_tqdm=True,
+        # anchor <- the query prompt, positive <- the document prompt (stored on the model for encode(prompt_name=...))
+        prompts={PROMPT_COLUMNS[name]: text for name, text in recipe.prompts.items()} or None,
         dataloader_drop_last=True,
         ddp_find_unused_parameters=False,
         save_only_model=False,
     )
     callback = budget_callback(TrainerCallback, state, resume_from=resume_from, quiet=quiet)
+    # Packed rows or sub-batches (exact only with right padding: left padding shifts positions).
+    strategy = None
+    # Sharded weights are gathered at every forward, so every process must run the same number of forwards:
+    # padding-free sub-batches (a count per process's lengths) are off under FSDP / DeepSpeed.
+    from st_recipe.training.sharded import sharding_requested
+
+    if padding_free and not sharding_requested() and getattr(model[0].tokenizer, "padding_side", "right") == "right":
+        strategy = padding_free_strategy(meter.profile, default_overhead("cuda" if torch.cuda.is_available() else "cpu"))
     trainer = make_trainer(SentenceTransformerTrainer, meter=meter, padded_meter=FlopMeter(meter.profile, count_padding=True),
                            state=state, warmup=int(math.ceil(recipe.warmup_ratio * planned_steps)),
-                           planned_steps=planned_steps, checkpoints=checkpoints, model=model, args=args,
+                           planned_steps=planned_steps, checkpoints=checkpoints, padding_free=strategy, model=model, args=args,
                            train_dataset=train_pairs.to_dataset(), loss=loss, callbacks=[callback])
     trainer.remove_callback(PrinterCallback)
     return trainer, callback

@@ -146,9 +146,40 @@ def _write_error(exc: BaseException, path: Path) -> StRecipeError:
     return StRecipeError(f"could not write checkpoint {path}: {first}")
 
 
+def padding_free_strategy(profile: CostProfile, overhead_tokens: float, *, pack: bool = True) -> Any:
+    """The default padding-free strategy for a model with cost ``profile`` (see :mod:`st_recipe.training.packing`)."""
+    from st_recipe.training.packing import PaddingFree
+
+    return PaddingFree(sub_batch_planner(profile, overhead_tokens), profile.sequence_flops, pack=pack)
+
+
+def sub_batch_planner(profile: CostProfile, overhead_tokens: float) -> Any:
+    """The padding-free plan for one side's lengths: length-sorted groups priced with ``profile``."""
+    from functools import lru_cache
+
+    from st_recipe.training.packing import plan_groups
+
+    overhead = overhead_tokens * profile.per_token
+
+    @lru_cache(maxsize=16)  # metering and the forward plan the same sides: plan each once
+    def plan(lengths: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
+        return tuple(tuple(g) for g in plan_groups(lengths, cost=profile.sequence_flops, overhead=overhead))
+
+    def planner(lengths: list[int]) -> list[list[int]]:
+        return [list(g) for g in plan(tuple(int(t) for t in lengths))]
+
+    return planner
+
+
 def make_trainer(base: type, *, meter: FlopMeter, padded_meter: FlopMeter, state: BudgetState, warmup: int,
-                 planned_steps: int, checkpoints: Path, **kwargs: Any) -> Any:
-    """Build a budget trainer on top of ``base`` (SentenceTransformerTrainer; imported by the caller)."""
+                 planned_steps: int, checkpoints: Path, padding_free: Any = None, **kwargs: Any) -> Any:
+    """Build a budget trainer on top of ``base`` (SentenceTransformerTrainer; imported by the caller).
+
+    With ``padding_free`` (:func:`padding_free_strategy`) each side of a training batch is encoded without
+    padding (packed rows or length-sorted sub-batches, see :mod:`st_recipe.training.packing`) and the
+    state's ``padded`` total meters what those layouts execute.
+    """
+    strategy = padding_free
 
     class BudgetTrainer(base):  # type: ignore[misc, valid-type]
         """Meters the real tokens of every training batch and never runs a step past the budget."""
@@ -157,6 +188,15 @@ def make_trainer(base: type, *, meter: FlopMeter, padded_meter: FlopMeter, state
                          num_items_in_batch: Any = None) -> Any:
             if model.training and not return_outputs:
                 inputs = self._within_budget(inputs)
+                if strategy is not None:
+                    from st_recipe.training.packing import padding_free
+
+                    try:
+                        with padding_free(self.model, strategy):
+                            return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                                        num_items_in_batch=num_items_in_batch)
+                    finally:
+                        state.step_padded += strategy.pop_executed()
             return super().compute_loss(model, inputs, return_outputs=return_outputs,
                                         num_items_in_batch=num_items_in_batch)
 
@@ -180,7 +220,8 @@ def make_trainer(base: type, *, meter: FlopMeter, padded_meter: FlopMeter, state
                 sides = [s[:k] for s in sides]
                 state.partial_final_batch = k * world
             state.step_flops += meter.batch_flops(sides)
-            state.step_padded += padded_meter.batch_flops(sides)
+            if strategy is None:  # padding-free layouts add what they ran in compute_loss
+                state.step_padded += padded_meter.batch_flops(sides)
             state.step_tokens += sum(sum(s) for s in sides)
             state.step_pairs += len(sides[0]) if sides else 0
             return inputs
@@ -238,7 +279,11 @@ def make_trainer(base: type, *, meter: FlopMeter, padded_meter: FlopMeter, state
             import torch
 
             if self.is_deepspeed_enabled or self.is_fsdp_enabled:
-                return super()._save(output_dir, state_dict)
+                # Sharded: the engine's own files (FSDP's save_fsdp_model, DeepSpeed's save_checkpoint, written
+                # beside the optimizer state) are what a resume loads. The extra save_pretrained copy the base
+                # class would write here reads this process's shards (it fails on FSDP2's DTensors, and is
+                # empty under ZeRO-3); the run dir gets the gathered full weights at the end instead.
+                return None
             target = Path(output_dir or self.args.output_dir)
             target.mkdir(parents=True, exist_ok=True)
             trainable = {n: p.detach().cpu() for n, p in self.model.named_parameters() if p.requires_grad}
@@ -247,6 +292,12 @@ def make_trainer(base: type, *, meter: FlopMeter, padded_meter: FlopMeter, state
         def _load_from_checkpoint(self, checkpoint_path: str, model: Any = None) -> None:
             import torch
 
+            if self.is_fsdp_enabled:
+                # sentence-transformers' override rebuilds a whole model from the folder, which an FSDP checkpoint
+                # is not: transformers' own loader reads save_fsdp_model's files into the sharded model.
+                from transformers import Trainer
+
+                return Trainer._load_from_checkpoint(self, checkpoint_path, model)
             path = Path(checkpoint_path) / TRAINABLE_STATE
             if not path.is_file():
                 return super()._load_from_checkpoint(checkpoint_path)

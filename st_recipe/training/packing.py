@@ -1,0 +1,362 @@
+"""Padding-free training: each side of a batch runs without its padding, exactly.
+
+A padded batch runs every text at the batch's longest length. Two exact layouts replace it during
+training only (the SentenceTransformer's ``forward`` is shadowed for one loss call; the saved model is
+the plain ``Transformer + Pooling``):
+
+* packed rows (the default, :func:`encode_packed`): a side's texts are first-fit packed into a few rows
+  of its longest length, ``position_ids`` restart at 0 for every text and no 2D mask is passed, so
+  transformers builds a causal mask that never crosses texts (sdpa/eager/flex) or runs flash-attention's
+  varlen kernel (one row of every text, :func:`_varlen_attention`). One forward per side, linear layers
+  over the real tokens only. It is checked once on the first batch against the padded embeddings
+  (:func:`packing_works`); a model that fails keeps the sub-batch layout.
+* length-sorted sub-batches (:func:`encode_sub_batches`): each side sorted by length and cut into a few
+  groups, each trimmed to its own longest text; works for every architecture and attention kernel.
+  Cut points come from a small dynamic programme: a group of ``n`` texts padded to ``L`` costs
+  ``n * sequence_flops(L)`` plus a fixed per-forward overhead in tokens of per-token cost (larger on a
+  GPU, where a small forward is launch-bound).
+
+Embeddings go back in the original order before the loss, so the loss, its in-batch negatives and the
+gradients are the padded batch's up to float rounding (with right padding a causal decoder's states never
+see the padding after a text, and pooling masks it out). Left padding (or any mask that is not a prefix
+of ones) keeps the padded forward: positions would shift with the trimmed padding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable, Iterator, Sequence
+
+# Per-forward overhead of a sub-batch, in tokens of per-token cost (sub-batch layout only): a rough figure
+# from pythia-70m-width runs on a shared 2-core CPU; on a GPU a small forward is launch-bound, so groups stay
+# large. Not tuned on a GPU.
+CPU_OVERHEAD_TOKENS = 256
+GPU_OVERHEAD_TOKENS = 4096
+MAX_GROUPS = 8
+
+
+def default_overhead(device: Any = None) -> int:
+    """The per-group overhead (in tokens) for ``device`` (a torch device or its type string)."""
+    kind = getattr(device, "type", device) or "cpu"
+    return CPU_OVERHEAD_TOKENS if str(kind) == "cpu" else GPU_OVERHEAD_TOKENS
+
+
+def plan_groups(lengths: Sequence[int], *, cost: Callable[[int], float] | None = None, overhead: float = 0.0,
+                max_groups: int = MAX_GROUPS) -> list[list[int]]:
+    """Row indices of each sub-batch: contiguous runs of the rows sorted by length (longest first).
+
+    Minimises ``sum(len(group) * cost(max length in group)) + overhead * groups`` with at most
+    ``max_groups`` groups. ``cost`` defaults to the length itself (padded tokens).
+    """
+    n = len(lengths)
+    if n == 0:
+        return []
+    cost = cost or float
+    order = sorted(range(n), key=lambda i: (-int(lengths[i]), i))
+    sorted_len = [int(lengths[i]) for i in order]
+    per = [cost(t) for t in sorted_len]  # per[i]: cost of a text padded to sorted_len[i]
+    inf = float("inf")
+    groups = max(1, min(max_groups, n))
+    # best[g][j]: the cheapest split of sorted rows j..n-1 into at most g groups; cut[g][j] its first end.
+    best = [[0.0] * (n + 1) for _ in range(groups + 1)]
+    cut = [[n] * (n + 1) for _ in range(groups + 1)]
+    for j in range(n):
+        best[0][j] = inf
+    for g in range(1, groups + 1):
+        for j in range(n - 1, -1, -1):
+            choice, where = inf, n
+            for k in range(j + 1, n + 1):  # the group is rows j..k-1, padded to sorted_len[j]
+                value = (k - j) * per[j] + overhead + best[g - 1][k]
+                if value <= choice:  # on a tie, the larger group
+                    choice, where = value, k
+            best[g][j], cut[g][j] = choice, where
+    out, j, g = [], 0, groups
+    while j < n:
+        k = cut[g][j]
+        out.append(order[j:k])
+        j, g = k, g - 1
+    return out
+
+
+def executed_flops(lengths: Sequence[int], groups: list[list[int]], sequence_flops: Callable[[int], float]) -> float:
+    """FLOPs the sub-batches really execute: every text at its group's longest length."""
+    return sum(len(g) * sequence_flops(max(int(lengths[i]) for i in g)) for g in groups)
+
+
+def _right_padded(mask: Any, lengths: Any) -> bool:
+    import torch
+
+    width = mask.shape[1]
+    expected = torch.arange(width, device=mask.device)[None, :] < lengths[:, None]
+    return bool(torch.equal(mask.bool(), expected))
+
+
+def encode_sub_batches(forward: Callable[[dict[str, Any]], dict[str, Any]], features: dict[str, Any],
+                       planner: Callable[[list[int]], list[list[int]]], embed: Any = None) -> dict[str, Any]:
+    """``forward(features)`` run as length-sorted sub-batches; ``sentence_embedding`` in the original order.
+
+    With ``embed`` (the model's input embedding module) the token embeddings of the whole side are looked
+    up once and each sub-batch gets its slice as ``inputs_embeds``: the dense gradient of a large
+    vocabulary is then built once per side, as in the padded batch, not once per sub-batch.
+    """
+    import torch
+
+    mask = features.get("attention_mask")
+    if mask is None or mask.dim() != 2 or mask.shape[0] < 2:
+        return forward(features)
+    rows, width = mask.shape
+    lengths_t = mask.sum(dim=1)
+    if not _right_padded(mask, lengths_t):
+        return forward(features)
+    lengths = [int(x) for x in lengths_t.tolist()]
+    groups = planner(lengths)
+    if len(groups) == 1 and max(lengths) == width:
+        return forward(features)
+    embeds = embed(features["input_ids"]) if embed is not None and "input_ids" in features else None
+    outputs, order = [], []
+    for group in groups:
+        longest = max(1, max(lengths[i] for i in group))
+        index = torch.tensor(group, device=mask.device)
+        sub = {}
+        for key, value in features.items():
+            if torch.is_tensor(value) and value.dim() >= 2 and value.shape[:2] == (rows, width):
+                sub[key] = value.index_select(0, index)[:, :longest]
+            elif torch.is_tensor(value) and value.dim() >= 1 and value.shape[0] == rows:
+                sub[key] = value.index_select(0, index)
+            else:
+                sub[key] = value
+        if embeds is not None:
+            del sub["input_ids"]
+            sub["inputs_embeds"] = embeds.index_select(0, index)[:, :longest]
+        outputs.append(forward(sub)["sentence_embedding"])
+        order.extend(group)
+    embeddings = torch.cat(outputs, dim=0)
+    inverse = torch.empty(rows, dtype=torch.long, device=embeddings.device)
+    inverse[torch.tensor(order, device=embeddings.device)] = torch.arange(rows, device=embeddings.device)
+    result = dict(features)
+    result["sentence_embedding"] = embeddings.index_select(0, inverse)
+    return result
+
+
+def input_embedding(st_model: Any) -> Any:
+    """The input embedding module of a SentenceTransformer over a transformers model whose forward takes
+    ``inputs_embeds`` (None otherwise: the sub-batches then look their tokens up themselves)."""
+    import inspect
+
+    try:
+        first = st_model[0]
+        inner = first.auto_model
+        if "inputs_embeds" not in inspect.signature(inner.forward).parameters:
+            return None
+        params = getattr(first, "model_forward_params", None)
+        if params is not None and "inputs_embeds" not in params:
+            return None
+        return inner.get_input_embeddings()
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError, NotImplementedError):
+        return None
+
+
+class PaddingFree:
+    """How a training forward skips padding, and what it really ran.
+
+    ``pack`` (default): each side's texts are packed into a few rows (:func:`encode_packed`), after a
+    one-time check on the first batch that packing gives this model the padded batch's embeddings; where
+    it does not (or ``pack=False``), length-sorted sub-batches planned by ``planner``
+    (:func:`encode_sub_batches`). ``executed`` sums the FLOPs of the layouts that ran with gradients
+    (``sequence_flops`` per row at the row's width), for the run record.
+    """
+
+    def __init__(self, planner: Callable[[list[int]], list[list[int]]], sequence_flops: Callable[[int], float],
+                 *, pack: bool = True) -> None:
+        self.planner = planner
+        self.sequence_flops = sequence_flops
+        self.pack = pack
+        self.packs: bool | None = None  # None until checked on the first batch
+        self.executed = 0.0
+        self.layouts: dict[str, int] = {}
+
+    def _count(self, layout: str, flops: float) -> None:
+        import torch
+
+        if torch.is_grad_enabled():  # GradCache's no-grad pass is not counted (as in the padded meter)
+            self.executed += flops
+            self.layouts[layout] = self.layouts.get(layout, 0) + 1
+
+    def pop_executed(self) -> float:
+        """FLOPs run since the last call."""
+        value, self.executed = self.executed, 0.0
+        return value
+
+    def encode(self, st_model: Any, original: Callable[[dict[str, Any]], dict[str, Any]], embed: Any,
+               features: dict[str, Any]) -> dict[str, Any]:
+        mask = features.get("attention_mask")
+        if mask is None or mask.dim() != 2:
+            return original(features)
+        rows, width = mask.shape
+        if self.pack and self.packs is None:
+            self.packs = packing_works(st_model, features)
+        if self.pack and self.packs:
+            if _varlen_attention(st_model) and _right_padded(mask, mask.sum(dim=1)):
+                # flash-attention: one row of every text, attention per text (varlen), no padding at all.
+                lengths = [int(x) for x in mask.sum(dim=1).tolist()]
+                self._count("one row (varlen)", sum(self.sequence_flops(t) for t in lengths))
+                return encode_packed(st_model, features, [list(range(rows))], row_width=sum(lengths))
+            bins = _packable(mask)
+            if bins is not None:
+                self._count("packed", len(bins) * self.sequence_flops(width))
+                return encode_packed(st_model, features, bins)
+        lengths = [int(x) for x in mask.sum(dim=1).tolist()]
+        if _right_padded(mask, mask.sum(dim=1)):
+            groups = self.planner(lengths)
+            self._count("sub-batches", sum(len(g) * self.sequence_flops(max(lengths[i] for i in g)) for g in groups))
+        else:
+            self._count("padded", rows * self.sequence_flops(width))
+        return encode_sub_batches(original, features, self.planner, embed)
+
+
+@contextlib.contextmanager
+def padding_free(st_model: Any, strategy: PaddingFree | Callable[[list[int]], list[list[int]]]) -> Iterator[None]:
+    """Within the block, calling ``st_model`` on a padded batch encodes it padding-free.
+
+    ``strategy`` is a :class:`PaddingFree` or a bare sub-batch planner. The instance's ``forward`` is
+    shadowed and restored afterwards, so nothing of it is ever saved.
+    """
+    original = type(st_model).forward.__get__(st_model)
+    had_own = "forward" in vars(st_model)
+    previous = vars(st_model).get("forward")
+    embed = input_embedding(st_model)
+    if not isinstance(strategy, PaddingFree):
+        strategy = PaddingFree(strategy, float, pack=False)
+
+    def forward(features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        if kwargs:
+            return original(features, **kwargs)
+        return strategy.encode(st_model, original, embed, features)
+
+    st_model.forward = forward
+    try:
+        yield
+    finally:
+        if had_own:
+            st_model.forward = previous
+        else:
+            del st_model.forward
+
+
+def first_fit(lengths: Sequence[int], width: int) -> list[list[int]]:
+    """Row indices packed into bins of ``width`` tokens: first fit, longest texts first."""
+    bins: list[list[int]] = []
+    room: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda i: (-int(lengths[i]), i)):
+        t = int(lengths[i])
+        for b, free in enumerate(room):
+            if t <= free:
+                bins[b].append(i)
+                room[b] -= t
+                break
+        else:
+            bins.append([i])
+            room.append(width - t)
+    return bins
+
+
+def _varlen_attention(st_model: Any) -> bool:
+    """Whether the model runs flash-attention, whose varlen kernel attends within each packed text only."""
+    try:
+        impl = str(st_model[0].auto_model.config._attn_implementation or "")
+    except (AttributeError, IndexError, KeyError, TypeError):
+        return False
+    return impl.startswith("flash_attention") or impl.endswith("flash_attention_2") or impl.endswith("flash_attention_3")
+
+
+def _packable(mask: Any) -> list[list[int]] | None:
+    """The bins of a right-padded side, or None when packing saves no row (or the mask is not right-padded)."""
+    if mask.shape[0] < 2:
+        return None
+    lengths_t = mask.sum(dim=1)
+    if not _right_padded(mask, lengths_t):
+        return None
+    bins = first_fit([int(x) for x in lengths_t.tolist()], mask.shape[1])
+    return bins if len(bins) < mask.shape[0] else None
+
+
+def encode_packed(st_model: Any, features: dict[str, Any], bins: list[list[int]] | None = None,
+                  row_width: int | None = None) -> dict[str, Any] | None:
+    """One forward of a side's texts packed into a few rows of its longest length; None where unsupported.
+
+    ``row_width`` (default: the padded width) can be larger, e.g. the sum of the lengths with ``bins`` one
+    row of every text: the single-row layout that flash-attention's varlen kernel runs without any padding.
+
+    Each row holds several texts back to back, ``position_ids`` restart at 0 for each, and no attention
+    mask is passed: transformers then builds a causal mask that never crosses texts (``find_packed_sequence
+    _indices``). The token states are scattered back to the padded layout and the remaining modules
+    (pooling, normalisation) run on them with the original attention mask, as in the padded batch.
+    """
+    import torch
+
+    mask = features.get("attention_mask")
+    ids = features.get("input_ids")
+    if mask is None or ids is None or mask.dim() != 2:
+        return None
+    bins = bins if bins is not None else _packable(mask)
+    if bins is None:
+        return None  # nothing packs: the padded batch is as small
+    rows, width = mask.shape
+    row = int(row_width or width)
+    lengths = [int(x) for x in mask.sum(dim=1).tolist()]
+    device = ids.device
+    src, dst, pos = [], [], []
+    for b, members in enumerate(bins):
+        offset = 0
+        for i in members:
+            n = lengths[i]
+            src.extend(range(i * width, i * width + n))
+            dst.extend(range(b * row + offset, b * row + offset + n))
+            pos.extend(range(n))
+            offset += n
+        if offset > row:
+            raise ValueError(f"bin {b} holds {offset} tokens, more than the row width {row}")
+        pos.extend(range(row - offset))  # the tail of the row is a sequence of its own
+    src_t = torch.tensor(src, device=device)
+    dst_t = torch.tensor(dst, device=device)
+    packed_ids = torch.zeros(len(bins) * row, dtype=ids.dtype, device=device)
+    packed_ids[dst_t] = ids.reshape(-1)[src_t]
+    position_ids = torch.tensor(pos, device=device).reshape(len(bins), row)
+    modules = list(st_model.children())
+    first = modules[0]
+    out = first({"input_ids": packed_ids.reshape(len(bins), row), "position_ids": position_ids})
+    key = getattr(first, "module_output_name", "token_embeddings")
+    states = out[key]
+    hidden = states.shape[-1]
+    # Back to the padded layout: padding positions read row 0 of the packed states and are masked out.
+    gather = torch.zeros(rows * width, dtype=torch.long, device=device)
+    gather[src_t] = dst_t
+    result = dict(features)
+    result[key] = states.reshape(-1, hidden).index_select(0, gather).reshape(rows, width, hidden)
+    for module in modules[1:]:
+        result = module(result)
+    return result
+
+
+def packing_works(st_model: Any, features: dict[str, Any], rtol: float = 1e-4) -> bool:
+    """Whether packed rows give this model the padded batch's embeddings (checked once, without gradients).
+
+    Models whose attention ignores ``position_ids``-based packing, or that need the 2D mask, fail here
+    and keep the sub-batch path.
+    """
+    import torch
+
+    was_training = st_model.training
+    st_model.eval()
+    try:
+        with torch.no_grad():
+            packed = encode_packed(st_model, dict(features))
+            if packed is None:
+                return False
+            padded = type(st_model).forward(st_model, dict(features))
+            a, b = packed["sentence_embedding"].float(), padded["sentence_embedding"].float()
+            return bool(torch.isfinite(a).all()) and float((a - b).abs().max()) <= rtol * max(float(b.abs().max()), 1e-6)
+    except Exception:  # noqa: BLE001 - any failure means: do not pack this model
+        return False
+    finally:
+        st_model.train(was_training)

@@ -1,0 +1,182 @@
+"""Padding-free training: sub-batch plans, and the same loss, gradients and embeddings as the padded batch."""
+
+from __future__ import annotations
+
+import pytest
+
+from st_recipe.training.packing import (
+    PaddingFree,
+    encode_packed,
+    encode_sub_batches,
+    executed_flops,
+    first_fit,
+    padding_free,
+    plan_groups,
+)
+
+TEXTS_A = ["a", "The cat sat on the mat.", "Embeddings map sentences to vectors and more vectors.", "He cooked",
+           "Rivers flow from the mountains to the sea, and back by rain over the hills again.", "x y",
+           "She reads a book about the history of Rome.", "Machine learning"]
+TEXTS_B = ["About the cat: it sat.", "dogs", "A dog is running in the park with a red ball and a friend.",
+           "The weather is sunny and warm today.", "ok", "Rome, history, books, reading, and a long afternoon.",
+           "pasta", "Models learn from data, slowly."]
+
+
+def test_plan_groups_covers_every_row_once_and_is_sorted():
+    lengths = [5, 40, 7, 75, 12, 12, 3, 60]
+    for overhead in (0.0, 10.0, 1e9):
+        groups = plan_groups(lengths, overhead=overhead)
+        flat = [i for g in groups for i in g]
+        assert sorted(flat) == list(range(len(lengths)))
+        assert [lengths[i] for i in flat] == sorted(lengths, reverse=True)
+    assert len(plan_groups(lengths, overhead=1e9)) == 1  # a huge overhead: one padded batch
+    assert len(plan_groups(lengths, overhead=0.0, max_groups=8)) == len(set(lengths))  # free groups: one per length
+    assert plan_groups([], overhead=0.0) == []
+
+
+def test_executed_flops_of_one_group_is_the_padded_batch():
+    lengths = [3, 9, 4]
+    assert executed_flops(lengths, [[0, 1, 2]], float) == 27
+    assert executed_flops(lengths, [[1], [2, 0]], float) == 9 + 8
+
+
+def test_first_fit_packs_every_row_once_within_the_width():
+    lengths = [5, 40, 7, 75, 12, 12, 3, 60]
+    bins = first_fit(lengths, 75)
+    assert sorted(i for b in bins for i in b) == list(range(len(lengths)))
+    assert all(sum(lengths[i] for i in b) <= 75 for b in bins)
+    assert len(bins) == 3  # 75 | 60+12+3 | 40+12+7+5
+
+
+def _encoder(folder, method, args):
+    import torch
+
+    from st_recipe.encoder import build_encoder
+    from st_recipe.methods import get_method
+
+    torch.manual_seed(0)
+    model = build_encoder(str(folder), max_seq_length=32)
+    get_method(method, **args).apply(model)
+    model.train()
+    return model
+
+
+def _loss_and_grads(model, features, layout):
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    loss_fn = MultipleNegativesRankingLoss(model, scale=20.0, directions=("query_to_doc", "doc_to_query"),
+                                           partition_mode="per_direction")
+    model.zero_grad(set_to_none=True)
+    planner = lambda lengths: plan_groups(lengths, overhead=0.0)  # noqa: E731 - as many groups as lengths
+    if layout != "padded":
+        strategy = PaddingFree(planner, float, pack=layout == "packed")
+        with padding_free(model, strategy):
+            loss = loss_fn([dict(f) for f in features], None)
+        assert set(strategy.layouts) == {layout}, strategy.layouts
+        assert 0 < strategy.executed < sum(f["attention_mask"].numel() for f in features)
+    else:
+        loss = loss_fn([dict(f) for f in features], None)
+    loss.backward()
+    grads = {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    return float(loss.detach()), grads
+
+
+METHODS = [("full", {}), ("lora", {"r": 4}), ("bias", {}), ("freeze", {"blocks": 1}), ("propulsion", {"degree": 10}),
+           ("peft", {"peft_type": "ia3"})]
+
+
+@pytest.mark.parametrize("layout", ["packed", "sub-batches"])
+@pytest.mark.parametrize("arch", ["neox", "llama"])
+@pytest.mark.parametrize("method, args", METHODS)
+def test_same_loss_gradients_and_embeddings_as_the_padded_batch(tiny_neox_dir, tiny_llama_dir, arch, method, args,
+                                                                 layout):
+    import torch
+
+    if arch == "llama" and method == "bias":
+        pytest.skip("Llama has no biases: bias-only tuning is refused")
+    model = _encoder(tiny_neox_dir if arch == "neox" else tiny_llama_dir, method, args)
+    features = [model.tokenize(TEXTS_A), model.tokenize(TEXTS_B)]
+    assert len(set(features[0]["attention_mask"].sum(1).tolist())) > 3  # really several sub-batches
+    # Propulsion, IA3 and LoRA start at identity: nudge every trainable weight so the gradients mean something.
+    with torch.no_grad():
+        gen = torch.Generator().manual_seed(1)
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(0.02 * torch.randn(p.shape, generator=gen))
+    padded_loss, padded_grads = _loss_and_grads(model, features, "padded")
+    free_loss, free_grads = _loss_and_grads(model, features, layout)
+    assert free_loss == pytest.approx(padded_loss, rel=1e-5)
+    assert set(free_grads) == set(padded_grads) and padded_grads
+    for name, g in padded_grads.items():
+        scale = max(float(g.abs().max()), 1e-12)
+        assert float((free_grads[name] - g).abs().max()) <= 1e-5 * scale, name
+    model.eval()
+    with torch.no_grad():
+        padded = model(dict(features[0]))["sentence_embedding"]
+        if layout == "packed":
+            free = encode_packed(model, dict(features[0]))
+            lengths = features[0]["attention_mask"].sum(1).tolist()
+            one_row = encode_packed(model, dict(features[0]), [list(range(len(lengths)))], row_width=sum(lengths))
+            assert torch.allclose(one_row["sentence_embedding"], padded, rtol=1e-5, atol=1e-6)
+        else:
+            free = encode_sub_batches(model.forward, dict(features[0]), lambda n: plan_groups(n, overhead=0.0))
+    assert torch.allclose(free["sentence_embedding"], padded, rtol=1e-5, atol=1e-6)
+    assert "forward" not in vars(model)  # the training forward is gone: the saved model is the plain one
+
+
+def test_left_padding_falls_back_to_the_padded_forward(tiny_neox_dir):
+    import torch
+
+    from st_recipe.encoder import build_encoder
+
+    model = build_encoder(str(tiny_neox_dir), max_seq_length=32, padding_side="left")
+    features = model.tokenize(TEXTS_A)
+    calls = []
+
+    def forward(f):
+        calls.append(f["input_ids"].shape)
+        return model.forward(f)
+
+    with torch.no_grad():
+        encode_sub_batches(forward, dict(features), lambda n: plan_groups(n, overhead=0.0))
+        assert encode_packed(model, dict(features)) is None
+    assert calls == [features["input_ids"].shape]
+
+
+def test_train_default_is_padding_free_and_spends_its_budget(tiny_neox_dir, tmp_path):
+    from st_recipe.recipes import Recipe
+    from st_recipe.training import train
+
+    recipe = Recipe(model=str(tiny_neox_dir), method="full", pairs=640, batch_size=16, learning_rate=1e-3,
+                    budget=4e9, max_seq_length=32)
+    free = train(recipe, "builtin", tmp_path / "free", quiet=True).record
+    padded = train(recipe, "builtin", tmp_path / "padded", quiet=True, padding_free=False).record
+    for rec in (free, padded):
+        assert 0.99 <= rec.flops.spent_fraction <= 1.0, rec.flops
+    assert free.flops.spent <= free.flops.executed_with_padding < padded.flops.executed_with_padding
+    assert free.steps == padded.steps and free.pairs_seen == padded.pairs_seen
+    assert free.loss.per_step == pytest.approx(padded.loss.per_step, rel=1e-3)
+
+
+@pytest.mark.parametrize("flag, expected", [([], True), (["--padding-free"], True), (["--no-padding-free"], False)])
+def test_cli_flag_reaches_train(monkeypatch, tmp_path, flag, expected):
+    from click.testing import CliRunner
+
+    import st_recipe.cli.train as train_cmd_module
+    import st_recipe.training as train_module
+    from st_recipe.cli import main
+    from st_recipe.run import FlopsInfo, RunRecord
+    from st_recipe.training import RunResult
+
+    seen = {}
+
+    def finished(recipe, data, target, **kw):
+        seen.update(kw)
+        return RunResult(out=tmp_path / "run", record=RunRecord(recipe={}, steps=1, flops=FlopsInfo(budget=1.0)))
+
+    monkeypatch.setattr(train_cmd_module, "quiet_libraries", lambda *loud: None)
+    monkeypatch.setattr(train_module, "train", finished)
+    result = CliRunner().invoke(main, ["train", "--model", "random:pythia-14m", "--budget", "1e15", "--out",
+                                       str(tmp_path / "run"), "--quiet", *flag])
+    assert result.exit_code == 0, result.output
+    assert seen["padding_free"] is expected
