@@ -112,6 +112,7 @@ def _assemble(
         raise StRecipeError(f"could not load {where} {ref.raw!r} as a Hugging Face model: {first}") from exc
     if transformer.tokenizer is None:
         raise StRecipeError(f"model {ref.raw!r} has no tokenizer")
+    _text_only(transformer)
     if not getattr(transformer.auto_model.config, "is_decoder", False) and not _is_causal(transformer.auto_model):
         logger.info("%s does not look like a decoder-only model; building the encoder anyway", ref.raw)
     tokenizer = configure_tokenizer(transformer.tokenizer, padding_side=padding_side, append_eos=pooling == "lasttoken")
@@ -128,6 +129,19 @@ def _assemble(
     st_model = SentenceTransformer(modules=modules, device="cpu")
     setattr(st_model, SOURCE_ATTR, {"model": ref.raw, "load_id": ref.load_id, "random_init": ref.is_random})
     return st_model
+
+
+def _text_only(transformer: Any) -> None:
+    """Pin the module to raw text, so a folder's chat template never wraps the texts to embed.
+
+    sentence-transformers 6 turns every text into a chat message when the tokenizer has a chat template (an
+    instruct model's system prompt and role markers then fill the 75-token window and enter the mean). The
+    pinned ``modality_config`` is saved in ``sentence_bert_config.json``, so plain loading keeps raw text too.
+    """
+    config = getattr(transformer, "modality_config", None)
+    if isinstance(config, dict) and "message" in config and "text" in config:
+        transformer.modality_config = {k: v for k, v in config.items() if k != "message"}
+        transformer.input_formatter.supported_modalities = list(transformer.modality_config)
 
 
 def make_bidirectional(hf_model: Any, name: str = "") -> None:

@@ -158,3 +158,23 @@ def test_folder_without_a_model_is_one_line_error(tmp_path):
     with pytest.raises(StRecipeError) as info:
         build_encoder(str(tmp_path))
     assert str(tmp_path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_chat_template_never_wraps_texts_even_after_plain_reload(tiny_llama_dir, tmp_path):
+    import shutil
+
+    folder = tmp_path / "instruct"
+    shutil.copytree(tiny_llama_dir, folder)
+    template = "{% for m in messages %}<|im_start|>system You are helpful.<|im_end|>{{ m['content'] }}{% endfor %}"
+    (folder / "chat_template.jinja").write_text(template)
+    model = build_encoder(str(folder), max_seq_length=32)
+    assert model[0].tokenizer.chat_template  # kept for the user, but not applied to texts
+    raw = model[0].tokenizer(TEXTS[:1])["input_ids"][0]
+    assert model.tokenize(TEXTS[:1])["input_ids"][0].tolist()[: len(raw)] == raw
+    save_encoder(model, tmp_path / "saved")
+    assert "message" not in json.loads((tmp_path / "saved" / "sentence_bert_config.json").read_text())["modality_config"]
+    from sentence_transformers import SentenceTransformer
+
+    again = SentenceTransformer(str(tmp_path / "saved"), device="cpu")
+    assert again.tokenize(TEXTS[:1])["input_ids"][0].tolist()[: len(raw)] == raw
+    assert (_embed(again, TEXTS) - _embed(model, TEXTS)).abs().max().item() <= 1e-5
