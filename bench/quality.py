@@ -69,7 +69,20 @@ BATCH = 16
 MAX_LEN = 75
 REFUSAL = "planning needs the shape"
 FALLBACK_RECIPE = {"full": "paper-2.4e16", "lora": "paper-9.6e16"}
-DEFAULT_ROWS = "untrained,full,lora,baseline,untrained-chat,full-chat"
+DEFAULT_ROWS = "untrained,full,lora,baseline,full+bidir,full+prompt,full+mrl,full+hn,full+bidir+hn"
+# Quality levers: a row "full+bidir+hn" is the full-FT row with these flags added (issue 17's ablation).
+PROMPT = "Represent this news text for finding news about the same story: "
+LEVER_FLAGS: dict[str, list[str]] = {
+    "bidir": ["--attention", "bidirectional"],
+    # The task is symmetric (news vs news), so both sides get the same instruction; scored with prompt_name="query".
+    "prompt": ["--prompt", f"query={PROMPT}", "--prompt", f"document={PROMPT}"],
+    "mrl": ["--matryoshka-dims", "576,256,128,64"],
+    # One hard negative per pair, mined by `st-recipe mine` with the untrained model (see mine_row).
+    "hn": ["--hard-negatives", "1"],
+}
+LEVER_LABELS = {"bidir": "bidirectional attention", "prompt": "instruction prompt", "mrl": "Matryoshka 576/256/128/64",
+                "hn": "1 mined hard negative"}
+SCORE_DIMS = (256, 128, 64)
 
 # The hand-written baseline's settings (a typical ST + PEFT script).
 BASE_LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.1,
@@ -282,10 +295,12 @@ def _warnings(text: str) -> list[str]:
 
 
 def train_row(kind: str, model_dir: Path, pairs: Path, budget: float, out: Path, logs: Path,
-              resume: bool = False) -> dict[str, Any]:
+              resume: bool = False, levers: tuple[str, ...] = ()) -> dict[str, Any]:
     """``st-recipe train`` for one method (plain planner first, the paper recipe when the planner refuses)."""
     base = ["--model", str(model_dir), "--data", str(pairs), "--batch-size", str(BATCH), "--out", str(out),
             "--overwrite", "--quiet", *(["--resume"] if resume else [])]
+    for lever in levers:
+        base += LEVER_FLAGS[lever]
     method = [] if kind == "full" else ["--method", kind]
     plain = [_st_recipe(), "train", "--budget", f"{budget:g}", *method, *base]
     log = logs / f"{out.name}.train.log"
@@ -303,6 +318,20 @@ def train_row(kind: str, model_dir: Path, pairs: Path, budget: float, out: Path,
     record = json.loads((out / "st_recipe.json").read_text())
     return {"row": kind, "form": form, "command": cmd, "train_wall_s": wall, "train_cpu_s": cpu,
             "record": record, "folder": str(out), "warnings": _warnings(text)}
+
+
+def mined_pairs(manifest: dict[str, Any], model_dir: Path, work: Path, logs: Path) -> Path:
+    """The training pairs with one hard negative each, mined once by ``st-recipe mine`` with the untrained model."""
+    out = work / "pairs_hn.jsonl"
+    if out.is_file():
+        return out
+    cmd = [_st_recipe(), "mine", manifest["pairs"]["path"], "--model", str(model_dir), "--num-negatives", "1",
+           "--out", str(out)]
+    rc, text, wall, cpu = _run(cmd, logs / "mine.log")
+    if rc != 0:
+        raise SystemExit(f"st-recipe mine failed with exit code {rc}; see {logs / 'mine.log'}\n{text[-3000:]}")
+    (work / "mine.json").write_text(json.dumps({"command": cmd, "wall_s": wall, "cpu_s": cpu, "output": text[-2000:]}))
+    return out
 
 
 def eval_row(name: str, folder: Path, sts: Path, cache: Path, logs: Path) -> dict[str, Any]:
@@ -449,12 +478,18 @@ def score_worker(spec: dict[str, Any]) -> None:
     rows = [r for r in rows if "score" in r]
     texts = sorted({r["sentence1"] for r in rows} | {r["sentence2"] for r in rows})
     model = SentenceTransformer(spec["folder"], device="cpu")
-    emb = model.encode(texts, batch_size=16, convert_to_tensor=True)
-    emb = torch.nn.functional.normalize(emb.float(), dim=-1)
+    # A model trained with prompts is used as its card says: encode(..., prompt_name="query") on both sides.
+    prompt_name = "query" if "query" in (model.prompts or {}) else None
+    full = model.encode(texts, batch_size=16, convert_to_tensor=True, prompt_name=prompt_name).float()
     index = {t: i for i, t in enumerate(texts)}
-    cos = [float(emb[index[r["sentence1"]]] @ emb[index[r["sentence2"]]]) for r in rows]
-    rho = spearmanr(cos, [r["score"] for r in rows]).statistic
-    print(json.dumps({"score": float(rho), "texts": len(texts), "pairs": len(rows)}))
+    scores = {}
+    for dim in (None, *SCORE_DIMS):
+        # truncate_dim semantics: keep the first dims, then cosine (normalising after truncation).
+        emb = torch.nn.functional.normalize(full if dim is None else full[:, :dim], dim=-1)
+        cos = [float(emb[index[r["sentence1"]]] @ emb[index[r["sentence2"]]]) for r in rows]
+        scores["full" if dim is None else str(dim)] = float(spearmanr(cos, [r["score"] for r in rows]).statistic)
+    print(json.dumps({"score": scores["full"], "by_dim": scores, "prompt_name": prompt_name, "texts": len(texts),
+                      "pairs": len(rows)}))
 
 
 def direct_row(name: str, folder: Path, sts: Path, logs: Path) -> dict[str, Any]:
@@ -464,8 +499,9 @@ def direct_row(name: str, folder: Path, sts: Path, logs: Path) -> dict[str, Any]
                                logs / f"{name}.direct.log")
     if rc != 0:
         raise SystemExit(f"direct scoring ({name}) failed with exit code {rc}:\n{text[-3000:]}")
-    line = next(l for l in reversed(text.splitlines()) if l.startswith("{"))
-    return {"direct_score": json.loads(line)["score"], "direct_wall_s": wall, "direct_cpu_s": cpu}
+    line = json.loads(next(l for l in reversed(text.splitlines()) if l.startswith("{")))
+    return {"direct_score": line["score"], "by_dim": line.get("by_dim"), "prompt_name": line.get("prompt_name"),
+            "direct_wall_s": wall, "direct_cpu_s": cpu}
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -501,7 +537,8 @@ def report(rows: list[dict[str, Any]], manifest: dict[str, Any], budget: float, 
               f"- wheel sha256: model `{m['wheel_sha256'][:16]}…`, data `{d['wheel_sha256'][:16]}…`; "
               f"pairs.jsonl `{p['sha256'][:16]}…`, eval file `{e['sha256'][:16]}…`", ""]
 
-    cols = ["row", "how it was trained", "Lee Spearman", "vs untrained", "`st-recipe eval`", "FLOPs spent", "steps",
+    cols = ["row", "how it was trained", "Lee Spearman", "vs untrained",
+            "at " + " / ".join(str(d) for d in SCORE_DIMS) + " dims", "`st-recipe eval`", "FLOPs spent", "steps",
             "pairs seen", "held-out InfoNCE", "held-out top-1", "train wall"]
     table_rows = []
     labels = {"untrained": "untrained, mean pooling", "full": "st-recipe default (full FT)",
@@ -509,7 +546,9 @@ def report(rows: list[dict[str, Any]], manifest: dict[str, Any], budget: float, 
     for r in rows:
         key = r["row"]
         kind, chat = key.removesuffix("-chat"), key.endswith("-chat")
-        label = labels[kind] + (" — chat template kept" if chat else "")
+        method, *levers = kind.split("+")
+        label = labels[method] + "".join(f" + {LEVER_LABELS[x]}" for x in levers) + (" — chat template kept" if chat else "")
+        kind = method
         score = r.get("score")
         base_score = by.get("untrained" + ("-chat" if chat else ""), {}).get("score")
         diff = "-" if base_score is None or score is None or kind == "untrained" else f"{score - base_score:+.3f}"
@@ -540,7 +579,9 @@ def report(rows: list[dict[str, Any]], manifest: dict[str, Any], budget: float, 
         else:
             took = "cached" if r.get("eval_cached") else f"{r['eval_wall_s']:.0f} s"
             st_eval = f"{r['st_eval_score']:.4f} ({took})"
-        table_rows.append([label, how, _num(score, ".4f"), diff, st_eval, flops, steps, pairs_seen,
+        dims = r.get("by_dim") or {}
+        at_dims = " / ".join(_num(dims.get(str(d)), ".3f") for d in SCORE_DIMS) if dims else "-"
+        table_rows.append([label, how, _num(score, ".4f"), diff, at_dims, st_eval, flops, steps, pairs_seen,
                            _num(held.get("infonce")), _pct(held.get("top1_accuracy")), f"{r['train_wall_s']:.0f} s"])
     lines += [f"## Results at a budget of {budget:.3g} FLOP, batch {BATCH}", "", C.table(cols, table_rows)]
     agree = [abs(r["st_eval_score"] - r["direct_score"]) for r in rows if "st_eval_score" in r]
@@ -671,8 +712,14 @@ def main() -> None:
         folder = Path(manifest["model"]["folder_with_chat_template"]) if chat else model_dir
         if kind == "untrained":
             row = untrained_row(folder, work / key, logs)
-        elif kind in ("full", "lora"):
-            row = train_row(kind, folder, pairs, budget, work / key, logs, resume=key in args.resume_rows.split(","))
+        elif kind.split("+")[0] in ("full", "lora"):
+            method, *levers = kind.split("+")
+            unknown = [x for x in levers if x not in LEVER_FLAGS]
+            if unknown:
+                raise SystemExit(f"unknown lever(s) {unknown} in row {key!r}; known: {', '.join(LEVER_FLAGS)}")
+            data = mined_pairs(manifest, model_dir, work, logs) if "hn" in levers else pairs
+            row = train_row(method, folder, data, budget, work / key, logs, resume=key in args.resume_rows.split(","),
+                            levers=tuple(levers))
         elif kind == "baseline":
             saved = json.loads((work / "rows.json").read_text()) if (work / "rows.json").is_file() else []
             full = next((r for r in rows + saved if r["row"] == "full" + ("-chat" if chat else "")), None)

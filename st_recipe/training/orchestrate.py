@@ -184,11 +184,13 @@ def train(
     if budget is None:
         budget = per_pair * recipe.pairs
     per_batch = per_pair * recipe.batch_size
-    planned_steps = int(budget // per_batch)
-    if planned_steps < 1:
+    if budget // per_batch < 1:
         raise StRecipeError(
             f"budget {format_flops(budget)} FLOP is too small for one step of {recipe.batch_size} pairs "
             f"(about {format_flops(per_batch)} FLOP on this data); raise the budget or lower the batch size")
+    # The schedule spans every step the budget pays for, the final partial one included: with floor() the
+    # last full and partial steps trained at LR 0 (5 % of a real run's FLOPs in bench/results/quality.md).
+    planned_steps = max(1, math.ceil(budget / per_batch - 1e-9))
 
     identity = {"recipe": recipe.to_dict(), "data": source}
     resume_from = _resume_point(run_dir.checkpoints, identity) if resume else None
@@ -234,7 +236,7 @@ def train(
             method=MethodInfo(name=method.name, args=method.args(), params=report.to_dict(),
                               cost_formula=method.cost_formula),
             data=_data_info(source, pairs_all, train_pairs, held, planned_steps * recipe.batch_size / len(train_pairs)),
-            flops=FlopsInfo(budget=budget, planned=planned_steps * per_batch, spent=state.flops,
+            flops=FlopsInfo(budget=budget, planned=min(planned_steps * per_batch, budget), spent=state.flops,
                             spent_fraction=state.flops / budget, executed_with_padding=state.padded,
                             paper_formula=method.flops_per_token(n, nt) * state.tokens, per_pair_estimate=per_pair,
                             profile=profile.to_dict(), stopped_by=state.stopped_by, not_counted=not_counted),
