@@ -91,6 +91,10 @@ class CostProfile:
         """Training FLOPs for one sequence of ``length`` tokens."""
         return self.per_token * length + (self.attention_forward + self.attention_backward) * float(length) ** 2
 
+    def forward_flops(self, length: int | float) -> float:
+        """Inference (forward-only) FLOPs for one sequence of ``length`` tokens, e.g. to encode it for mining."""
+        return self.forward_per_token * length + self.attention_forward * float(length) ** 2
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready coefficients."""
         return asdict(self)

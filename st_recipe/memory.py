@@ -105,6 +105,7 @@ def estimate_memory(
     precision: str = "fp32",
     mini_batch_size: int | None = None,
     devices: int = 1,
+    hard_negatives: int = 0,
 ) -> MemoryEstimate:
     """Peak training memory per device for a shape under a method (see the module docstring).
 
@@ -117,6 +118,9 @@ def estimate_memory(
     runs ``batch_size / devices`` pairs (or its GradCache mini-batch) and scores them against the gathered
     batch; and the unit being computed — one decoder block, all-gathered, plus the next one prefetched —
     is held whole.
+
+    ``hard_negatives`` k adds k passage-side texts per pair: 2 + k sequences per pair in flight (the padded
+    worst case, every text at ``max_seq_length``) and k more columns in the query-to-document scores.
     """
     if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
         raise StRecipeError(f"devices must be an integer >= 1, not {devices!r}")
@@ -136,7 +140,8 @@ def estimate_memory(
     grad_layers = method.gradient_layers(layers)
     rule = activation_rule(spec, method)
     local_batch = max(1, batch_size // devices)
-    in_flight = (mini_batch_size or local_batch) * max_seq_length * (1 if mini_batch_size else 2)
+    texts = 2 + int(hard_negatives)
+    in_flight = (mini_batch_size or local_batch) * max_seq_length * (1 if mini_batch_size else texts)
     per_token = rule.per_layer * grad_layers + rule.once
     if grad_layers == layers:
         per_token -= rule.first_block_less
@@ -145,8 +150,9 @@ def estimate_memory(
         # autocast's half-precision weight copies (sharded training gathers half-precision blocks instead)
         activations += 2 * (n_params - 2 * h) * grad_layers // layers
     if mini_batch_size:
-        activations += 4 * 2 * batch_size * h * 2  # GradCache keeps every embedding and its gradient
-    activations += 4 * local_batch * batch_size * 2  # this device's rows of both directions' similarity matrices
+        activations += 4 * texts * batch_size * h * 2  # GradCache keeps every embedding and its gradient
+    # this device's rows of both directions' similarity matrices (query-to-document has 1 + k columns per pair)
+    activations += 4 * local_batch * batch_size * texts
     # The largest tensor a block makes beyond what it saves: one f-wide intermediate (or its gradient).
     working = int(act_bytes * in_flight * spec.intermediate_size * (2 if getattr(spec, "gated_mlp", False) else 1))
     if devices > 1:

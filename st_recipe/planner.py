@@ -23,7 +23,7 @@ from st_recipe.shapes import resolve_shape
 
 
 # Quality levers: recipe fields whose defaults and provenance come straight from defaults.yaml.
-LEVERS = ("attention", "prompts", "include_prompt", "matryoshka_dims")
+LEVERS = ("attention", "prompts", "include_prompt", "matryoshka_dims", "hard_negatives")
 
 
 @dataclass(frozen=True)
@@ -75,16 +75,19 @@ def plan(
     fitted: Any = None,
     gpus: int = 1,
     nodes: int = 1,
+    hard_negatives: int = 0,
 ) -> Recipe:
     """Plan a training run for a FLOP budget: model, method (+ args), pairs and hyperparameters, with provenance.
 
     ``max_memory`` is per device. With ``gpus`` per node × ``nodes`` > 1 devices, the memory check assumes fully
     sharded data parallelism over all of them (FSDP full shard or DeepSpeed ZeRO-3, see ``recipes/launch/``).
+    ``hard_negatives`` k prices k more passage-side texts per pair, so the same budget buys fewer pairs.
     """
     budget = check_budget(budget)
     devices = check_devices(gpus, nodes)
     defaults = load_defaults()
-    tpp = float(_value(defaults["tokens_per_pair"]))
+    k = check_hard_negatives(hard_negatives)
+    tpp = float(_value(defaults["tokens_per_pair"])) + k * float(_value(defaults["negative_tokens"]))
     batch = int(batch_size or _value(defaults["batch_size"]))
     cap = parse_memory(max_memory) if max_memory is not None else None
     seq_len = int(_value(defaults["max_seq_length"]))
@@ -137,7 +140,7 @@ def plan(
     mem_note = ""
     if cap is not None:
         chosen, mem_note = _fit_memory(candidates, primary, cap, batch, seq_len, precision, defaults, budget, tpp,
-                                       method is not None, choose, devices=devices)
+                                       method is not None, choose, devices=devices, hard_negatives=k)
 
     if model_value is None:
         model_value = chosen.spec.name
@@ -156,7 +159,9 @@ def plan(
         "method_args": args_prov,
         "budget": Provenance("user"),
         "pairs": Provenance("derived", f"budget / ({chosen.method.cost_formula} = {chosen.flops_per_token:.4g} FLOP/token × {tpp:g} tokens/pair)"),
-        "tokens_per_pair": _prov(defaults["tokens_per_pair"]),
+        "tokens_per_pair": _prov(defaults["tokens_per_pair"]) if not k else Provenance(
+            "derived", f"{_value(defaults['tokens_per_pair'])} per pair + {k} hard negative(s) × "
+                       f"{_value(defaults['negative_tokens'])} passage tokens"),
         "batch_size": _sharded(Provenance("user") if batch_size else _prov(defaults["batch_size"]), devices, batch,
                                # (the memory note once: here unless GradCache or freezing carry it)
                                mem_note if cap is not None and not chosen.mini_batch_size
@@ -172,6 +177,7 @@ def plan(
         "precision": Provenance("user") if precision != "fp32" else Provenance("heuristic", "fp32 unless --bf16"),
         "seed": _prov(defaults["seed"], "heuristic"),
         **{name: _prov(defaults[name], "heuristic") for name in LEVERS},
+        **({"hard_negatives": Provenance("user")} if k else {}),
     }
     return Recipe(
         model=model_value,
@@ -195,6 +201,7 @@ def plan(
         prompts=dict(_value(defaults["prompts"]) or {}),
         include_prompt=bool(_value(defaults["include_prompt"])),
         matryoshka_dims=_value(defaults["matryoshka_dims"]),
+        hard_negatives=k or int(_value(defaults["hard_negatives"])),
         provenance=prov,
     )
 
@@ -243,6 +250,7 @@ def _fit_memory(
     method_fixed: bool,
     choose: Any,
     devices: int = 1,
+    hard_negatives: int = 0,
 ) -> tuple[Candidate, str]:
     """The first option that fits under ``cap`` per device: mini-batches, then block freezing, then smaller models."""
     minis_ok = [m for m in defaults["memory"]["mini_batch_sizes"] if m < batch]
@@ -260,7 +268,8 @@ def _fit_memory(
         for cand in cands:
             for mini in minis:
                 est = estimate_memory(cand.spec, method_obj, batch_size=batch, max_seq_length=seq_len,
-                                      precision=precision, mini_batch_size=mini, devices=devices)
+                                      precision=precision, mini_batch_size=mini, devices=devices,
+                                      hard_negatives=hard_negatives)
                 label = f"{cand.spec.name} / {method_obj.describe()}" + (f" / mini-batch {mini}" if mini else "")
                 if smallest is None or est.total < smallest[0]:
                     smallest = (est.total, label)
@@ -279,6 +288,32 @@ def _fit_memory(
         f"nothing fits under {format_bytes(cap)}{' ' + where if where else ''}: the smallest option needs "
         f"{format_bytes(smallest[0])} ({smallest[1]})"
     )
+
+
+def check_hard_negatives(k: Any) -> int:
+    """``--hard-negatives``: an integer in [0, MAX_NEGATIVES]."""
+    from st_recipe.data.pairs import MAX_NEGATIVES
+
+    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= MAX_NEGATIVES:
+        raise StRecipeError(f"--hard-negatives must be an integer in [0, {MAX_NEGATIVES}], not {k!r}")
+    return k
+
+
+def with_hard_negatives(recipe: Recipe, k: int) -> Recipe:
+    """The recipe training with ``k`` hard negatives per pair: tokens per pair and (with a budget) pairs re-derived."""
+    k = check_hard_negatives(k)
+    if k == recipe.hard_negatives:
+        return recipe
+    defaults = load_defaults()
+    per_negative = float(_value(defaults["negative_tokens"]))
+    tpp = recipe.tokens_per_pair + (k - recipe.hard_negatives) * per_negative
+    out = recipe.replace(hard_negatives=k)
+    out = out.replace("derived", f"{recipe.tokens_per_pair:g} + {k - recipe.hard_negatives} hard negative(s) × "
+                                 f"{per_negative:g} passage tokens", tokens_per_pair=tpp)
+    if recipe.budget:
+        pairs = max(1, int(recipe.pairs * recipe.tokens_per_pair / tpp))
+        out = out.replace("derived", f"the budget at {tpp:g} tokens per pair (hard negatives included)", pairs=pairs)
+    return out
 
 
 def check_devices(gpus: Any, nodes: Any) -> int:

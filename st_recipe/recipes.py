@@ -46,6 +46,7 @@ class Recipe:
     prompts: dict[str, str] = field(default_factory=dict)
     include_prompt: bool = True
     matryoshka_dims: list[int] | None = None
+    hard_negatives: int = 0
     provenance: dict[str, Provenance] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -115,6 +116,10 @@ class Recipe:
         _check(isinstance(self.include_prompt, bool), f"include_prompt must be true or false, not {self.include_prompt!r}")
         if self.matryoshka_dims is not None:
             self.matryoshka_dims = check_matryoshka_dims(self.matryoshka_dims)
+        from st_recipe.data.pairs import MAX_NEGATIVES
+
+        _check(_is_int(self.hard_negatives) and 0 <= self.hard_negatives <= MAX_NEGATIVES,
+               f"hard_negatives must be an integer in [0, {MAX_NEGATIVES}], not {self.hard_negatives!r}")
 
     def replace(self, source: str = "user", note: str = "", **changes: Any) -> "Recipe":
         """A copy with some fields changed, each marked with the given provenance."""

@@ -76,6 +76,8 @@ class DataInfo:
     epochs: float = 0.0
     version: str | None = None  # the built-in set's version, when source is builtin
     sha256: str | None = None
+    # With hard negatives: per_pair, source ("data" or "mined"), pairs left out, and the mining report.
+    hard_negatives: dict[str, Any] | None = None
 
 
 @dataclass

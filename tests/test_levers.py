@@ -274,14 +274,14 @@ def test_prompts_are_counted_in_the_per_pair_estimate(tiny_neox_dir):
     from st_recipe.data import load_pairs
     from st_recipe.encoder import build_encoder
     from st_recipe.flops import FlopMeter, profile_model
-    from st_recipe.training.orchestrate import _pair_cost
+    from st_recipe.training.inputs import pair_cost
 
     pairs = load_pairs("builtin", seed=0)
     long_prompt = "Represent this sentence for searching relevant passages about it: "
     costs = []
     for prompts in ({}, {"query": long_prompt}, {"query": long_prompt, "document": long_prompt}):
         model = build_encoder(str(tiny_neox_dir), max_seq_length=32, prompts=prompts)
-        costs.append(_pair_cost(model, pairs, FlopMeter(profile_model(model)), 32, 0))
+        costs.append(pair_cost(model, pairs, FlopMeter(profile_model(model)), 32, 0))
     assert costs[0] < costs[1] < costs[2]
 
 

@@ -73,6 +73,7 @@ def _register_commands() -> None:
     # Each command module imports only click and light helpers at load time, so --help stays fast.
     from st_recipe.cli.eval import eval_cmd
     from st_recipe.cli.info import methods_cmd, models_cmd, recipes_group
+    from st_recipe.cli.mine import mine_cmd
     from st_recipe.cli.plan import plan_cmd
     from st_recipe.cli.publish import publish_cmd
     from st_recipe.cli.sweep import fit_cmd, sweep_cmd
@@ -80,7 +81,7 @@ def _register_commands() -> None:
     from st_recipe.cli.zoo import zoo_group
 
     for cmd in (models_cmd, methods_cmd, plan_cmd, recipes_group, train_cmd, eval_cmd, publish_cmd, sweep_cmd,
-                fit_cmd, zoo_group):
+                fit_cmd, zoo_group, mine_cmd):
         main.add_command(cmd)
 
 

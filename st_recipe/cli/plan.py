@@ -22,17 +22,20 @@ from st_recipe.cli._common import check_batch_size, format_table
 @click.option("--batch-size", type=int, default=None, help="Pairs per batch (default: the paper's 1024).")
 @click.option("--bf16", is_flag=True, help="Plan for bf16 mixed precision (smaller activations).")
 @click.option("--fitted", default=None, help="A fitted-law YAML from `st-recipe fit` (replaces the heuristics).")
+@click.option("--hard-negatives", type=int, default=0, show_default=True,
+              help="Plan for K hard negatives per pair (each one more passage to encode: fewer pairs per FLOP).")
 @click.option("--json", "as_json", is_flag=True, help="Print the Recipe as JSON.")
 def plan_cmd(budget: str, max_memory: str | None, method: str | None, method_args: tuple[str, ...],
              model: str | None, batch_size: int | None, bf16: bool, fitted: str | None, as_json: bool,
-             gpus: int = 1, nodes: int = 1) -> None:
+             gpus: int = 1, nodes: int = 1, hard_negatives: int = 0) -> None:
     """Plan a run for a FLOP budget: model, method, pairs and hyperparameters, each with its provenance."""
     from st_recipe.flops import check_budget
     from st_recipe.methods import parse_method_args
-    from st_recipe.planner import check_devices, plan
+    from st_recipe.planner import check_devices, check_hard_negatives, plan
 
     check_batch_size(batch_size)
     check_devices(gpus, nodes)
+    check_hard_negatives(hard_negatives)
     law = None
     if fitted is not None:
         from st_recipe.scaling import FittedLaw
@@ -40,7 +43,7 @@ def plan_cmd(budget: str, max_memory: str | None, method: str | None, method_arg
         law = FittedLaw.load(fitted)
     recipe = plan(check_budget(budget), max_memory=max_memory, method=method, model=model,
                   method_args=parse_method_args(method_args) or None, precision="bf16" if bf16 else "fp32",
-                  batch_size=batch_size, fitted=law, gpus=gpus, nodes=nodes)
+                  batch_size=batch_size, fitted=law, gpus=gpus, nodes=nodes, hard_negatives=hard_negatives)
     if as_json:
         click.echo(recipe.to_json())
         return

@@ -56,6 +56,12 @@ from st_recipe.errors import StRecipeError
 @click.option("--matryoshka-dims", default=None, metavar="D1,D2,...",
               help="Train with MatryoshkaLoss at these embedding sizes, e.g. 768,512,256,128,64 (each <= the model's "
                    "hidden size).")
+@click.option("--hard-negatives", type=int, default=None, metavar="K",
+              help="Train with K hard negatives per pair from the data's negative columns (negative, negative_1..., "
+                   "BGE neg), added to the in-batch negatives; pairs with fewer are left out (counted).")
+@click.option("--mine-negatives", type=int, default=None, metavar="K",
+              help="Mine K hard negatives per training pair with the base model (sentence-transformers' "
+                   "mine_hard_negatives) before training, then train with them.")
 @click.option("--padding-free/--no-padding-free", default=True, show_default=True,
               help="Encode each side of a batch without padding: packed rows, or length-sorted sub-batches "
                    "where packing does not check out (same loss and gradients; fewer FLOPs run).")
@@ -71,7 +77,7 @@ def train_cmd(budget: str | None, recipe_file: str | None, zoo_name: str | None,
               learning_rate: float | None, max_seq_length: int | None, bf16: bool, gradient_checkpointing: bool,
               save_steps: int | None, seed: int | None, repo_id: str | None, quiet: bool,
               attention: str | None = None, prompts: tuple[str, ...] = (), exclude_prompt_from_pooling: bool = False,
-              matryoshka_dims: str | None = None,
+              matryoshka_dims: str | None = None, hard_negatives: int | None = None, mine_negatives: int | None = None,
               padding_free: bool = True, distributed: str | None = None, gpus: int | None = None,
               nodes: int = 1) -> None:
     """Train an embedding model within a FLOP budget; writes a run dir that loads with SentenceTransformer(path)."""
@@ -84,6 +90,7 @@ def train_cmd(budget: str | None, recipe_file: str | None, zoo_name: str | None,
     check_min(mini_batch_size, "--mini-batch-size", 1)
     check_min(save_steps, "--save-steps", 1)
     parse_prompts(prompts)
+    negatives = _check_negative_flags(hard_negatives, mine_negatives)
     if matryoshka_dims is not None:
         from st_recipe.recipes import check_matryoshka_dims
 
@@ -105,6 +112,10 @@ def train_cmd(budget: str | None, recipe_file: str | None, zoo_name: str | None,
                           learning_rate=learning_rate, max_seq_length=max_seq_length, bf16=bf16, seed=seed)
     recipe = apply_levers(recipe, attention=attention, prompts=prompts, include_prompt=not exclude_prompt_from_pooling,
                           matryoshka_dims=matryoshka_dims)
+    if negatives is not None:
+        from st_recipe.planner import with_hard_negatives
+
+        recipe = with_hard_negatives(recipe, negatives)
     if distributed is not None:
         click.echo(distributed_command(distributed, recipe, gpus=gpus, nodes=nodes, bf16=bf16))
         return
@@ -116,6 +127,8 @@ def train_cmd(budget: str | None, recipe_file: str | None, zoo_name: str | None,
         check_model(recipe.model)  # the planned or recipe's model
     check_matryoshka_fits(recipe)
     pairs = check_data(data, anchor_column=anchor_column, positive_column=positive_column, seed=recipe.seed)
+    if recipe.hard_negatives and not mine_negatives and hasattr(pairs, "with_negatives"):
+        pairs.with_negatives(recipe.hard_negatives)  # a file without enough negatives fails here, before torch
     check_writable(target, "--out")
     if not quiet:
         click.echo(f"model {display(recipe.model)}; method {recipe.method} {json.dumps(recipe.method_args)}; "
@@ -128,7 +141,7 @@ def train_cmd(budget: str | None, recipe_file: str | None, zoo_name: str | None,
         result = train(recipe, pairs, target, resume=resume, overwrite=overwrite,
                        gradient_checkpointing=gradient_checkpointing, save_steps=save_steps, quiet=quiet,
                        anchor_column=anchor_column, positive_column=positive_column, repo_id=repo_id,
-                       padding_free=padding_free)
+                       padding_free=padding_free, mine_negatives=bool(mine_negatives))
     except KeyboardInterrupt:
         # Without --quiet the progress bar's line is still open; end it so the hint is a line of its own.
         click.echo(("" if quiet else "\n") + interrupted_hint(target), err=True)
@@ -165,6 +178,18 @@ def distributed_command(kind: str, recipe, *, gpus: int | None, nodes: int, bf16
         argv = strip_option(argv, name)
     return launch_command(kind, argv, model=recipe.model, processes=gpus, machines=nodes,
                           bf16=bf16 or recipe.precision == "bf16")
+
+
+def _check_negative_flags(hard: int | None, mine: int | None) -> int | None:
+    """The hard-negative count asked for (``--hard-negatives`` or ``--mine-negatives``), or None."""
+    from st_recipe.planner import check_hard_negatives
+
+    if hard is not None and mine is not None:
+        raise StRecipeError("give --hard-negatives K (negatives from the data) or --mine-negatives K, not both")
+    if mine is not None and (isinstance(mine, bool) or mine < 1):
+        raise StRecipeError(f"--mine-negatives must be an integer >= 1, not {mine}")
+    value = mine if mine is not None else hard
+    return None if value is None else check_hard_negatives(value)
 
 
 def parse_prompts(items: tuple[str, ...] | list[str]) -> dict[str, str]:
@@ -211,6 +236,8 @@ def lever_summary(recipe) -> str:
         parts.append("prompts " + ", ".join(recipe.prompts) + ("" if recipe.include_prompt else " (not pooled)"))
     if recipe.matryoshka_dims:
         parts.append("matryoshka " + ",".join(str(d) for d in recipe.matryoshka_dims))
+    if recipe.hard_negatives:
+        parts.append(f"{recipe.hard_negatives} hard negative(s) per pair")
     return "".join(f"; {p}" for p in parts)
 
 

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from st_recipe.data.pairs import Collector, PairData, first_line, pick_columns
+from st_recipe.data.pairs import Collector, PairData, first_line, negative_columns, pick_columns
 from st_recipe.errors import StRecipeError
 
 # reader(path, anchor_column, positive_column, limit, seed) -> PairData
@@ -91,7 +91,7 @@ def _read_json(
             raise StRecipeError(
                 f"{where}: {unit} {pos} has no {missing}; its keys: {', '.join(map(str, row)) or 'none'}"
             )
-        col.add(row[a], row[p], a, p, pos)
+        col.add(row[a], row[p], a, p, pos, row)
     if cols is None:
         raise StRecipeError(f"{where} has no rows")
     return col.finish(f"'{cols[0]}' or '{cols[1]}'", limit, seed, where)
@@ -135,6 +135,8 @@ def _read_delimited(
     a, p = pick_columns(header, anchor_column, positive_column, where)
     ia, ip = header.index(a), header.index(p)
     col = Collector(where, "line")
+    col.negative_columns = negative_columns(header, (a, p))
+    neg_index = [(name, header.index(name)) for name in col.negative_columns]
     while True:
         try:
             row = next(reader)
@@ -148,7 +150,7 @@ def _read_delimited(
             # An unquoted delimiter inside a text shifts every later cell, so the row cannot be trusted.
             col.malformed()
             continue
-        col.add(row[ia], row[ip], a, p, reader.line_num)
+        col.add(row[ia], row[ip], a, p, reader.line_num, {name: row[i] for name, i in neg_index})
     if col.stats.rows_read == 0:
         raise StRecipeError(f"{where} has a header but no rows")
     return col.finish(f"'{a}' or '{p}'", limit, seed, where)
@@ -188,10 +190,13 @@ def _read_parquet(
         a, p = pick_columns(pf.schema_arrow.names, anchor_column, positive_column, where)
         if pf.metadata.num_rows == 0:
             raise StRecipeError(f"{where} has no rows")
-        table = pf.read(columns=[a, p])
+        negs = negative_columns(pf.schema_arrow.names, (a, p))
+        table = pf.read(columns=[a, p, *negs])
     col = Collector(where, "row")
+    col.negative_columns = negs
+    neg_values = [table.column(n).to_pylist() for n in negs]
     for pos, (va, vp) in enumerate(zip(table.column(a).to_pylist(), table.column(p).to_pylist()), 1):
-        col.add(va, vp, a, p, pos)
+        col.add(va, vp, a, p, pos, {n: vals[pos - 1] for n, vals in zip(negs, neg_values)})
     return col.finish(f"'{a}' or '{p}'", limit, seed, where)
 
 

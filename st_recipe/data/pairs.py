@@ -2,12 +2,15 @@
 
 A reader feeds raw rows to a :class:`Collector`, which cleans them (strip, drop empty and exact-duplicate
 pairs, take the first of a BGE ``pos`` list), counts what it dropped, then shuffles with the seed and cuts to
-the limit. :func:`pick_columns` finds the anchor and positive columns (:data:`COLUMN_PAIRS`).
+the limit. :func:`pick_columns` finds the anchor and positive columns (:data:`COLUMN_PAIRS`) and
+:func:`negative_columns` the hard-negative ones (``negative``, ``negative_1``…, a BGE ``neg`` list), which
+every pair keeps as a list (possibly empty) so a recipe can train with them.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sized
 
@@ -18,6 +21,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 # The value of sentence_transformers' BatchSamplers.NO_DUPLICATES, which the trainer must use.
 BATCH_SAMPLER = "no_duplicates"
+
+# Hard-negative columns: one text each (negative, negative_2, neg1, …) or a list (BGE's neg, negatives).
+NEGATIVE_COLUMN = re.compile(r"^(hard_?)?(neg|negs|negative|negatives)(_?\d+)?$", re.IGNORECASE)
+MAX_NEGATIVES = 64
 
 # Tried in order; the first pair present in the data wins. Matching ignores case.
 COLUMN_PAIRS: tuple[tuple[str, str], ...] = (
@@ -40,7 +47,8 @@ class PairStats:
     (BUILTIN_PAIRS.md has those counts), so ``skipped_empty``, ``skipped_malformed`` and
     ``duplicates_removed`` are 0. For files, ``skipped_malformed`` counts ragged CSV rows and BGE rows
     whose ``pos`` list is empty. ``rows_kept`` is the number of pairs returned and ``over_limit`` counts
-    pairs dropped by ``limit``.
+    pairs dropped by ``limit``. ``with_negatives`` counts kept pairs with at least one hard negative and
+    ``few_negatives`` the pairs a run left out for having fewer than its ``hard_negatives``.
     """
 
     rows_read: int = 0
@@ -49,6 +57,8 @@ class PairStats:
     skipped_malformed: int = 0
     duplicates_removed: int = 0
     over_limit: int = 0
+    with_negatives: int = 0
+    few_negatives: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """The counts as a plain dict (for run metadata)."""
@@ -63,12 +73,49 @@ class PairData:
     positives: list[str]
     source: str = ""
     stats: PairStats = field(default_factory=PairStats)
+    # Per pair, its hard negatives (possibly none); None when the source has no negative column.
+    negatives: list[list[str]] | None = None
 
     def __post_init__(self) -> None:
         if len(self.anchors) != len(self.positives):
             raise StRecipeError(
                 f"{len(self.anchors)} anchors but {len(self.positives)} positives; they must pair up"
             )
+        if self.negatives is not None and len(self.negatives) != len(self.anchors):
+            raise StRecipeError(f"{len(self.anchors)} pairs but {len(self.negatives)} negative lists; they must line up")
+
+    def take(self, indices: Iterable[int], source: str | None = None) -> PairData:
+        """The pairs at ``indices`` (in that order), negatives included; counts are copied."""
+        idx = list(indices)
+        negs = None if self.negatives is None else [list(self.negatives[i]) for i in idx]
+        return PairData([self.anchors[i] for i in idx], [self.positives[i] for i in idx],
+                        self.source if source is None else source, replace(self.stats), negs)
+
+    @property
+    def has_negatives(self) -> bool:
+        """Whether any pair carries a hard negative."""
+        return bool(self.negatives) and any(self.negatives)  # type: ignore[arg-type]
+
+    def negative_counts(self) -> tuple[int, int]:
+        """(pairs with at least one negative, the largest number of negatives of a pair)."""
+        counts = [len(n) for n in self.negatives or []]
+        return sum(1 for c in counts if c), max(counts, default=0)
+
+    def with_negatives(self, k: int) -> PairData:
+        """The pairs with at least ``k`` hard negatives, each cut to its first ``k``; the rest are counted, not kept."""
+        if not self.has_negatives:
+            raise StRecipeError(
+                f"--hard-negatives {k}: {self.source or 'the data'} has no hard negatives (no 'negative', "
+                "'negative_1'… or BGE 'neg' column); mine them with `st-recipe mine` or `train --mine-negatives K`")
+        keep = [i for i, n in enumerate(self.negatives or []) if len(n) >= k]
+        if len(keep) < 2:
+            most = self.negative_counts()[1]
+            raise StRecipeError(f"--hard-negatives {k}: only {len(keep)} pairs of {len(self)} have {k} or more hard "
+                                f"negatives (the most any pair has is {most}); lower --hard-negatives")
+        out = self.take(keep)
+        out.negatives = [n[:k] for n in out.negatives or []]
+        out.stats.few_negatives = len(self) - len(keep)
+        return out
 
     def __len__(self) -> int:
         return len(self.anchors)
@@ -83,15 +130,20 @@ class PairData:
         """A copy in a new order that depends only on the seed."""
         order = list(range(len(self)))
         random.Random(seed).shuffle(order)
-        return PairData(
-            [self.anchors[i] for i in order], [self.positives[i] for i in order], self.source, replace(self.stats)
-        )
+        return self.take(order)
 
-    def to_dataset(self) -> datasets.Dataset:
-        """A `datasets.Dataset` with columns `anchor`, `positive` (the order the contrastive losses read)."""
+    def to_dataset(self, hard_negatives: int = 0) -> datasets.Dataset:
+        """A `datasets.Dataset` with columns `anchor`, `positive`, then `negative_1`… (the order the losses read)."""
         import datasets
 
-        return datasets.Dataset.from_dict({"anchor": list(self.anchors), "positive": list(self.positives)})
+        columns: dict[str, list[str]] = {"anchor": list(self.anchors), "positive": list(self.positives)}
+        if hard_negatives:
+            negs = self.negatives or []
+            if len(negs) != len(self) or any(len(n) < hard_negatives for n in negs):
+                raise StRecipeError(f"every pair needs {hard_negatives} hard negatives; use with_negatives() first")
+            for j in range(hard_negatives):
+                columns[f"negative_{j + 1}"] = [n[j] for n in negs]
+        return datasets.Dataset.from_dict(columns)
 
 
 def check_enough(pairs: PairData | Sized, batch_size: int) -> None:
@@ -116,6 +168,10 @@ class Collector:
         self.stats = PairStats()
         self.anchors: list[str] = []
         self.positives: list[str] = []
+        self.negatives: list[list[str]] = []
+        # The hard-negative columns, or None to look for them in each row (JSON rows need not share keys).
+        self.negative_columns: list[str] | None = None
+        self.saw_negative_column = False
         self._seen: set[tuple[str, str]] = set()
         self._first_empty: int | None = None
 
@@ -133,8 +189,31 @@ class Collector:
             f"({_short(value)}), expected text"
         )
 
-    def add(self, anchor: Any, positive: Any, a_col: str, p_col: str, pos: int) -> bool:
-        """Add one row; returns True when it became a new pair."""
+    def _negatives(self, row: dict[str, Any], a: str, p: str, pos: int, a_col: str, p_col: str) -> list[str]:
+        out: list[str] = []
+        columns = self.negative_columns
+        if columns is None:
+            columns = negative_columns(row.keys(), (a_col, p_col))
+        if columns:
+            self.saw_negative_column = True
+        for column in columns:
+            value = row.get(column)
+            items = value if isinstance(value, (list, tuple)) else [value]
+            for item in items:
+                if item is None:
+                    continue
+                if not isinstance(item, str):
+                    raise StRecipeError(f"{self.where}: {self.unit} {pos}: column '{column}' holds "
+                                        f"{type(item).__name__} ({_short(item)}), expected text or a list of texts")
+                text = item.strip()
+                # A "negative" equal to the positive (or the anchor) would teach the model to push it away.
+                if text and text not in (a, p) and text not in out:
+                    out.append(text)
+        return out[:MAX_NEGATIVES]
+
+    def add(self, anchor: Any, positive: Any, a_col: str, p_col: str, pos: int,
+            row: dict[str, Any] | None = None) -> bool:
+        """Add one row (``row``: all its columns, where the hard negatives are read); True when it became a new pair."""
         self.stats.rows_read += 1
         a = self._text(anchor, a_col, pos, allow_list=False)
         p = self._text(positive, p_col, pos, allow_list=True)
@@ -152,6 +231,7 @@ class Collector:
         self._seen.add((a, p))
         self.anchors.append(a)
         self.positives.append(p)
+        self.negatives.append(self._negatives(row, a, p, pos, a_col, p_col) if row is not None else [])
         return True
 
     def malformed(self) -> None:
@@ -175,18 +255,32 @@ class Collector:
                 f"{self.where}: no usable pairs in {s.rows_read} rows "
                 f"({s.skipped_malformed} malformed, {s.skipped_empty} empty)"
             )
-        return shuffle_and_cut(PairData(self.anchors, self.positives, source, s), limit, seed)
+        negatives = self.negatives if self.saw_negative_column else None
+        return shuffle_and_cut(PairData(self.anchors, self.positives, source, s, negatives), limit, seed)
 
 
 def shuffle_and_cut(data: PairData, limit: int | None, seed: int) -> PairData:
     """Shuffle with the seed, then keep the first `limit` pairs, so a limit is a seeded random sample."""
     data = data.shuffled(seed)
-    stats = data.stats
     if limit is not None and len(data) > limit:
-        stats.over_limit += len(data) - limit
-        data = PairData(data.anchors[:limit], data.positives[:limit], data.source, stats)
-    stats.rows_kept = len(data)
+        over = len(data) - limit
+        data = data.take(range(limit))
+        data.stats.over_limit += over
+    data.stats.rows_kept = len(data)
+    data.stats.with_negatives = data.negative_counts()[0]
     return data
+
+
+def negative_columns(columns: Iterable[str], taken: Iterable[str]) -> list[str]:
+    """The hard-negative columns among ``columns`` (not the anchor/positive ones), in numeric order."""
+    used = set(taken)
+    found = [str(c) for c in dict.fromkeys(columns) if str(c) not in used and NEGATIVE_COLUMN.match(str(c))]
+
+    def order(name: str) -> tuple[int, str]:
+        digits = NEGATIVE_COLUMN.match(name).group(3)  # type: ignore[union-attr]
+        return (int(digits.lstrip("_")) if digits else 0, name)
+
+    return sorted(found, key=order)
 
 
 def _short(value: Any) -> str:

@@ -11,16 +11,16 @@ HELDOUT_PAIRS = 500
 
 def split_heldout(data: Any, source: str) -> tuple[Any, Any]:
     """Training pairs and held-out pairs (the builtin set has its own fixed test split)."""
-    from st_recipe.data import BUILTIN, PairData, load_pairs
+    from st_recipe.data import BUILTIN, load_pairs
 
     if source in (None, "", BUILTIN):
         return data, load_pairs(BUILTIN, split="test")
     n = min(HELDOUT_PAIRS, max(2, len(data) // 20))
     if len(data) - n < 2:
         return data, None
-    train = PairData(anchors=data.anchors[n:], positives=data.positives[n:], source=data.source, stats=data.stats)
-    held = PairData(anchors=data.anchors[:n], positives=data.positives[:n], source=data.source + " (held out)",
-                    stats=data.stats)
+    train = data.take(range(n, len(data)))
+    held = data.take(range(n), source=data.source + " (held out)")
+    train.stats = held.stats = data.stats
     return train, held
 
 

@@ -20,13 +20,13 @@ from typing import Any
 
 from st_recipe.errors import StRecipeError
 from st_recipe.flops import FlopMeter, format_flops
-from st_recipe.recipes import PROMPT_COLUMNS, Recipe
-from st_recipe.run import RUN_RECORD, DataInfo, FlopsInfo, Heldout, LossCurve, MethodInfo, ModelInfo, RunDir, RunRecord
+from st_recipe.recipes import Recipe
+from st_recipe.run import RUN_RECORD, FlopsInfo, Heldout, LossCurve, MethodInfo, ModelInfo, RunDir, RunRecord
+from st_recipe.training.inputs import column_prompts, data_info, negatives_for_training, pair_cost
 from st_recipe.training.trainer import BudgetState, is_main, world_size
 
 logger = logging.getLogger("st_recipe")
 
-SAMPLE_PAIRS_FOR_COST = 2048
 IDENTITY_FILE = "run.json"  # in the checkpoint folder: what a resume must match
 
 
@@ -81,38 +81,11 @@ def prepare_out(out: Path, *, overwrite: bool, resume: bool) -> None:
         shutil.rmtree(ckpt, ignore_errors=True)
 
 
-def _pair_cost(model: Any, data: Any, meter: FlopMeter, max_len: int, seed: int) -> float:
-    """Mean exact FLOPs of one pair (both texts), measured on a sample of the training data."""
-    import random
-
-    idx = list(range(len(data)))
-    random.Random(seed).shuffle(idx)
-    idx = idx[:SAMPLE_PAIRS_FOR_COST]
-    tok = model[0].tokenizer
-    lengths = []
-    # Texts as trained: with their prompts (the stored query/document prompts are prepended in training).
-    prompts = getattr(model, "prompts", None) or {}
-    q, d = prompts.get("query", ""), prompts.get("document", "")
-    for texts in ([q + data.anchors[i] for i in idx], [d + data.positives[i] for i in idx]):
-        enc = tok(texts, truncation=True, max_length=max_len, padding=False)
-        lengths.append([len(x) for x in enc["input_ids"]])
-    return meter.batch_flops(lengths) / len(idx)
-
-
 def _check_same_run(root: Path, identity: dict[str, Any]) -> None:
     saved_path = root / IDENTITY_FILE
     if saved_path.is_file() and json.loads(saved_path.read_text(encoding="utf-8")) != identity:
         raise StRecipeError(f"the checkpoints in {str(root)!r} come from a different recipe or data; "
                             "use --overwrite to start again")
-
-
-def _data_info(source: str, pairs_all: Any, train_pairs: Any, held: Any, epochs: float) -> DataInfo:
-    from st_recipe.data import BUILTIN, BUILTIN_SHA256, BUILTIN_VERSION
-
-    builtin = source == BUILTIN
-    return DataInfo(source=source, train_pairs=len(train_pairs), heldout_pairs=len(held) if held is not None else 0,
-                    stats=pairs_all.stats.as_dict(), epochs=round(epochs, 4),
-                    version=BUILTIN_VERSION if builtin else None, sha256=BUILTIN_SHA256 if builtin else None)
 
 
 def train(
@@ -130,6 +103,7 @@ def train(
     positive_column: str | None = None,
     repo_id: str | None = None,
     padding_free: bool = True,
+    mine_negatives: bool = False,
 ) -> RunResult:
     """Train ``recipe`` on ``data`` until its FLOP budget is spent; write the run dir ``out``.
 
@@ -137,6 +111,9 @@ def train(
     into a few rows (per-text positions, attention that never crosses texts), or length-sorted sub-batches
     where packing does not reproduce the padded embeddings (same loss and gradients as the padded batch,
     fewer FLOPs run; see :mod:`st_recipe.training.packing`); ``False`` keeps the padded batch.
+    With ``recipe.hard_negatives`` k, each pair trains with its first k hard negatives from the data, or, with
+    ``mine_negatives``, k negatives mined with the base model before training (its encoding FLOPs are reported
+    in the record's ``data.hard_negatives.mining``, apart from the training budget).
     """
     import torch
 
@@ -159,6 +136,7 @@ def train(
     pairs_all = data if hasattr(data, "anchors") else load_pairs(
         data or BUILTIN, anchor_column=anchor_column, positive_column=positive_column, seed=recipe.seed)
     train_pairs, held = split_heldout(pairs_all, source)
+    train_pairs = negatives_for_training(recipe, pairs_all, train_pairs, mine_negatives)
     check_enough(train_pairs, recipe.batch_size)
     world = world_size()
     if recipe.batch_size % world:
@@ -174,13 +152,23 @@ def train(
         check_matryoshka_dims(recipe.matryoshka_dims, model.get_embedding_dimension())
     source_info = encoder_source(model)
     before = heldout_scores(model, held, recipe.temperature) if held is not None and is_main() else None
+    mining = None
+    if recipe.hard_negatives and mine_negatives:
+        from st_recipe.data.mining import mine_negatives as mine
+
+        # With the base model, before the method changes it; only training pairs are mined (nothing held out).
+        mined, mining = mine(model, train_pairs, recipe.hard_negatives, profile=profile_model(model))
+        train_pairs = mined.with_negatives(recipe.hard_negatives)
+        check_enough(train_pairs, recipe.batch_size)
+        if is_main() and not quiet:
+            logger.warning("%s", mining.summary())
     method = get_method(recipe.method, **recipe.method_args)
     report = method.apply(model)
     profile = profile_model(model)
     meter = FlopMeter(profile)
 
     budget = recipe.budget
-    per_pair = _pair_cost(model, train_pairs, meter, recipe.max_seq_length, recipe.seed)
+    per_pair = pair_cost(model, train_pairs, meter, recipe.max_seq_length, recipe.seed, recipe.hard_negatives)
     if budget is None:
         budget = per_pair * recipe.pairs
     per_batch = per_pair * recipe.batch_size
@@ -235,7 +223,8 @@ def train(
             random_init=bool(source_info.get("random_init")),
             method=MethodInfo(name=method.name, args=method.args(), params=report.to_dict(),
                               cost_formula=method.cost_formula),
-            data=_data_info(source, pairs_all, train_pairs, held, planned_steps * recipe.batch_size / len(train_pairs)),
+            data=data_info(source, pairs_all, train_pairs, held, planned_steps * recipe.batch_size / len(train_pairs),
+                            recipe.hard_negatives, mining),
             flops=FlopsInfo(budget=budget, planned=min(planned_steps * per_batch, budget), spent=state.flops,
                             spent_fraction=state.flops / budget, executed_with_padding=state.padded,
                             paper_formula=method.flops_per_token(n, nt) * state.tokens, per_pair_estimate=per_pair,
@@ -334,8 +323,7 @@ def _budget_trainer(model: Any, recipe: Recipe, train_pairs: Any, state: BudgetS
         use_cpu=not torch.cuda.is_available(),
         **checkpointing_args(gradient_checkpointing),
         disable_tqdm=True,
-        # anchor <- the query prompt, positive <- the document prompt (stored on the model for encode(prompt_name=...))
-        prompts={PROMPT_COLUMNS[name]: text for name, text in recipe.prompts.items()} or None,
+        prompts=column_prompts(recipe) or None,
         dataloader_drop_last=True,
         ddp_find_unused_parameters=False,
         save_only_model=False,
@@ -352,6 +340,7 @@ def _budget_trainer(model: Any, recipe: Recipe, train_pairs: Any, state: BudgetS
     trainer = make_trainer(SentenceTransformerTrainer, meter=meter, padded_meter=FlopMeter(meter.profile, count_padding=True),
                            state=state, warmup=int(math.ceil(recipe.warmup_ratio * planned_steps)),
                            planned_steps=planned_steps, checkpoints=checkpoints, padding_free=strategy, model=model, args=args,
-                           train_dataset=train_pairs.to_dataset(), loss=loss, callbacks=[callback])
+                           train_dataset=train_pairs.to_dataset(recipe.hard_negatives), loss=loss, callbacks=[callback])
     trainer.remove_callback(PrinterCallback)
     return trainer, callback
+

@@ -77,7 +77,7 @@ def test_builtin_is_the_default(builtin_train: PairData, builtin_test: PairData)
     for pairs, n in ((builtin_train, TRAIN_PAIRS), (builtin_test, TEST_PAIRS)):
         assert pairs.stats.as_dict() == {
             "rows_read": n, "rows_kept": n, "skipped_empty": 0, "skipped_malformed": 0,
-            "duplicates_removed": 0, "over_limit": 0,
+            "duplicates_removed": 0, "over_limit": 0, "with_negatives": 0, "few_negatives": 0,
         }
 
 

@@ -1,0 +1,99 @@
+"""``st-recipe mine``: add hard negatives to a pairs file with a model's own similarity search."""
+
+from __future__ import annotations
+
+import click
+
+from st_recipe.cli._common import check_data, check_model, check_writable, display, quiet_libraries
+from st_recipe.errors import StRecipeError
+
+
+@click.command("mine")
+@click.argument("data")
+@click.option("--model", required=True, help="Encoder to mine with: a base model (catalogue name, Hub id, folder) or "
+                                             "a trained run dir.")
+@click.option("--out", required=True, help="JSON-lines file to write: anchor, positive, negative_1..K per line.")
+@click.option("--num-negatives", type=int, default=1, show_default=True, help="Hard negatives per pair (K).")
+@click.option("--range-min", type=int, default=0, show_default=True,
+              help="Skip this many of the most similar candidates first.")
+@click.option("--range-max", type=int, default=None, help="Consider only this many top candidates (default: "
+                                                          "sentence-transformers' choice from K).")
+@click.option("--relative-margin", type=float, default=0.05, show_default=True,
+              help="Skip candidates scoring above (1 - margin) x the pair's positive score (likely false negatives); "
+                   "0 turns the filter off.")
+@click.option("--sampling", type=click.Choice(["top", "random"]), default="top", show_default=True,
+              help="Take the top K remaining candidates, or K at random among them.")
+@click.option("--max-seq-length", type=int, default=75, show_default=True, help="Truncate texts to this many tokens.")
+@click.option("--batch-size", type=int, default=32, show_default=True, help="Texts per encoding batch.")
+@click.option("--anchor-column", default=None, help="Column holding the anchor/query text.")
+@click.option("--positive-column", default=None, help="Column holding the positive text.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
+def mine_cmd(data: str, model: str, out: str, num_negatives: int, range_min: int, range_max: int | None,
+             relative_margin: float, sampling: str, max_seq_length: int, batch_size: int, anchor_column: str | None,
+             positive_column: str | None, overwrite: bool) -> None:
+    """Mine hard negatives for the pairs in DATA and write them where `train --hard-negatives K` reads them."""
+    import os
+
+    from st_recipe.data.mining import check_mining
+
+    check_mining(num_negatives, range_min, range_max, relative_margin, sampling)
+    if max_seq_length < 2:
+        raise StRecipeError(f"--max-seq-length must be an integer >= 2, not {max_seq_length}")
+    if batch_size < 1:
+        raise StRecipeError(f"--batch-size must be an integer >= 1, not {batch_size}")
+    target = os.path.abspath(os.path.expanduser(out))
+    if not out.strip():
+        raise StRecipeError("--out must not be empty")
+    if not target.endswith((".jsonl", ".ndjson")):
+        raise StRecipeError(f"--out {out!r} must be a .jsonl file")
+    if os.path.isdir(target):
+        raise StRecipeError(f"--out {out!r} is a folder, not a file")
+    if os.path.exists(target) and not overwrite:
+        raise StRecipeError(f"--out {out!r} already exists; pass --overwrite to replace it")
+    if not os.path.isdir(os.path.dirname(target)):
+        raise StRecipeError(f"--out {out!r}: its folder {os.path.dirname(out) or '.'!r} does not exist")
+    check_writable(target, "--out")
+    check_model(model)
+    pairs = check_data(data, anchor_column=anchor_column, positive_column=positive_column)
+    quiet_libraries()
+    from st_recipe.data import load_pairs
+    from st_recipe.data.mining import mine_negatives
+    from st_recipe.encoder import build_encoder
+    from st_recipe.flops import profile_model
+
+    if not hasattr(pairs, "anchors"):
+        pairs = load_pairs(data, anchor_column=anchor_column, positive_column=positive_column)
+    encoder = _encoder(model, max_seq_length, build_encoder)
+    mined, report = mine_negatives(encoder, pairs, num_negatives, range_min=range_min, range_max=range_max,
+                                   relative_margin=relative_margin, sampling=sampling, batch_size=batch_size,
+                                   profile=profile_model(encoder))
+    write_pairs(mined, target)
+    click.echo(f"{report.summary()} with {display(model)}; wrote {out} ({len(mined):,} pairs; train with "
+               f"--data {out} --hard-negatives {num_negatives})")
+
+
+def _encoder(model: str, max_seq_length: int, build: object) -> object:
+    """A trained st-recipe run dir (any SentenceTransformer folder) as saved; anything else through build_encoder."""
+    import os
+
+    if os.path.isfile(os.path.join(os.path.expanduser(model), "modules.json")):
+        from sentence_transformers import SentenceTransformer
+
+        encoder = SentenceTransformer(os.path.expanduser(model), device="cpu")
+        encoder.max_seq_length = max_seq_length
+        return encoder
+    return build(model, max_seq_length=max_seq_length)  # type: ignore[operator]
+
+
+def write_pairs(pairs: object, path: str) -> None:
+    """Write pairs (with their negatives as negative_1..K) as JSON lines, atomically."""
+    import json
+
+    from st_recipe._files import atomic_write_text
+
+    lines = []
+    negatives = getattr(pairs, "negatives", None) or [[] for _ in pairs.anchors]  # type: ignore[attr-defined]
+    for a, p, negs in zip(pairs.anchors, pairs.positives, negatives):  # type: ignore[attr-defined]
+        row = {"anchor": a, "positive": p, **{f"negative_{j}": n for j, n in enumerate(negs, 1)}}
+        lines.append(json.dumps(row, ensure_ascii=False))
+    atomic_write_text(path, "\n".join(lines) + "\n")

@@ -1,0 +1,114 @@
+"""Hard-negative mining: for each pair, the passages of other pairs the model finds most similar to its anchor.
+
+A thin layer over sentence-transformers' ``mine_hard_negatives`` (exact search, the pairs' own positives as the
+corpus, ``n-tuple`` output) that keeps st-recipe's :class:`PairData` order, meters the encoding FLOPs and reports
+what it kept. The default filter is positive-aware: a candidate scoring above 95 % of the pair's own positive
+(``relative_margin`` 0.05, the TopK-PercPos rule of NV-Retriever, Moreira et al. 2024) is skipped as a likely
+false negative.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from st_recipe.data.pairs import MAX_NEGATIVES, PairData
+from st_recipe.errors import StRecipeError
+
+SAMPLING = ("top", "random")
+
+
+@dataclass
+class MiningReport:
+    """What a mining pass did: settings, pairs in and with enough negatives, encoding cost and time."""
+
+    negatives_per_pair: int
+    pairs: int
+    pairs_with_negatives: int
+    range_min: int
+    range_max: int | None
+    relative_margin: float | None
+    sampling: str
+    texts_encoded: int
+    tokens_encoded: int
+    forward_flops: float
+    wall_time_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (for the run record)."""
+        return asdict(self)
+
+    def summary(self) -> str:
+        """One line for the terminal."""
+        return (f"mined {self.negatives_per_pair} hard negative(s) for {self.pairs_with_negatives:,} of {self.pairs:,} "
+                f"pairs ({self.texts_encoded:,} texts encoded, {self.forward_flops:.3g} FLOP, {self.wall_time_s:.0f} s)")
+
+
+def check_mining(k: Any, range_min: Any = 0, range_max: Any = None, relative_margin: Any = 0.05,
+                 sampling: str = "top") -> None:
+    """One-line errors for mining settings (checked before any model is loaded)."""
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_NEGATIVES:
+        raise StRecipeError(f"--num-negatives must be an integer in [1, {MAX_NEGATIVES}], not {k!r}")
+    if isinstance(range_min, bool) or not isinstance(range_min, int) or range_min < 0:
+        raise StRecipeError(f"--range-min must be an integer >= 0, not {range_min!r}")
+    if range_max is not None and (isinstance(range_max, bool) or not isinstance(range_max, int)
+                                  or range_max < range_min + k):
+        raise StRecipeError(f"--range-max must be an integer >= range-min + num-negatives ({range_min + k}), "
+                            f"not {range_max!r}")
+    if relative_margin is not None and not (isinstance(relative_margin, (int, float)) and 0 <= relative_margin < 1):
+        raise StRecipeError(f"--relative-margin must be in [0, 1), not {relative_margin!r}")
+    if sampling not in SAMPLING:
+        raise StRecipeError(f"--sampling must be top or random, not {sampling!r}")
+
+
+def mine_negatives(model: Any, pairs: PairData, k: int, *, range_min: int = 0, range_max: int | None = None,
+                   relative_margin: float | None = 0.05, sampling: str = "top", batch_size: int = 32,
+                   profile: Any = None) -> tuple[PairData, MiningReport]:
+    """``pairs`` with up to ``k`` mined negatives each (pairs where fewer than ``k`` pass the filters get none).
+
+    ``model`` is a SentenceTransformer; its stored ``query``/``document`` prompts are used as in training.
+    ``profile`` (a :class:`~st_recipe.flops.CostProfile` of ``model``) meters the encoding's forward FLOPs.
+    """
+    check_mining(k, range_min, range_max, relative_margin, sampling)
+    if len(pairs) < k + 1:
+        raise StRecipeError(f"mining {k} negatives needs at least {k + 1} pairs, not {len(pairs)}")
+    from sentence_transformers.util import mine_hard_negatives
+
+    started = time.time()
+    prompts = getattr(model, "prompts", None) or {}
+    dataset = pairs.take(range(len(pairs))).to_dataset()
+    mined = mine_hard_negatives(
+        dataset, model, anchor_column_name="anchor", positive_column_name="positive", num_negatives=k,
+        range_min=range_min, range_max=range_max, relative_margin=relative_margin or None,
+        sampling_strategy=sampling, output_format="n-tuple", batch_size=batch_size, use_faiss=False,
+        verbose=False, query_prompt=prompts.get("query"), corpus_prompt=prompts.get("document"))
+    found: dict[tuple[str, str], list[str]] = {}
+    for row in mined:
+        found.setdefault((row["anchor"], row["positive"]), [row[f"negative_{j}"] for j in range(1, k + 1)])
+    out = pairs.take(range(len(pairs)))
+    out.negatives = [found.get((a, p), []) for a, p in zip(pairs.anchors, pairs.positives)]
+    out.stats.with_negatives = sum(1 for n in out.negatives if n)
+    texts = {"query": sorted(set(pairs.anchors)), "document": sorted(set(pairs.positives))}
+    tokens, flops = _encoding_cost(model, texts, prompts, profile)
+    report = MiningReport(negatives_per_pair=k, pairs=len(pairs), pairs_with_negatives=out.stats.with_negatives,
+                          range_min=range_min, range_max=range_max, relative_margin=relative_margin,
+                          sampling=sampling, texts_encoded=sum(len(t) for t in texts.values()), tokens_encoded=tokens,
+                          forward_flops=flops, wall_time_s=round(time.time() - started, 2))
+    return out, report
+
+
+def _encoding_cost(model: Any, texts: dict[str, list[str]], prompts: dict[str, str], profile: Any) -> tuple[int, float]:
+    """Tokens and forward FLOPs of encoding each distinct text once (with its prompt, at the model's length)."""
+    tok = model[0].tokenizer
+    tokens, flops = 0, 0.0
+    for kind, items in texts.items():
+        prompt = prompts.get(kind, "")
+        for start in range(0, len(items), 1024):
+            enc = tok([prompt + t for t in items[start:start + 1024]], truncation=True,
+                      max_length=model.max_seq_length, padding=False)
+            for ids in enc["input_ids"]:
+                tokens += len(ids)
+                if profile is not None:
+                    flops += profile.forward_flops(len(ids))
+    return tokens, flops
