@@ -103,6 +103,25 @@ CASES = [
     case("train-data-hub-offline", OFFLINE, "train", *TINY, "--data", "some-org/some-pairs"),
     case("train-data-builtin-columns", "do not apply to the builtin pairs", "train", *TINY, "--anchor-column", "q"),
     case("train-data-wrong-column", "anchor", "train", *TINY, "--data", "pairs.jsonl", "--anchor-column", "nope"),
+    # hard negatives
+    case("train-hard-negatives-neg", "--hard-negatives must be an integer in [0, 64]", "train", *TINY,
+         "--hard-negatives", "-1"),
+    case("train-hard-negatives-none-in-data", "has no hard negatives", "train", *TINY, "--data", "pairs.jsonl",
+         "--hard-negatives", "1"),
+    case("train-hard-negatives-too-few", "only 0 pairs of 8 have 3 or more", "train", *TINY, "--data",
+         "triplets.jsonl", "--hard-negatives", "3"),
+    case("train-mine-negatives-0", "--mine-negatives must be an integer >= 1", "train", *TINY, "--mine-negatives", "0"),
+    case("train-mine-and-hard", "not both", "train", *TINY, "--mine-negatives", "1", "--hard-negatives", "1"),
+    case("mine-num-negatives-0", "--num-negatives must be an integer in [1, 64]", "mine", "pairs.jsonl", "--model",
+         "random:pythia-14m", "--out", "m.jsonl", "--num-negatives", "0"),
+    case("mine-out-exists", "already exists; pass --overwrite", "mine", "pairs.jsonl", "--model", "random:pythia-14m",
+         "--out", "pairs.jsonl"),
+    case("mine-out-not-jsonl", "must be a .jsonl file", "mine", "pairs.jsonl", "--model", "random:pythia-14m",
+         "--out", "m.csv"),
+    case("mine-margin-1", "--relative-margin must be in [0, 1)", "mine", "pairs.jsonl", "--model", "random:pythia-14m",
+         "--out", "m.jsonl", "--relative-margin", "1"),
+    case("mine-data-missing", "data file not found", "mine", "missing.jsonl", "--model", "random:pythia-14m",
+         "--out", "m.jsonl"),
     # plan
     case("plan-budget-abc", "budget must be a number", "plan", "--budget", "abc"),
     case("plan-budget-neg", "positive", "plan", "--budget", "-1"),
@@ -196,6 +215,8 @@ def _seed(root: Path) -> None:
     (done / "st_recipe.json").write_text(json.dumps({"format": 1, "status": "finished", "recipe": {"model": "pythia-14m"}}))
     (done / "modules.json").write_text("[]")
     (root / "pairs.jsonl").write_text("".join(json.dumps({"anchor": f"q{i}", "positive": f"p{i}"}) + "\n" for i in range(8)))
+    (root / "triplets.jsonl").write_text("".join(json.dumps({"anchor": f"q{i}", "positive": f"p{i}", "negative": f"n{i}"})
+                                                 + "\n" for i in range(8)))
     (root / "bad.jsonl").write_text('{"anchor": "a", "positive": "b"}\nthis line is not JSON\n')
     (root / "bad_recipe.yaml").write_text("model: [pythia-14m\nmethod: full\n")
     (root / "afile.txt").write_text("just a file\n")

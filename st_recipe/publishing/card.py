@@ -174,8 +174,8 @@ def _hardware(rec: RunRecord) -> str:
 # ----------------------------------------------------------------------------------------- the card
 
 
-def _levers(recipe: dict[str, Any]) -> dict[str, Any]:
-    """The quality levers the run used (bidirectional attention, prompts, Matryoshka dims), for the card."""
+def _levers(recipe: dict[str, Any], negatives: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The quality levers the run used (bidirectional attention, prompts, Matryoshka dims, hard negatives)."""
     roles = {"query": "queries (anchors)", "document": "documents (positives)"}
     prompts = recipe.get("prompts") or {}
     return {
@@ -185,6 +185,7 @@ def _levers(recipe: dict[str, Any]) -> dict[str, Any]:
                     for k, v in prompts.items()],
         "include_prompt": recipe.get("include_prompt", True) is not False,
         "matryoshka_dims": [int(d) for d in recipe.get("matryoshka_dims") or []],
+        "hard_negatives": negatives if recipe.get("hard_negatives") and negatives else None,
     }
 
 
@@ -243,7 +244,7 @@ def render_card(repo_id: str, rec: RunRecord, summary: dict[str, Any] | None, fa
                 "fraction": params.get("trainable_fraction"), "cost_formula": method.cost_formula or None,
                 "citation": _method_citation(method.name)},
         recipe_rows=_recipe_rows(rec.recipe),
-        levers=_levers(rec.recipe),
+        levers=_levers(rec.recipe, rec.data.hard_negatives),
         flops={"budget": fmt_flops(flops.budget), "planned": fmt_flops(flops.planned),
                "spent": fmt_flops(flops.spent), "paper_formula": fmt_flops(flops.paper_formula),
                "padded": fmt_flops(flops.executed_with_padding),
