@@ -162,7 +162,8 @@ def _trainers(shape: str, method: str, data: tuple[list[str], list[str]], batch:
 
     from st_recipe.flops import FlopMeter, profile_model
     from st_recipe.training.packing import default_overhead
-    from st_recipe.training.trainer import BudgetState, make_trainer, padding_free_strategy
+    from st_recipe.training.encoding import padding_free_strategy
+    from st_recipe.training.trainer import BudgetState, make_trainer
 
     ds = Dataset.from_dict({"anchor": data[0], "positive": data[1]})
     out = {}

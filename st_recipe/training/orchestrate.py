@@ -279,7 +279,8 @@ def _budget_trainer(model: Any, recipe: Recipe, train_pairs: Any, state: BudgetS
 
     from st_recipe.training.environment import checkpointing_args
     from st_recipe.training.packing import default_overhead
-    from st_recipe.training.trainer import budget_callback, make_trainer, padding_free_strategy
+    from st_recipe.training.encoding import padding_free_strategy
+    from st_recipe.training.trainer import budget_callback, make_trainer
 
     world = world_size()
     loss_kwargs = dict(scale=1.0 / recipe.temperature, directions=("query_to_doc", "doc_to_query"),

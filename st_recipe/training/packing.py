@@ -193,7 +193,8 @@ class PaddingFree:
         if mask is None or mask.dim() != 2:
             return original(features)
         rows, width = mask.shape
-        if self.pack and self.packs is None:
+        if self.pack and self.packs is None and _packable(mask) is not None:
+            # Checked on the first batch that has something to pack (one that packs nothing proves nothing).
             self.packs = packing_works(st_model, features)
         if self.pack and self.packs:
             if _varlen_attention(st_model) and _right_padded(mask, mask.sum(dim=1)):

@@ -146,36 +146,11 @@ def _write_error(exc: BaseException, path: Path) -> StRecipeError:
     return StRecipeError(f"could not write checkpoint {path}: {first}")
 
 
-def padding_free_strategy(profile: CostProfile, overhead_tokens: float, *, pack: bool = True) -> Any:
-    """The default padding-free strategy for a model with cost ``profile`` (see :mod:`st_recipe.training.packing`)."""
-    from st_recipe.training.packing import PaddingFree
-
-    return PaddingFree(sub_batch_planner(profile, overhead_tokens), profile.sequence_flops, pack=pack)
-
-
-def sub_batch_planner(profile: CostProfile, overhead_tokens: float) -> Any:
-    """The padding-free plan for one side's lengths: length-sorted groups priced with ``profile``."""
-    from functools import lru_cache
-
-    from st_recipe.training.packing import plan_groups
-
-    overhead = overhead_tokens * profile.per_token
-
-    @lru_cache(maxsize=16)  # metering and the forward plan the same sides: plan each once
-    def plan(lengths: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
-        return tuple(tuple(g) for g in plan_groups(lengths, cost=profile.sequence_flops, overhead=overhead))
-
-    def planner(lengths: list[int]) -> list[list[int]]:
-        return [list(g) for g in plan(tuple(int(t) for t in lengths))]
-
-    return planner
-
-
 def make_trainer(base: type, *, meter: FlopMeter, padded_meter: FlopMeter, state: BudgetState, warmup: int,
                  planned_steps: int, checkpoints: Path, padding_free: Any = None, **kwargs: Any) -> Any:
     """Build a budget trainer on top of ``base`` (SentenceTransformerTrainer; imported by the caller).
 
-    With ``padding_free`` (:func:`padding_free_strategy`) each side of a training batch is encoded without
+    With ``padding_free`` (:func:`~st_recipe.training.packing.padding_free_strategy`) each side of a training batch is encoded without
     padding (packed rows or length-sorted sub-batches, see :mod:`st_recipe.training.packing`) and the
     state's ``padded`` total meters what those layouts execute.
     """
