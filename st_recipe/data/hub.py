@@ -51,7 +51,7 @@ def load_hub(
         for pos, row in enumerate(ds, 1):
             if cols is None:
                 cols = pick_columns(row.keys(), anchor_column, positive_column, where)
-                a, p = cols
+            a, p = cols
             if a not in row or p not in row:
                 raise StRecipeError(f"{where}: row {pos} has no '{a}'/'{p}'; its keys: {', '.join(map(str, row))}")
             # Streaming cannot sample the whole set, so a limit reads the first `limit` usable pairs.
