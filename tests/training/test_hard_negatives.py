@@ -177,3 +177,19 @@ def test_mine_cli_writes_a_file_train_reads(tiny_neox_dir, triplets, tmp_path):
 
 def _by(pairs) -> dict[str, list[str]]:
     return dict(zip(pairs.anchors, pairs.negatives))
+
+
+def test_gradcache_takes_the_negatives_too(tiny_neox_dir, triplets, tmp_path):
+    """Big batches: CachedMultipleNegativesRankingLoss with the negative column spends the budget like the rest."""
+    from st_recipe.run import read_run
+    from st_recipe.training import train
+
+    rec = read_run(train(_recipe(tiny_neox_dir, hard_negatives=1, mini_batch_size=4, budget=3e9), str(triplets),
+                         tmp_path / "gc", quiet=True).out)
+    assert 0.99 <= rec.flops.spent_fraction <= 1.0 and rec.recipe["mini_batch_size"] == 4
+    from sentence_transformers import SentenceTransformer
+
+    tok = SentenceTransformer(str(tmp_path / "gc"))[0].tokenizer
+    data = load_pairs(str(triplets))
+    three = sum(sum(_tokens(tok, t)) for t in (data.anchors, data.positives, [n[0] for n in data.negatives])) / len(data)
+    assert rec.tokens_seen / rec.pairs_seen == pytest.approx(three, rel=0.12)  # three texts per pair, not two
