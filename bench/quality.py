@@ -83,6 +83,8 @@ LEVER_FLAGS: dict[str, list[str]] = {
 LEVER_LABELS = {"bidir": "bidirectional attention", "prompt": "instruction prompt", "mrl": "Matryoshka 576/256/128/64",
                 "hn": "1 mined hard negative"}
 SCORE_DIMS = (256, 128, 64)
+NOISE = 0.01  # Spearman gap treated as noise (one seed, one budget, 50 documents)
+MINE_LOG: Path | None = None  # set in main(): the mining command's record
 
 # The hand-written baseline's settings (a typical ST + PEFT script).
 BASE_LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.1,
@@ -646,8 +648,9 @@ def reading(rows: list[dict[str, Any]]) -> str:
         out.append(f"- st-recipe full FT vs st-recipe LoRA (paper defaults) at the same budget: {d:+.3f} Spearman.")
     uc, fc = by.get("untrained-chat", {}).get("score"), by.get("full-chat", {}).get("score")
     if uc is not None and u is not None:
-        out.append(f"- Keeping the folder's chat template (sentence-transformers then wraps every text in it, system "
-                   f"prompt included, inside the {MAX_LEN}-token limit): untrained {uc:.3f} ({uc - u:+.3f} vs raw text)"
+        out.append(f"- Keeping the folder's chat template, measured before `build_encoder` pinned sentence-transformers "
+                   f"to raw text (it wrapped every text in the template, system prompt included, inside the {MAX_LEN}-"
+                   f"token limit; st-recipe now never applies a folder's template): untrained {uc:.3f} ({uc - u:+.3f} vs raw text)"
                    + ("" if fc is None else f", st-recipe full FT {fc:.3f} ({fc - uc:+.3f} vs its untrained, "
                       f"{fc - by['full']['score']:+.3f} vs full FT on raw text)" if "full" in by else f", full FT {fc:.3f}") + ".")
     for r in rows:
@@ -657,7 +660,30 @@ def reading(rows: list[dict[str, Any]]) -> str:
             out.append(f"- `{r['row']}`: st-recipe ran {rec['steps']} steps for a schedule of {rec['planned_steps']}: the "
                        f"last {at_zero} pairs ({at_zero / rec['pairs_seen'] * 100:.1f} % of the FLOPs) trained at LR 0, "
                        f"after the cosine had reached zero.")
-    out.append("- One seed, one budget, 50 documents: treat gaps of about 0.01 as noise until repeated at other "
+    full = by.get("full", {}).get("score")
+    for r in rows:
+        method, *levers = r["row"].split("+")
+        if not levers or full is None or method != "full":
+            continue
+        d = r["score"] - full
+        verdict = ("better than" if d > NOISE else "worse than" if d < -NOISE else "within noise of")
+        what = " + ".join(LEVER_LABELS[x] for x in levers)
+        rec = r.get("record") or {}
+        extra = ""
+        if "hn" in levers and rec:
+            extra = f"; {rec['pairs_seen']:,} pairs seen vs {by['full']['record']['pairs_seen']:,} without negatives"
+            mining = ((rec.get("data") or {}).get("hard_negatives") or {}).get("mining")
+            mine = json.loads(MINE_LOG.read_text()) if MINE_LOG and MINE_LOG.is_file() else None
+            if mine:
+                extra += f"; mining (`st-recipe mine`, untrained model) took {mine['wall_s']:.0f} s, outside the budget"
+            elif mining:
+                extra += f"; mining encoded {mining['texts_encoded']:,} texts ({mining['forward_flops']:.3g} FLOP)"
+        dims = r.get("by_dim") or {}
+        fdims = by["full"].get("by_dim") or {}
+        if "mrl" in levers and dims and fdims:
+            extra += "; at " + ", ".join(f"{d_} dims {dims[str(d_)]:.3f} vs {fdims[str(d_)]:.3f}" for d_ in SCORE_DIMS)
+        out.append(f"- full FT + {what}: {r['score']:.3f}, {verdict} full FT alone ({d:+.3f}){extra}.")
+    out.append(f"- One seed, one budget, 50 documents: treat gaps of about {NOISE} as noise until repeated at other "
                "budgets or seeds.")
     return "\n".join(out) + "\n"
 
@@ -697,6 +723,8 @@ def main() -> None:
     sts = Path(manifest["eval"]["path"])
     work = args.assets.resolve() / ("runs-quick" if args.quick else "runs")
     logs, cache = work / "logs", work / "mteb_cache"
+    global MINE_LOG
+    MINE_LOG = work / "mine.json"
     start_wall = time.perf_counter()
     start_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     if args.report_only:
