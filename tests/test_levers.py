@@ -358,7 +358,7 @@ def test_card_shows_prompts_matryoshka_and_attention():
     levers = _levers({"attention": "bidirectional", "prompts": {"query": "q: "}, "include_prompt": False,
                       "matryoshka_dims": [64, 32]})
     assert levers == {"bidirectional": True, "prompts": [{"name": "query", "text": '"q: "', "role": "queries (anchors)"}],
-                      "include_prompt": False, "matryoshka_dims": [64, 32]}
+                      "include_prompt": False, "matryoshka_dims": [64, 32], "hard_negatives": None}
     import jinja2
 
     from st_recipe.publishing.card import template_path
