@@ -120,6 +120,8 @@ CASES = [
          "--out", "m.csv"),
     case("mine-margin-1", "--relative-margin must be in [0, 1)", "mine", "pairs.jsonl", "--model", "random:pythia-14m",
          "--out", "m.jsonl", "--relative-margin", "1"),
+    case("mine-absolute-margin-abc", "--absolute-margin must be a number or 'off'", "mine", "pairs.jsonl", "--model",
+         "random:pythia-14m", "--out", "m.jsonl", "--absolute-margin", "abc"),
     case("mine-data-missing", "data file not found", "mine", "missing.jsonl", "--model", "random:pythia-14m",
          "--out", "m.jsonl"),
     # plan

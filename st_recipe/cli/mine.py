@@ -18,9 +18,12 @@ from st_recipe.errors import StRecipeError
               help="Skip this many of the most similar candidates first.")
 @click.option("--range-max", type=int, default=None, help="Consider only this many top candidates (default: "
                                                           "sentence-transformers' choice from K).")
-@click.option("--relative-margin", type=float, default=0.05, show_default=True,
-              help="Skip candidates scoring above (1 - margin) x the pair's positive score (likely false negatives); "
-                   "0 turns the filter off.")
+@click.option("--absolute-margin", default="0", show_default=True,
+              help="Skip candidates scoring above the pair's positive score minus this cosine gap (likely false "
+                   "negatives); 'off' keeps them.")
+@click.option("--relative-margin", type=float, default=0.0, show_default=True,
+              help="Also skip candidates scoring above (1 - margin) x the positive's score (NV-Retriever used 0.05 "
+                   "with trained embedders); 0 is off.")
 @click.option("--sampling", type=click.Choice(["top", "random"]), default="top", show_default=True,
               help="Take the top K remaining candidates, or K at random among them.")
 @click.option("--max-seq-length", type=int, default=75, show_default=True, help="Truncate texts to this many tokens.")
@@ -29,14 +32,15 @@ from st_recipe.errors import StRecipeError
 @click.option("--positive-column", default=None, help="Column holding the positive text.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
 def mine_cmd(data: str, model: str, out: str, num_negatives: int, range_min: int, range_max: int | None,
-             relative_margin: float, sampling: str, max_seq_length: int, batch_size: int, anchor_column: str | None,
+             absolute_margin: str, relative_margin: float, sampling: str, max_seq_length: int, batch_size: int, anchor_column: str | None,
              positive_column: str | None, overwrite: bool) -> None:
     """Mine hard negatives for the pairs in DATA and write them where `train --hard-negatives K` reads them."""
     import os
 
     from st_recipe.data.mining import check_mining
 
-    check_mining(num_negatives, range_min, range_max, relative_margin, sampling)
+    absolute = parse_margin(absolute_margin)
+    check_mining(num_negatives, range_min, range_max, relative_margin, sampling, absolute)
     if max_seq_length < 2:
         raise StRecipeError(f"--max-seq-length must be an integer >= 2, not {max_seq_length}")
     if batch_size < 1:
@@ -65,11 +69,24 @@ def mine_cmd(data: str, model: str, out: str, num_negatives: int, range_min: int
         pairs = load_pairs(data, anchor_column=anchor_column, positive_column=positive_column)
     encoder = _encoder(model, max_seq_length, build_encoder)
     mined, report = mine_negatives(encoder, pairs, num_negatives, range_min=range_min, range_max=range_max,
-                                   relative_margin=relative_margin, sampling=sampling, batch_size=batch_size,
+                                   absolute_margin=absolute, relative_margin=relative_margin or None,
+                                   sampling=sampling, batch_size=batch_size,
                                    profile=profile_model(encoder))
     write_pairs(mined, target)
+    if report.shortfall():
+        click.echo(f"warning: {report.shortfall()}", err=True)
     click.echo(f"{report.summary()} with {display(model)}; wrote {out} ({len(mined):,} pairs; train with "
                f"--data {out} --hard-negatives {num_negatives})")
+
+
+def parse_margin(text: str) -> float | None:
+    """``--absolute-margin``: a number, or 'off' for no filter."""
+    if text.strip().lower() in ("off", "none"):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise StRecipeError(f"--absolute-margin must be a number or 'off', not {text!r}") from None
 
 
 def _encoder(model: str, max_seq_length: int, build: object) -> object:

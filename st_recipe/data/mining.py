@@ -2,9 +2,11 @@
 
 A thin layer over sentence-transformers' ``mine_hard_negatives`` (exact search, the pairs' own positives as the
 corpus, ``n-tuple`` output) that keeps st-recipe's :class:`PairData` order, meters the encoding FLOPs and reports
-what it kept. The default filter is positive-aware: a candidate scoring above 95 % of the pair's own positive
-(``relative_margin`` 0.05, the TopK-PercPos rule of NV-Retriever, Moreira et al. 2024) is skipped as a likely
-false negative.
+what it kept. The default filter is positive-aware: a candidate scoring at or above the pair's own positive
+(``absolute_margin`` 0) is skipped as a likely false negative. NV-Retriever's stricter TopK-PercPos rule
+(``relative_margin`` 0.05: below 95 % of the positive's score, Moreira et al. 2024) is calibrated on trained
+embedders; on an untrained mean-pooled decoder, whose cosines all sit near 1, it rejected 96 % of the Lee
+news pairs' candidates (bench/results/quality.md), so it is opt-in.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class MiningReport:
     pairs_with_negatives: int
     range_min: int
     range_max: int | None
+    absolute_margin: float | None
     relative_margin: float | None
     sampling: str
     texts_encoded: int
@@ -39,14 +42,30 @@ class MiningReport:
         """JSON-ready (for the run record)."""
         return asdict(self)
 
+    @property
+    def coverage(self) -> float:
+        """The share of pairs that got all their negatives."""
+        return self.pairs_with_negatives / self.pairs if self.pairs else 0.0
+
+    def shortfall(self) -> str | None:
+        """A one-line explanation when fewer than half the pairs got their negatives, else None."""
+        if self.coverage >= 0.5:
+            return None
+        rules = [f"absolute margin {self.absolute_margin:g}" if self.absolute_margin is not None else "",
+                 f"relative margin {self.relative_margin:g}" if self.relative_margin else "",
+                 f"range {self.range_min}..{self.range_max}" if self.range_min or self.range_max else ""]
+        return (f"mining found {self.negatives_per_pair} negative(s) for only {self.pairs_with_negatives:,} of "
+                f"{self.pairs:,} pairs under its filters ({', '.join(r for r in rules if r) or 'none'}); loosen them "
+                "(st-recipe mine --absolute-margin off --relative-margin 0, a larger --range-max) or ask for fewer")
+
     def summary(self) -> str:
         """One line for the terminal."""
         return (f"mined {self.negatives_per_pair} hard negative(s) for {self.pairs_with_negatives:,} of {self.pairs:,} "
                 f"pairs ({self.texts_encoded:,} texts encoded, {self.forward_flops:.3g} FLOP, {self.wall_time_s:.0f} s)")
 
 
-def check_mining(k: Any, range_min: Any = 0, range_max: Any = None, relative_margin: Any = 0.05,
-                 sampling: str = "top") -> None:
+def check_mining(k: Any, range_min: Any = 0, range_max: Any = None, relative_margin: Any = None,
+                 sampling: str = "top", absolute_margin: Any = 0.0) -> None:
     """One-line errors for mining settings (checked before any model is loaded)."""
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_NEGATIVES:
         raise StRecipeError(f"--num-negatives must be an integer in [1, {MAX_NEGATIVES}], not {k!r}")
@@ -58,19 +77,21 @@ def check_mining(k: Any, range_min: Any = 0, range_max: Any = None, relative_mar
                             f"not {range_max!r}")
     if relative_margin is not None and not (isinstance(relative_margin, (int, float)) and 0 <= relative_margin < 1):
         raise StRecipeError(f"--relative-margin must be in [0, 1), not {relative_margin!r}")
+    if absolute_margin is not None and not (isinstance(absolute_margin, (int, float)) and 0 <= absolute_margin < 2):
+        raise StRecipeError(f"--absolute-margin must be in [0, 2) (a cosine gap), not {absolute_margin!r}")
     if sampling not in SAMPLING:
         raise StRecipeError(f"--sampling must be top or random, not {sampling!r}")
 
 
 def mine_negatives(model: Any, pairs: PairData, k: int, *, range_min: int = 0, range_max: int | None = None,
-                   relative_margin: float | None = 0.05, sampling: str = "top", batch_size: int = 32,
-                   profile: Any = None) -> tuple[PairData, MiningReport]:
+                   absolute_margin: float | None = 0.0, relative_margin: float | None = None, sampling: str = "top",
+                   batch_size: int = 32, profile: Any = None) -> tuple[PairData, MiningReport]:
     """``pairs`` with up to ``k`` mined negatives each (pairs where fewer than ``k`` pass the filters get none).
 
     ``model`` is a SentenceTransformer; its stored ``query``/``document`` prompts are used as in training.
     ``profile`` (a :class:`~st_recipe.flops.CostProfile` of ``model``) meters the encoding's forward FLOPs.
     """
-    check_mining(k, range_min, range_max, relative_margin, sampling)
+    check_mining(k, range_min, range_max, relative_margin, sampling, absolute_margin)
     if len(pairs) < k + 1:
         raise StRecipeError(f"mining {k} negatives needs at least {k + 1} pairs, not {len(pairs)}")
     from sentence_transformers.util import mine_hard_negatives
@@ -81,6 +102,7 @@ def mine_negatives(model: Any, pairs: PairData, k: int, *, range_min: int = 0, r
     mined = mine_hard_negatives(
         dataset, model, anchor_column_name="anchor", positive_column_name="positive", num_negatives=k,
         range_min=range_min, range_max=range_max, relative_margin=relative_margin or None,
+        absolute_margin=absolute_margin,
         sampling_strategy=sampling, output_format="n-tuple", batch_size=batch_size, use_faiss=False,
         verbose=False, query_prompt=prompts.get("query"), corpus_prompt=prompts.get("document"))
     found: dict[tuple[str, str], list[str]] = {}
@@ -92,7 +114,8 @@ def mine_negatives(model: Any, pairs: PairData, k: int, *, range_min: int = 0, r
     texts = {"query": sorted(set(pairs.anchors)), "document": sorted(set(pairs.positives))}
     tokens, flops = _encoding_cost(model, texts, prompts, profile)
     report = MiningReport(negatives_per_pair=k, pairs=len(pairs), pairs_with_negatives=out.stats.with_negatives,
-                          range_min=range_min, range_max=range_max, relative_margin=relative_margin,
+                          range_min=range_min, range_max=range_max, absolute_margin=absolute_margin,
+                          relative_margin=relative_margin,
                           sampling=sampling, texts_encoded=sum(len(t) for t in texts.values()), tokens_encoded=tokens,
                           forward_flops=flops, wall_time_s=round(time.time() - started, 2))
     return out, report

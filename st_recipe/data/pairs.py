@@ -115,6 +115,12 @@ class PairData:
         out = self.take(keep)
         out.negatives = [n[:k] for n in out.negatives or []]
         out.stats.few_negatives = len(self) - len(keep)
+        if len(keep) * 2 < len(self):
+            import logging
+
+            logging.getLogger("st_recipe").warning(
+                "--hard-negatives %d keeps only %d of %d pairs of %s (the rest have fewer than %d negatives)",
+                k, len(keep), len(self), self.source or "the data", k)
         return out
 
     def __len__(self) -> int:

@@ -158,6 +158,9 @@ def train(
 
         # With the base model, before the method changes it; only training pairs are mined (nothing held out).
         mined, mining = mine(model, train_pairs, recipe.hard_negatives, profile=profile_model(model))
+        if mining.shortfall():
+            # Training on the few pairs that got negatives would silently drop most of the data.
+            raise StRecipeError(mining.shortfall() + "; then train on the mined file with --hard-negatives K")
         train_pairs = mined.with_negatives(recipe.hard_negatives)
         check_enough(train_pairs, recipe.batch_size)
         if is_main() and not quiet:

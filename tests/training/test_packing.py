@@ -185,7 +185,6 @@ def test_cli_flag_reaches_train(monkeypatch, tmp_path, flag, expected):
 @pytest.mark.parametrize("arch", ["neox", "llama"])
 def test_encoding_padding_free_gives_the_padded_embeddings(tiny_neox_dir, tiny_llama_dir, arch):
     """Held-out scores and `st-recipe eval` encode through padding_free_encoding: same vectors, packed rows."""
-    import torch
 
     from st_recipe import build_encoder
     from st_recipe.data import load_pairs
