@@ -17,7 +17,7 @@ from st_recipe.errors import StRecipeError
 @click.option("--range-min", type=int, default=0, show_default=True,
               help="Skip this many of the most similar candidates first.")
 @click.option("--range-max", type=int, default=None, help="Consider only this many top candidates (default: "
-                                                          "sentence-transformers' choice from K).")
+                                                          "range-min + 100 + K).")
 @click.option("--absolute-margin", default="0", show_default=True,
               help="Skip candidates scoring above the pair's positive score minus this cosine gap (likely false "
                    "negatives); 'off' keeps them.")

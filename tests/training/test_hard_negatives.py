@@ -140,10 +140,14 @@ def test_train_mine_negatives_records_the_mining(tiny_neox_dir, tmp_path):
     assert hn["mining"]["forward_flops"] > 0 and 0.99 <= rec.flops.spent_fraction <= 1.0
 
 
-def test_train_refuses_when_mining_leaves_most_pairs_without_negatives(tiny_neox_dir, triplets, tmp_path):
-    """A random model rarely ranks the real positive first, so the margin rejects most candidates: one line, no run."""
+def test_train_refuses_when_mining_leaves_most_pairs_without_negatives(tiny_neox_dir, triplets, tmp_path, monkeypatch):
+    """A random model rarely ranks the real positive first: among only its top 2 candidates the margin rejects both
+    for most pairs. Training on the few left would drop most of the data, so it refuses in one line, no run."""
     from st_recipe import StRecipeError
+    from st_recipe.data import mining
     from st_recipe.training import train
+
+    monkeypatch.setattr(mining, "DEFAULT_CANDIDATES", 1)
 
     with pytest.raises(StRecipeError, match=r"mining found 1 negative\(s\) for only \d+ of 190 pairs .* --absolute-margin off"):
         train(_recipe(tiny_neox_dir, hard_negatives=1), str(triplets), tmp_path / "m", quiet=True, mine_negatives=True)
