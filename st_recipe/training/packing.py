@@ -33,6 +33,10 @@ from typing import Any, Callable, Iterator, Sequence
 CPU_OVERHEAD_TOKENS = 256
 GPU_OVERHEAD_TOKENS = 4096
 MAX_GROUPS = 8
+# Packing pays a scatter/gather and an index build per side: on a shared 2-core CPU it ran 0.93x of the padded
+# batch on short-query/long-passage data (passage rows saved: few) and 1.14x on the built-in pairs, so a side is
+# packed only when that removes at least this share of its rows (bench/results/padding_free.md).
+MIN_ROW_SAVING = 0.2
 
 
 def default_overhead(device: Any = None) -> int:
@@ -203,7 +207,7 @@ class PaddingFree:
                 self._count("one row (varlen)", sum(self.sequence_flops(t) for t in lengths))
                 return encode_packed(st_model, features, [list(range(rows))], row_width=sum(lengths))
             bins = _packable(mask)
-            if bins is not None:
+            if bins is not None and len(bins) <= (1 - MIN_ROW_SAVING) * rows:
                 self._count("packed", len(bins) * self.sequence_flops(width))
                 return encode_packed(st_model, features, bins)
         lengths = [int(x) for x in mask.sum(dim=1).tolist()]
