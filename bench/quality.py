@@ -510,6 +510,10 @@ def direct_row(name: str, folder: Path, sts: Path, logs: Path) -> dict[str, Any]
 # Report
 # ----------------------------------------------------------------------------------------------------------
 
+def _cell(x: Any, pct: bool = False) -> str:
+    return x if isinstance(x, str) else (_pct(x) if pct else _num(x))
+
+
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{x * 100:.1f} %"
 
@@ -541,7 +545,7 @@ def report(rows: list[dict[str, Any]], manifest: dict[str, Any], budget: float, 
 
     cols = ["row", "how it was trained", "Lee Spearman", "vs untrained",
             "at " + " / ".join(str(d) for d in SCORE_DIMS) + " dims", "`st-recipe eval`", "FLOPs spent", "steps",
-            "pairs seen", "held-out InfoNCE", "held-out top-1", "train wall"]
+            "pairs seen", "held-out InfoNCE (before → after)", "held-out top-1 (before → after)", "train wall"]
     table_rows = []
     labels = {"untrained": "untrained, mean pooling", "full": "st-recipe default (full FT)",
               "lora": "st-recipe --method lora", "baseline": "hand-written ST + PEFT LoRA"}
@@ -575,7 +579,12 @@ def report(rows: list[dict[str, Any]], manifest: dict[str, Any], budget: float, 
                 how += "; resumed from a checkpoint (train wall covers only the resumed part)"
             flops = f"{rec['flops']['spent']:.3e} ({rec['flops']['spent_fraction'] * 100:.1f} %)"
             steps, pairs_seen = str(rec["steps"]), f"{rec['pairs_seen']:,}"
-            held = rec["heldout"].get("after") or {}
+            held = dict(rec["heldout"].get("after") or {})
+            before = rec["heldout"].get("before") or {}
+            if before and held:
+                # Rows trained on another file (the mined one) hold out other pairs: show where each row started.
+                held["infonce"] = f"{before['infonce']:.3f} → {held['infonce']:.3f}"
+                held["top1_accuracy"] = f"{before['top1_accuracy'] * 100:.1f} → {held['top1_accuracy'] * 100:.1f} %"
         if "st_eval_score" not in r:
             st_eval = "not run"
         else:
@@ -584,7 +593,8 @@ def report(rows: list[dict[str, Any]], manifest: dict[str, Any], budget: float, 
         dims = r.get("by_dim") or {}
         at_dims = " / ".join(_num(dims.get(str(d)), ".3f") for d in SCORE_DIMS) if dims else "-"
         table_rows.append([label, how, _num(score, ".4f"), diff, at_dims, st_eval, flops, steps, pairs_seen,
-                           _num(held.get("infonce")), _pct(held.get("top1_accuracy")), f"{r['train_wall_s']:.0f} s"])
+                           _cell(held.get("infonce")), _cell(held.get("top1_accuracy"), pct=True),
+                           f"{r['train_wall_s']:.0f} s"])
     lines += [f"## Results at a budget of {budget:.3g} FLOP, batch {BATCH}", "", C.table(cols, table_rows)]
     agree = [abs(r["st_eval_score"] - r["direct_score"]) for r in rows if "st_eval_score" in r]
     lines += ["Lee Spearman: cosine Spearman over the 1,225 rated pairs, every distinct text encoded once by the bench "
@@ -683,6 +693,13 @@ def reading(rows: list[dict[str, Any]]) -> str:
         if "mrl" in levers and dims and fdims:
             extra += "; at " + ", ".join(f"{d_} dims {dims[str(d_)]:.3f} vs {fdims[str(d_)]:.3f}" for d_ in SCORE_DIMS)
         out.append(f"- full FT + {what}: {r['score']:.3f}, {verdict} full FT alone ({d:+.3f}){extra}.")
+    single = {r["row"].split("+")[1]: r["score"] - full for r in rows
+              if full is not None and r["row"].startswith("full+") and r["row"].count("+") == 1}
+    if single:
+        better = [LEVER_LABELS[k] for k, d in single.items() if d > NOISE]
+        out.append("- Defaults (`recipes/defaults.yaml`): a lever is turned on by default only where its row beats full FT "
+                   f"alone by more than {NOISE}; " + (f"measured better: {', '.join(better)}." if better else
+                   "none did here, so every lever stays off (provenance `heuristic`, \"default until measured\")."))
     out.append(f"- One seed, one budget, 50 documents: treat gaps of about {NOISE} as noise until repeated at other "
                "budgets or seeds.")
     return "\n".join(out) + "\n"
