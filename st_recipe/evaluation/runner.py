@@ -96,11 +96,7 @@ def _encoder_wrapper_class() -> type:
             self.encode_calls += 1
 
             def run(batch_size: int) -> Any:
-                from st_recipe.training.encoding import padding_free_encoding
-
-                # Packed rows where they reproduce the padded embeddings (checked on the first batch).
-                with padding_free_encoding(self.model):
-                    return SentenceTransformerEncoderWrapper.encode(self, inputs, **{**kwargs, "batch_size": batch_size})
+                return SentenceTransformerEncoderWrapper.encode(self, inputs, **{**kwargs, "batch_size": batch_size})
 
             result, self.batch_size = encode_with_backoff(run, self.batch_size)
             return result

@@ -108,19 +108,3 @@ def test_encoder_adapts_batch_size_during_mteb(tiny_encoder, sts_file: Path, tmp
                        batch_size=32, progress=False)
     assert summary.ok and summary.batch_size == 4 and encode_spy and set(encode_spy) == {4}
 
-
-def test_eval_encodes_padding_free(fresh_run: Path, sts_file: Path, retrieval_dir: Path,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """mteb's encode calls reach the padding-free layout (not the padded fallback taken when extra kwargs arrive)."""
-    from st_recipe.training.packing import PaddingFree
-
-    calls: list[int] = []
-    original = PaddingFree.encode
-
-    def spy(self, st_model, forward, embed, features):
-        calls.append(int(features["attention_mask"].shape[0]))
-        return original(self, st_model, forward, embed, features)
-
-    monkeypatch.setattr(PaddingFree, "encode", spy)
-    summary = evaluate(str(fresh_run), task_files=[str(sts_file), str(retrieval_dir)], progress=False)
-    assert summary.ok and calls

@@ -185,41 +185,25 @@ def test_cli_flag_reaches_train(monkeypatch, tmp_path, flag, expected):
 
 
 @pytest.mark.parametrize("arch", ["neox", "llama"])
-def test_encoding_padding_free_gives_the_padded_embeddings(tiny_neox_dir, tiny_llama_dir, arch):
-    """Held-out scores and `st-recipe eval` encode through padding_free_encoding: same vectors, packed rows."""
+def test_packing_is_checked_on_the_first_batch_that_has_something_to_pack(tiny_neox_dir, tiny_llama_dir, arch):
+    """A first side that packs nothing (every text at the cap) must not switch packing off for the whole run."""
+    import torch
 
     from st_recipe import build_encoder
     from st_recipe.data import load_pairs
-    from st_recipe.training.encoding import padding_free_encoding
-    from st_recipe.training.packing import PaddingFree
+    from st_recipe.flops import profile_model
+    from st_recipe.training.encoding import padding_free_strategy
+    from st_recipe.training.packing import input_embedding
 
     model = build_encoder(str(tiny_neox_dir if arch == "neox" else tiny_llama_dir), max_seq_length=32)
-    pairs = load_pairs("builtin", split="test", limit=40)
-    texts = pairs.positives[:8] + pairs.anchors  # the first batch of 16 (sorted longest first) packs nothing
-    padded = model.encode(texts, batch_size=16, convert_to_tensor=True)
-    seen = []
-    original = PaddingFree.encode
-
-    def spy(self, *args, **kwargs):
-        out = original(self, *args, **kwargs)
-        seen.append((self.packs, dict(self.layouts)))
-        return out
-
-    PaddingFree.encode = spy
-    try:
-        with padding_free_encoding(model) as active:
-            free = model.encode(texts, batch_size=16, convert_to_tensor=True)
-    finally:
-        PaddingFree.encode = original
-    assert active and seen and seen[-1][0] is True  # packing checked out and ran
-    assert (free - padded).abs().max().item() <= 1e-5
-    assert "forward" not in vars(model)  # the patch is gone afterwards
-
-
-def test_encoding_keeps_left_padding_padded(tiny_neox_dir):
-    from st_recipe import build_encoder
-    from st_recipe.training.encoding import padding_free_encoding
-
-    model = build_encoder(str(tiny_neox_dir), max_seq_length=32, padding_side="left")
-    with padding_free_encoding(model) as active:
-        assert active is False
+    pairs = load_pairs("builtin", split="test", limit=64)
+    strategy = padding_free_strategy(profile_model(model), 0)
+    long_side = model.tokenize(pairs.positives[:16])  # the tiny tokenizer puts these at the 32-token cap
+    short_side = model.tokenize([t[:40] for t in pairs.anchors[:4]] + [t[:6] for t in pairs.anchors[4:16]])
+    original = type(model).forward.__get__(model)
+    with torch.no_grad():
+        for features in (long_side, short_side):
+            free = strategy.encode(model, original, input_embedding(model), dict(features))
+            padded = original(dict(features))
+            assert (free["sentence_embedding"] - padded["sentence_embedding"]).abs().max().item() <= 1e-5
+    assert strategy.packs is True
