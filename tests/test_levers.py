@@ -55,9 +55,10 @@ def test_defaults_are_off_with_heuristic_provenance_and_plan_stays_torch_free():
         from st_recipe.planner import plan
         r = plan(1e16)
         assert r.attention == "causal" and r.prompts == {} and r.include_prompt is True and r.matryoshka_dims is None
-        for k in ("attention", "prompts", "include_prompt", "matryoshka_dims"):
+        assert r.hard_negatives == 0
+        for k in ("attention", "prompts", "matryoshka_dims", "hard_negatives"):
             p = r.provenance[k]
-            assert p.source == "heuristic" and "default until measured" in p.note, (k, p)
+            assert p.source == "heuristic" and "measured: " in p.note and "quality.md" in p.note, (k, p)
         assert "torch" not in sys.modules and "sentence_transformers" not in sys.modules
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
@@ -298,7 +299,7 @@ def test_plan_shows_the_lever_fields():
     assert out.returncode == 0, out.stderr
     for name in ("attention", "prompts", "include_prompt", "matryoshka_dims"):
         assert name in out.stdout
-    assert "default until measured" in out.stdout
+    assert "measured: bidirectional scored" in out.stdout and "quality.md" in out.stdout
 
 
 @pytest.mark.parametrize("args, message", [
