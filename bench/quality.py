@@ -69,7 +69,7 @@ BATCH = 16
 MAX_LEN = 75
 REFUSAL = "planning needs the shape"
 FALLBACK_RECIPE = {"full": "paper-2.4e16", "lora": "paper-9.6e16"}
-DEFAULT_ROWS = "untrained,full,lora,baseline,full+bidir,full+prompt,full+mrl,full+hn,full+bidir+hn"
+DEFAULT_ROWS = "untrained,full,lora,baseline,full+bidir,full+prompt,full+mrl,full+hn,full+prompt+hn,full+prompt+mrl"
 # Quality levers: a row "full+bidir+hn" is the full-FT row with these flags added (issue 17's ablation).
 PROMPT = "Represent this news text for finding news about the same story: "
 LEVER_FLAGS: dict[str, list[str]] = {

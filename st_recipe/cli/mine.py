@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import click
 
 from st_recipe.cli._common import check_data, check_model, check_writable, display, quiet_libraries
@@ -89,7 +91,7 @@ def parse_margin(text: str) -> float | None:
         raise StRecipeError(f"--absolute-margin must be a number or 'off', not {text!r}") from None
 
 
-def _encoder(model: str, max_seq_length: int, build: object) -> object:
+def _encoder(model: str, max_seq_length: int, build: Callable[..., Any]) -> Any:
     """A trained st-recipe run dir (any SentenceTransformer folder) as saved; anything else through build_encoder."""
     import os
 
@@ -99,7 +101,7 @@ def _encoder(model: str, max_seq_length: int, build: object) -> object:
         encoder = SentenceTransformer(os.path.expanduser(model), device="cpu")
         encoder.max_seq_length = max_seq_length
         return encoder
-    return build(model, max_seq_length=max_seq_length)  # type: ignore[operator]
+    return build(model, max_seq_length=max_seq_length)
 
 
 def write_pairs(pairs: object, path: str) -> None:

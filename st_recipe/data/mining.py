@@ -11,9 +11,10 @@ news pairs' candidates (bench/results/quality.md), so it is opt-in.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from st_recipe.data.pairs import MAX_NEGATIVES, PairData
 from st_recipe.errors import StRecipeError
@@ -105,12 +106,13 @@ def mine_negatives(model: Any, pairs: PairData, k: int, *, range_min: int = 0, r
         range_max = max(range_min + k, min(len(pairs) - 1, range_min + DEFAULT_CANDIDATES + k))
     prompts = getattr(model, "prompts", None) or {}
     dataset = pairs.take(range(len(pairs))).to_dataset()
-    mined = mine_hard_negatives(
-        dataset, model, anchor_column_name="anchor", positive_column_name="positive", num_negatives=k,
-        range_min=range_min, range_max=range_max, relative_margin=relative_margin or None,
-        absolute_margin=absolute_margin,
-        sampling_strategy=sampling, output_format="n-tuple", batch_size=batch_size, use_faiss=False,
-        verbose=False, query_prompt=prompts.get("query"), corpus_prompt=prompts.get("document"))
+    with _on_accelerator(model):
+        mined = mine_hard_negatives(
+            dataset, model, anchor_column_name="anchor", positive_column_name="positive", num_negatives=k,
+            range_min=range_min, range_max=range_max, relative_margin=relative_margin or None,
+            absolute_margin=absolute_margin, sampling_strategy=sampling, output_format="n-tuple",
+            batch_size=batch_size, use_faiss=False, verbose=False, query_prompt=prompts.get("query"),
+            corpus_prompt=prompts.get("document"))
     found: dict[tuple[str, str], list[str]] = {}
     for row in mined:
         found.setdefault((row["anchor"], row["positive"]), [row[f"negative_{j}"] for j in range(1, k + 1)])
@@ -125,6 +127,21 @@ def mine_negatives(model: Any, pairs: PairData, k: int, *, range_min: int = 0, r
                           sampling=sampling, texts_encoded=sum(len(t) for t in texts.values()), tokens_encoded=tokens,
                           forward_flops=flops, wall_time_s=round(time.time() - started, 2))
     return out, report
+
+
+@contextlib.contextmanager
+def _on_accelerator(model: Any) -> Iterator[None]:
+    """Encode on the GPU when there is one (st-recipe builds encoders on the CPU), then put the model back."""
+    import torch
+
+    if not torch.cuda.is_available() or next(model.parameters()).device.type == "cuda":
+        yield
+        return
+    model.to("cuda")
+    try:
+        yield
+    finally:
+        model.to("cpu")
 
 
 def _encoding_cost(model: Any, texts: dict[str, list[str]], prompts: dict[str, str], profile: Any) -> tuple[int, float]:
