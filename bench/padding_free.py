@@ -163,7 +163,7 @@ def _trainers(shape: str, method: str, data: tuple[list[str], list[str]], batch:
 
     from st_recipe.flops import FlopMeter, profile_model
     from st_recipe.training.packing import default_overhead
-    from st_recipe.training.encoding import padding_free_strategy
+    from st_recipe.training.packing import padding_free_strategy
     from st_recipe.training.trainer import BudgetState, make_trainer
 
     ds = Dataset.from_dict({"anchor": data[0], "positive": data[1]})
@@ -240,7 +240,7 @@ def padding_free_encoding(st_model: Any) -> Iterator[bool]:
     import torch
 
     from st_recipe.flops import profile_model
-    from st_recipe.training.encoding import padding_free_strategy
+    from st_recipe.training.packing import padding_free_strategy
     from st_recipe.training.packing import default_overhead, padding_free
 
     device = next(st_model.parameters()).device

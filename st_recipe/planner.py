@@ -86,7 +86,9 @@ def plan(
     budget = check_budget(budget)
     devices = check_devices(gpus, nodes)
     defaults = load_defaults()
-    k = check_hard_negatives(hard_negatives)
+    from st_recipe.data.pairs import check_negative_count
+
+    k = check_negative_count(hard_negatives)
     tpp = float(_value(defaults["tokens_per_pair"])) + k * float(_value(defaults["negative_tokens"]))
     batch = int(batch_size or _value(defaults["batch_size"]))
     cap = parse_memory(max_memory) if max_memory is not None else None
@@ -290,18 +292,11 @@ def _fit_memory(
     )
 
 
-def check_hard_negatives(k: Any) -> int:
-    """``--hard-negatives``: an integer in [0, MAX_NEGATIVES]."""
-    from st_recipe.data.pairs import MAX_NEGATIVES
-
-    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= MAX_NEGATIVES:
-        raise StRecipeError(f"--hard-negatives must be an integer in [0, {MAX_NEGATIVES}], not {k!r}")
-    return k
-
-
 def with_hard_negatives(recipe: Recipe, k: int) -> Recipe:
     """The recipe training with ``k`` hard negatives per pair: tokens per pair and (with a budget) pairs re-derived."""
-    k = check_hard_negatives(k)
+    from st_recipe.data.pairs import check_negative_count
+
+    k = check_negative_count(k)
     if k == recipe.hard_negatives:
         return recipe
     defaults = load_defaults()

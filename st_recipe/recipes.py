@@ -116,10 +116,9 @@ class Recipe:
         _check(isinstance(self.include_prompt, bool), f"include_prompt must be true or false, not {self.include_prompt!r}")
         if self.matryoshka_dims is not None:
             self.matryoshka_dims = check_matryoshka_dims(self.matryoshka_dims)
-        from st_recipe.data.pairs import MAX_NEGATIVES
+        from st_recipe.data.pairs import check_negative_count
 
-        _check(_is_int(self.hard_negatives) and 0 <= self.hard_negatives <= MAX_NEGATIVES,
-               f"hard_negatives must be an integer in [0, {MAX_NEGATIVES}], not {self.hard_negatives!r}")
+        check_negative_count(self.hard_negatives, "hard_negatives")
 
     def replace(self, source: str = "user", note: str = "", **changes: Any) -> "Recipe":
         """A copy with some fields changed, each marked with the given provenance."""

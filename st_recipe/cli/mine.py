@@ -38,7 +38,9 @@ def mine_cmd(data: str, model: str, out: str, num_negatives: int, range_min: int
              positive_column: str | None, overwrite: bool) -> None:
     """Mine hard negatives for the pairs in DATA and write them where `train --hard-negatives K` reads them."""
     import os
+    from pathlib import Path
 
+    from st_recipe._files import file_target
     from st_recipe.data.mining import check_mining
 
     absolute = parse_margin(absolute_margin)
@@ -47,17 +49,11 @@ def mine_cmd(data: str, model: str, out: str, num_negatives: int, range_min: int
         raise StRecipeError(f"--max-seq-length must be an integer >= 2, not {max_seq_length}")
     if batch_size < 1:
         raise StRecipeError(f"--batch-size must be an integer >= 1, not {batch_size}")
-    target = os.path.abspath(os.path.expanduser(out))
-    if not out.strip():
-        raise StRecipeError("--out must not be empty")
+    target = str(file_target(out, Path(out), "--out").resolve())
     if not target.endswith((".jsonl", ".ndjson")):
         raise StRecipeError(f"--out {out!r} must be a .jsonl file")
-    if os.path.isdir(target):
-        raise StRecipeError(f"--out {out!r} is a folder, not a file")
     if os.path.exists(target) and not overwrite:
         raise StRecipeError(f"--out {out!r} already exists; pass --overwrite to replace it")
-    if not os.path.isdir(os.path.dirname(target)):
-        raise StRecipeError(f"--out {out!r}: its folder {os.path.dirname(out) or '.'!r} does not exist")
     check_writable(target, "--out")
     check_model(model)
     pairs = check_data(data, anchor_column=anchor_column, positive_column=positive_column)

@@ -31,11 +31,12 @@ def plan_cmd(budget: str, max_memory: str | None, method: str | None, method_arg
     """Plan a run for a FLOP budget: model, method, pairs and hyperparameters, each with its provenance."""
     from st_recipe.flops import check_budget
     from st_recipe.methods import parse_method_args
-    from st_recipe.planner import check_devices, check_hard_negatives, plan
+    from st_recipe.data.pairs import check_negative_count
+    from st_recipe.planner import check_devices, plan
 
     check_batch_size(batch_size)
     check_devices(gpus, nodes)
-    check_hard_negatives(hard_negatives)
+    check_negative_count(hard_negatives)
     law = None
     if fitted is not None:
         from st_recipe.scaling import FittedLaw

@@ -182,14 +182,14 @@ def distributed_command(kind: str, recipe, *, gpus: int | None, nodes: int, bf16
 
 def _check_negative_flags(hard: int | None, mine: int | None) -> int | None:
     """The hard-negative count asked for (``--hard-negatives`` or ``--mine-negatives``), or None."""
-    from st_recipe.planner import check_hard_negatives
+    from st_recipe.data.pairs import check_negative_count
 
     if hard is not None and mine is not None:
         raise StRecipeError("give --hard-negatives K (negatives from the data) or --mine-negatives K, not both")
     if mine is not None and (isinstance(mine, bool) or mine < 1):
         raise StRecipeError(f"--mine-negatives must be an integer >= 1, not {mine}")
     value = mine if mine is not None else hard
-    return None if value is None else check_hard_negatives(value)
+    return None if value is None else check_negative_count(value)
 
 
 def parse_prompts(items: tuple[str, ...] | list[str]) -> dict[str, str]:

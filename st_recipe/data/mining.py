@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Iterator
 
-from st_recipe.data.pairs import MAX_NEGATIVES, PairData
+from st_recipe.data.pairs import PairData, check_negative_count
 from st_recipe.errors import StRecipeError
 
 SAMPLING = ("top", "random")
@@ -72,8 +72,7 @@ class MiningReport:
 def check_mining(k: Any, range_min: Any = 0, range_max: Any = None, relative_margin: Any = None,
                  sampling: str = "top", absolute_margin: Any = 0.0) -> None:
     """One-line errors for mining settings (checked before any model is loaded)."""
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_NEGATIVES:
-        raise StRecipeError(f"--num-negatives must be an integer in [1, {MAX_NEGATIVES}], not {k!r}")
+    check_negative_count(k, "--num-negatives", minimum=1)
     if isinstance(range_min, bool) or not isinstance(range_min, int) or range_min < 0:
         raise StRecipeError(f"--range-min must be an integer >= 0, not {range_min!r}")
     if range_max is not None and (isinstance(range_max, bool) or not isinstance(range_max, int)
@@ -105,7 +104,7 @@ def mine_negatives(model: Any, pairs: PairData, k: int, *, range_min: int = 0, r
     if range_max is None:
         range_max = max(range_min + k, min(len(pairs) - 1, range_min + DEFAULT_CANDIDATES + k))
     prompts = getattr(model, "prompts", None) or {}
-    dataset = pairs.take(range(len(pairs))).to_dataset()
+    dataset = pairs.to_dataset()
     with _on_accelerator(model):
         mined = mine_hard_negatives(
             dataset, model, anchor_column_name="anchor", positive_column_name="positive", num_negatives=k,

@@ -26,6 +26,13 @@ BATCH_SAMPLER = "no_duplicates"
 NEGATIVE_COLUMN = re.compile(r"^(hard_?)?(neg|negs|negative|negatives)(_?\d+)?$", re.IGNORECASE)
 MAX_NEGATIVES = 64
 
+
+def check_negative_count(k: Any, name: str = "--hard-negatives", minimum: int = 0) -> int:
+    """A number of hard negatives per pair: an integer in [minimum, MAX_NEGATIVES]; one-line error naming ``name``."""
+    if isinstance(k, bool) or not isinstance(k, int) or not minimum <= k <= MAX_NEGATIVES:
+        raise StRecipeError(f"{name} must be an integer in [{minimum}, {MAX_NEGATIVES}], not {k!r}")
+    return k
+
 # Tried in order; the first pair present in the data wins. Matching ignores case.
 COLUMN_PAIRS: tuple[tuple[str, str], ...] = (
     ("anchor", "positive"),
@@ -115,12 +122,6 @@ class PairData:
         out = self.take(keep)
         out.negatives = [n[:k] for n in out.negatives or []]
         out.stats.few_negatives = len(self) - len(keep)
-        if len(keep) * 2 < len(self):
-            import logging
-
-            logging.getLogger("st_recipe").warning(
-                "--hard-negatives %d keeps only %d of %d pairs of %s (the rest have fewer than %d negatives)",
-                k, len(keep), len(self), self.source or "the data", k)
         return out
 
     def __len__(self) -> int:

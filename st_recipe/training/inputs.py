@@ -57,7 +57,11 @@ def negatives_for_training(recipe: Recipe, pairs_all: Any, train_pairs: Any, min
     """Training pairs cut to the recipe's hard negatives; a one-line notice when the data has negatives left unused."""
     k = recipe.hard_negatives
     if k and not mine:
-        return train_pairs.with_negatives(k)
+        kept = train_pairs.with_negatives(k)
+        if len(kept) * 2 < len(train_pairs) and is_main():
+            logger.warning("--hard-negatives %d keeps only %d of %d pairs of %s (the rest have fewer than %d negatives)",
+                           k, len(kept), len(train_pairs), train_pairs.source or "the data", k)
+        return kept
     if not k and getattr(pairs_all, "has_negatives", False) and is_main():
         with_n, most = pairs_all.negative_counts()
         logger.warning("%s has hard negatives (%d of %d pairs, up to %d each) that this recipe does not use; pass "

@@ -282,7 +282,7 @@ def _budget_trainer(model: Any, recipe: Recipe, train_pairs: Any, state: BudgetS
 
     from st_recipe.training.environment import checkpointing_args
     from st_recipe.training.packing import default_overhead
-    from st_recipe.training.encoding import padding_free_strategy
+    from st_recipe.training.packing import padding_free_strategy
     from st_recipe.training.trainer import budget_callback, make_trainer
 
     world = world_size()

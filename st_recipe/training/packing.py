@@ -25,7 +25,10 @@ of ones) keeps the padded forward: positions would shift with the trimmed paddin
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+
+if TYPE_CHECKING:  # pragma: no cover
+    from st_recipe.flops import CostProfile
 
 # Per-forward overhead of a sub-batch, in tokens of per-token cost (sub-batch layout only): a rough figure
 # from pythia-70m-width runs on a shared 2-core CPU; on a GPU a small forward is launch-bound, so groups stay
@@ -365,3 +368,24 @@ def packing_works(st_model: Any, features: dict[str, Any], rtol: float = 1e-4) -
         return False
     finally:
         st_model.train(was_training)
+
+
+def padding_free_strategy(profile: CostProfile, overhead_tokens: float, *, pack: bool = True) -> Any:
+    """The default padding-free strategy for a model with cost ``profile``: packed rows, else priced sub-batches."""
+    return PaddingFree(sub_batch_planner(profile, overhead_tokens), profile.sequence_flops, pack=pack)
+
+
+def sub_batch_planner(profile: CostProfile, overhead_tokens: float) -> Any:
+    """The padding-free plan for one side's lengths: length-sorted groups priced with ``profile``."""
+    from functools import lru_cache
+
+    overhead = overhead_tokens * profile.per_token
+
+    @lru_cache(maxsize=16)  # metering and the forward plan the same sides: plan each once
+    def plan(lengths: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
+        return tuple(tuple(g) for g in plan_groups(lengths, cost=profile.sequence_flops, overhead=overhead))
+
+    def planner(lengths: list[int]) -> list[list[int]]:
+        return [list(g) for g in plan(tuple(int(t) for t in lengths))]
+
+    return planner

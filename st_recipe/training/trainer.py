@@ -150,9 +150,9 @@ def make_trainer(base: type, *, meter: FlopMeter, padded_meter: FlopMeter, state
                  planned_steps: int, checkpoints: Path, padding_free: Any = None, **kwargs: Any) -> Any:
     """Build a budget trainer on top of ``base`` (SentenceTransformerTrainer; imported by the caller).
 
-    With ``padding_free`` (:func:`~st_recipe.training.packing.padding_free_strategy`) each side of a training batch is encoded without
-    padding (packed rows or length-sorted sub-batches, see :mod:`st_recipe.training.packing`) and the
-    state's ``padded`` total meters what those layouts execute.
+    With ``padding_free`` (:func:`~st_recipe.training.packing.padding_free_strategy`) each side of a training
+    batch is encoded without padding (packed rows or length-sorted sub-batches) and the state's ``padded``
+    total meters what those layouts execute.
     """
     strategy = padding_free
 

@@ -192,7 +192,7 @@ def test_packing_is_checked_on_the_first_batch_that_has_something_to_pack(tiny_n
     from st_recipe import build_encoder
     from st_recipe.data import load_pairs
     from st_recipe.flops import profile_model
-    from st_recipe.training.encoding import padding_free_strategy
+    from st_recipe.training.packing import padding_free_strategy
     from st_recipe.training.packing import input_embedding
 
     model = build_encoder(str(tiny_neox_dir if arch == "neox" else tiny_llama_dir), max_seq_length=32)
