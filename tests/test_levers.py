@@ -384,3 +384,29 @@ def test_matryoshka_with_gradcache_spends_the_budget(tiny_neox_dir, tmp_path):
     assert 0.99 <= rec.flops.spent_fraction <= 1.0, rec.flops
     assert "GradCache" in rec.flops.not_counted and "Matryoshka" in rec.flops.not_counted
     assert all(loss == loss for loss in rec.loss.per_step)  # finite (no NaN)
+
+
+def test_card_reports_scores_at_each_truncated_dimension(tmp_path):
+    """`eval --truncate-dim D` files in the run dir become a per-dimension table on the card."""
+    import jinja2
+
+    from st_recipe.publishing.card import template_path
+    from st_recipe.publishing.pipeline import dim_scores
+
+    for dim, score in ((64, 0.71), (32, 0.65)):
+        (tmp_path / f"eval_results_dim{dim}.json").write_text(json.dumps(
+            {"truncate_dim": dim, "tasks": [{"task": "STSBenchmark", "main_score": score}]}))
+    (tmp_path / "eval_results_dimX.json").write_text("not json")  # ignored, not an error
+    assert dim_scores(tmp_path, None) is not None
+    scores = dim_scores(tmp_path, {"tasks": [{"task": "STSBenchmark", "main_score": 0.74}]})
+    assert scores == {"dims": [64, 32], "rows": [{"task": "STSBenchmark", "full": 0.74, "scores": [0.71, 0.65]}]}
+    assert dim_scores(tmp_path / "none", None) is None
+
+    env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)
+    env.filters["cell"] = lambda v: str(v)
+    source = template_path().read_text(encoding="utf-8")
+    text = env.from_string(source[source.index("## Usage"):source.index("## Training recipe")]).render(
+        levers={"matryoshka_dims": [128, 64, 32], "prompts": []}, repo_id="org/m", facts={"embed_dim": 128},
+        dim_scores=scores)
+    assert "| task | full | 64 | 32 |" in text
+    assert "| STSBenchmark | 0.7400 | 0.7100 | 0.6500 |" in text

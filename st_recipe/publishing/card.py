@@ -216,7 +216,7 @@ def _card_data(repo_id: str, base: dict[str, Any], data: dict[str, Any], method:
 
 def render_card(repo_id: str, rec: RunRecord, summary: dict[str, Any] | None, facts: dict[str, Any], *,
                 base: dict[str, Any], data: dict[str, Any], loss_plot: str | None = None,
-                frontier: dict[str, Any] | None = None) -> str:
+                frontier: dict[str, Any] | None = None, dim_scores: dict[str, Any] | None = None) -> str:
     """The model card (README.md): front matter from ``ModelCardData`` and a body from the Jinja2 template.
 
     ``rec`` and ``summary`` are shown as they are: pass the public copies (local paths cut).
@@ -245,6 +245,7 @@ def render_card(repo_id: str, rec: RunRecord, summary: dict[str, Any] | None, fa
                 "citation": _method_citation(method.name)},
         recipe_rows=_recipe_rows(rec.recipe),
         levers=_levers(rec.recipe, rec.data.hard_negatives),
+        dim_scores=dim_scores,
         flops={"budget": fmt_flops(flops.budget), "planned": fmt_flops(flops.planned),
                "spent": fmt_flops(flops.spent), "paper_formula": fmt_flops(flops.paper_formula),
                "padded": fmt_flops(flops.executed_with_padding),

@@ -67,6 +67,24 @@ class PublishResult:
         return f"published {self.repo_id}{where} at commit {(self.commit or '?')[:12]}: {self.url}"
 
 
+def dim_scores(run: Path, summary: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Main scores per task at full size and at each ``eval --truncate-dim D`` the run dir holds (Matryoshka)."""
+    by_dim: dict[int, dict[str, float]] = {}
+    for path in sorted(run.glob("eval_results_dim*.json")):
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            by_dim[int(saved["truncate_dim"])] = {t["task"]: float(t["main_score"]) for t in saved["tasks"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not an eval summary: nothing to show from it
+    if not by_dim:
+        return None
+    full = {t["task"]: float(t["main_score"]) for t in (summary or {}).get("tasks") or []}
+    dims = sorted(by_dim, reverse=True)
+    tasks = list(dict.fromkeys([*full, *(t for d in dims for t in by_dim[d])]))
+    return {"dims": dims, "rows": [{"task": t, "full": full.get(t), "scores": [by_dim[d].get(t) for d in dims]}
+                                   for t in tasks]}
+
+
 def stage_upload(stage: Path, run: Path, files: list[str], rec: RunRecord, summary: dict[str, Any] | None,
                  repo_id: str, law: Any, identity: dict[str, str], *, link: bool) -> list[str]:
     """Fill ``stage`` with exactly what gets uploaded; returns its files."""
@@ -79,7 +97,7 @@ def stage_upload(stage: Path, run: Path, files: list[str], rec: RunRecord, summa
     frontier = frontier_info(law, rec, stage / FRONTIER_PLOT) if law is not None else None
     summary_public = public_summary(summary)
     card = render_card(repo_id, public_record(rec), summary_public, facts, base=base, data=data, loss_plot=loss_plot,
-                       frontier=frontier)
+                       frontier=frontier, dim_scores=dim_scores(run, summary_public))
     (stage / CARD_FILE).write_text(card, encoding="utf-8")
     record_public = published_record(rec, repo_id, identity)
     (stage / RUN_RECORD).write_text(json.dumps(record_public, indent=2) + "\n", encoding="utf-8")
