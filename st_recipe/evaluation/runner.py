@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from st_recipe._files import cache_root
 from st_recipe.errors import StRecipeError
+from st_recipe.evaluation.distinct import DistinctTexts
 from st_recipe.evaluation.local_data import TaskFile, is_local_task, score_range as check_score_range
 from st_recipe.evaluation.models import LoadedModel, base_model, base_settings, load_model
 from st_recipe.evaluation.summary import EvalSummary, TaskScore, save_summary
@@ -90,18 +91,50 @@ def _encoder_wrapper_class() -> type:
             )
             self.batch_size = batch_size
             self.encode_calls = 0
+            self.distinct = DistinctTexts()
 
         def encode(self, inputs: Any, **kwargs: Any) -> Any:
-            """Encode with the current batch size, halving it for good whenever the accelerator runs out of memory."""
+            """Encode each distinct text once, halving the batch size for good whenever the accelerator runs out of memory."""
             self.encode_calls += 1
+            texts = _plain_texts(inputs)
+            if texts is None:
+                return self._encode_loader(inputs, kwargs)
+            return self.distinct.encode(texts, lambda todo: self._encode_loader(_text_loader(todo, inputs), kwargs),
+                                        setting=self._setting(kwargs))
 
+        def _encode_loader(self, inputs: Any, kwargs: dict[str, Any]) -> Any:
             def run(batch_size: int) -> Any:
                 return SentenceTransformerEncoderWrapper.encode(self, inputs, **{**kwargs, "batch_size": batch_size})
 
             result, self.batch_size = encode_with_backoff(run, self.batch_size)
             return result
 
+        def _setting(self, kwargs: dict[str, Any]) -> tuple[Any, ...]:
+            # Everything besides the text that can change an embedding: the prompt (by task and side), the side
+            # itself (encode_query vs encode_document) and the dimensions kept.
+            meta = kwargs.get("task_metadata")
+            prompt_type = kwargs.get("prompt_type")
+            return (getattr(meta, "name", None), kwargs.get("hf_subset"), str(prompt_type),
+                    getattr(self.model, "truncate_dim", None))
+
     return StRecipeEncoder
+
+
+def _plain_texts(inputs: Any) -> list[str] | None:
+    """The texts of a text-only mteb dataloader, in order; None for image, audio or video inputs."""
+    features = getattr(getattr(inputs, "dataset", None), "features", None)
+    if features is None or not {"image", "audio", "video"}.isdisjoint(features):
+        return None
+    texts = [text for batch in inputs for text in batch["text"]]
+    return texts if all(isinstance(t, str) for t in texts) else None
+
+
+def _text_loader(texts: list[str], like: Any) -> Any:
+    """A dataloader of ``texts`` shaped like mteb's text loaders (batches of ``{"text": [...]}``)."""
+    from datasets import Dataset
+    from torch.utils.data import DataLoader
+
+    return DataLoader(Dataset.from_dict({"text": texts}), batch_size=getattr(like, "batch_size", None) or 32)
 
 
 # ------------------------------------------------------------------------------------------ failures
