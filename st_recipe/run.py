@@ -115,10 +115,11 @@ class Heldout:
 
 @dataclass
 class LossCurve:
-    """Training loss per step."""
+    """Training loss per step, and beside it the learning rate the optimizer used at that step."""
 
     final: float | None = None
     per_step: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)  # empty in records written before the LRs were kept
 
 
 @dataclass

@@ -179,6 +179,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tiny_neox_dir, tmp_pa
     assert b.resumed is True
     assert a.flops.spent == pytest.approx(b.flops.spent, rel=1e-12)
     assert a.steps == b.steps
+    assert len(b.loss.lr) == b.steps and b.loss.lr == pytest.approx(a.loss.lr, rel=1e-12)  # checkpoints keep the LRs
     wa, wb = _weights(tmp_path / "a"), _weights(tmp_path / "b")
     assert wa.keys() == wb.keys()
     assert max((wa[k] - wb[k]).abs().max().item() for k in wa) <= 1e-5

@@ -236,7 +236,7 @@ def train(
             planned_steps=planned_steps,
             pairs_seen=state.pairs,
             tokens_seen=state.tokens,
-            loss=LossCurve(final=state.losses[-1] if state.losses else None, per_step=state.losses),
+            loss=LossCurve(final=state.losses[-1] if state.losses else None, per_step=state.losses, lr=state.lrs),
             heldout=Heldout(before=before, after=heldout_scores(model, held, recipe.temperature) if held is not None else None),
             wall_time_s=round(wall, 2),
             hardware=hardware(),
@@ -307,8 +307,8 @@ def _budget_trainer(model: Any, recipe: Recipe, train_pairs: Any, state: BudgetS
             raise StRecipeError(f"cannot write checkpoints to {str(checkpoints)!r}: {exc.strerror or exc}") from None
     args = SentenceTransformerTrainingArguments(
         output_dir=str(checkpoints),
-        # Generous slack past the plan: the exact budget check, not max_steps, ends the run (the LR stays at 0
-        # after the planned steps, so an optimistic estimate cannot push training past the schedule).
+        # Generous slack past the plan: the exact budget check, not max_steps, ends the run (a cosine or linear
+        # LR stays at 0 after the planned steps, so an optimistic estimate cannot push training past the schedule).
         max_steps=2 * planned_steps + 10,
         per_device_train_batch_size=recipe.batch_size // world,
         learning_rate=recipe.learning_rate,
@@ -343,7 +343,8 @@ def _budget_trainer(model: Any, recipe: Recipe, train_pairs: Any, state: BudgetS
         strategy = padding_free_strategy(meter.profile, default_overhead("cuda" if torch.cuda.is_available() else "cpu"))
     trainer = make_trainer(SentenceTransformerTrainer, meter=meter, padded_meter=FlopMeter(meter.profile, count_padding=True),
                            state=state, warmup=int(math.ceil(recipe.warmup_ratio * planned_steps)),
-                           planned_steps=planned_steps, checkpoints=checkpoints, padding_free=strategy, model=model, args=args,
+                           planned_steps=planned_steps, checkpoints=checkpoints, padding_free=strategy, schedule=recipe.schedule,
+                           model=model, args=args,
                            train_dataset=train_pairs.to_dataset(recipe.hard_negatives), loss=loss, callbacks=[callback])
     trainer.remove_callback(PrinterCallback)
     return trainer, callback

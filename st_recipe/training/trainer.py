@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from st_recipe.errors import StRecipeError
 from st_recipe.flops import CostProfile, FlopMeter, lengths_from_mask
@@ -55,6 +55,7 @@ class BudgetState:
     tokens: int = 0
     pairs: int = 0
     losses: list[float] = field(default_factory=list)
+    lrs: list[float] = field(default_factory=list)  # the learning rate each step's optimizer update used
     stopped_by: str = "max_steps"
     partial_final_batch: int | None = None
     # This process's counts for the step in progress, summed over processes when the step ends.
@@ -69,9 +70,9 @@ class BudgetState:
         return self.budget - self.flops
 
     def saved(self) -> dict[str, Any]:
-        """What a checkpoint keeps (totals and the loss curve)."""
+        """What a checkpoint keeps (totals, the loss curve and the learning rates)."""
         return {"totals": {"flops": self.flops, "padded": self.padded, "tokens": self.tokens, "pairs": self.pairs},
-                "losses": list(self.losses)}
+                "losses": list(self.losses), "lrs": list(self.lrs)}
 
     def restore(self, saved: dict[str, Any]) -> None:
         """Continue from :meth:`saved` output."""
@@ -79,6 +80,7 @@ class BudgetState:
         self.flops, self.padded = float(t["flops"]), float(t["padded"])
         self.tokens, self.pairs = int(t["tokens"]), int(t["pairs"])
         self.losses = [float(x) for x in saved["losses"]]
+        self.lrs = [float(x) for x in saved.get("lrs", [])]  # checkpoints written before LRs were kept lack them
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (for debugging and tests)."""
@@ -106,16 +108,24 @@ def pairs_that_fit(sides: list[list[int]], remaining: float, profile: CostProfil
     return int((leading <= remaining).sum())
 
 
-def lr_schedule(warmup: int, planned: int) -> Any:
-    """Linear warmup then cosine to 0 at ``planned`` steps, 0 after (never rising again)."""
+SCHEDULES = ("cosine", "linear", "constant")
+
+
+def lr_schedule(warmup: int, planned: int, schedule: str = "cosine") -> Callable[[int], float]:
+    """The LR factor per step: linear warm-up, then cosine or linear decay to 0 at ``planned`` steps, or constant."""
+    if schedule not in SCHEDULES:
+        raise StRecipeError(f"schedule must be {', '.join(SCHEDULES)}, not {schedule!r}")
 
     def factor(step: int) -> float:
         if warmup and step < warmup:
             return (step + 1) / warmup
+        if schedule == "constant":
+            # No end to reach: steps past the plan (an optimistic cost estimate) train at the peak LR too.
+            return 1.0
         if step >= planned:
-            return 0.0
+            return 0.0  # a decaying schedule never rises again past its planned end
         progress = (step - warmup) / max(1, planned - warmup)
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
+        return 1.0 - progress if schedule == "linear" else 0.5 * (1.0 + math.cos(math.pi * progress))
 
     return factor
 
@@ -147,7 +157,8 @@ def _write_error(exc: BaseException, path: Path) -> StRecipeError:
 
 
 def make_trainer(base: type, *, meter: FlopMeter, padded_meter: FlopMeter, state: BudgetState, warmup: int,
-                 planned_steps: int, checkpoints: Path, padding_free: Any = None, **kwargs: Any) -> Any:
+                 planned_steps: int, checkpoints: Path, padding_free: Any = None, schedule: str = "cosine",
+                 **kwargs: Any) -> Any:
     """Build a budget trainer on top of ``base`` (SentenceTransformerTrainer; imported by the caller).
 
     With ``padding_free`` (:func:`~st_recipe.training.packing.padding_free_strategy`) each side of a training
@@ -206,7 +217,7 @@ def make_trainer(base: type, *, meter: FlopMeter, padded_meter: FlopMeter, state
 
             if self.lr_scheduler is None:
                 self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer or self.optimizer,
-                                                                       lr_schedule(warmup, planned_steps))
+                                                                       lr_schedule(warmup, planned_steps, schedule))
             return self.lr_scheduler
 
         def add_model_card_callback(self, default_args_dict: dict[str, Any]) -> None:
@@ -330,6 +341,11 @@ def budget_callback(base: type, state: BudgetState, *, resume_from: Path | None,
                 state.stopped_by = "budget"
                 control.should_training_stop = True
                 control.should_save = False
+
+        def on_optimizer_step(self, args: Any, st: Any, control: Any, optimizer: Any = None, **kw: Any) -> None:
+            # Read from the optimizer right after its update (the scheduler steps next), so the record holds
+            # the LR that trained this step, not a recomputation of the schedule.
+            state.lrs.append(float(optimizer.param_groups[0]["lr"]))
 
         def on_log(self, args: Any, st: Any, control: Any, logs: Any = None, **kw: Any) -> None:
             # Logging follows the step's end, so the loss shown here is this step's, not the one before.
