@@ -62,11 +62,6 @@ def check_budget(budget: Any) -> float:
     return value
 
 
-def parse_flops(text: str) -> float:
-    """Parse a budget such as ``1e17``, ``1.5e15`` or ``2.4E16`` (a one-line error otherwise)."""
-    return check_budget(text.strip() if isinstance(text, str) else text)
-
-
 @dataclass(frozen=True)
 class CostProfile:
     """Per-token and per-T² FLOP coefficients of one training step, read off a live model.

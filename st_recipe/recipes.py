@@ -81,11 +81,6 @@ class Recipe:
         """Optimizer steps to see ``pairs`` pairs at ``batch_size``."""
         return max(1, math.ceil(self.pairs / self.batch_size))
 
-    @property
-    def warmup_steps(self) -> int:
-        """Linear warmup steps (warmup_ratio of the planned steps)."""
-        return int(math.ceil(self.warmup_ratio * self.steps))
-
     def validate(self) -> None:
         """Check types and ranges; one-line errors."""
         from st_recipe.methods import get_method

@@ -170,12 +170,6 @@ class RunRecord:
         """True when the base weights were random (tests and demos)."""
         return bool(self.random_init or self.model.random_init or self.base_model.startswith("random:"))
 
-    def recipe_object(self) -> Any:
-        """The recipe as a :class:`~st_recipe.recipes.Recipe` (validated)."""
-        from st_recipe.recipes import Recipe
-
-        return Recipe.from_dict(self.recipe, where=RUN_RECORD)
-
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, in the file's layout."""
         return dataclasses.asdict(self)

@@ -8,10 +8,9 @@ fitted the same way (``log N* = c + d log C``) so a planner can extrapolate to l
 
 from __future__ import annotations
 
-import json
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -257,8 +256,3 @@ def plot_frontier(law: FittedLaw, points: list[Point], path: str | os.PathLike[s
     from st_recipe._files import save_figure
 
     return save_figure(fig, path)
-
-
-def points_to_json(points: list[Point]) -> str:
-    """Points as a JSON list (for reports)."""
-    return json.dumps([asdict(p) for p in points], indent=2)

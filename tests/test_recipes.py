@@ -19,7 +19,7 @@ def test_every_field_has_provenance_and_unset_means_user():
     r = _recipe(provenance={"model": Provenance("heuristic", "rule")})
     assert set(r.provenance) == set(Recipe.field_names())
     assert r.provenance["model"].source == "heuristic" and r.provenance["pairs"].source == "user"
-    assert r.tokens == 5000 * 78 and r.steps == 5 and r.warmup_steps == 1
+    assert r.tokens == 5000 * 78 and r.steps == 5
 
 
 @pytest.mark.parametrize("suffix", [".yaml", ".json"])
