@@ -34,12 +34,31 @@ def save_figure(fig: Any, path: str | os.PathLike[str]) -> Path:
     return out
 
 
+def loads_json(text: str, where: str) -> Any:
+    """``json.loads`` whose every failure is one line, ``<where> is not valid JSON (<why>)``.
+
+    The one place JSON text is parsed: besides syntax errors, the json module raises RecursionError
+    for deeply nested values and a bare ValueError for integers longer than Python's digit limit.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        at = f"column {exc.colno}" if exc.lineno == 1 else f"line {exc.lineno}, column {exc.colno}"
+        why = f"{exc.msg} at {at}"
+    except RecursionError:
+        why = "nested too deeply to read"
+    except ValueError as exc:  # e.g. "Exceeds the limit (4300 digits) for integer string conversion"
+        why = str(exc).split(";")[0]
+    raise StRecipeError(f"{where} is not valid JSON ({why})")
+
+
 def read_json_object(path: Path) -> dict[str, Any]:
     """A JSON file holding one object (one-line errors for unreadable, invalid or non-object content)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise StRecipeError(f"{str(path)!r} is not readable JSON ({exc})") from None
+    data = loads_json(text, repr(str(path)))
     if not isinstance(data, dict):
         raise StRecipeError(f"{str(path)!r} must hold a JSON object")
     return data
@@ -69,10 +88,7 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             for number, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
-                try:
-                    obj = json.loads(line)
-                except ValueError as exc:
-                    raise StRecipeError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+                obj = loads_json(line, f"{path}:{number}")
                 if not isinstance(obj, dict):
                     raise StRecipeError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
                 yield number, obj
@@ -92,13 +108,19 @@ def cache_root() -> Path:
     return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "st_recipe"
 
 
-def file_target(given: str | os.PathLike[str] | None, default: Path, flag: str) -> Path:
-    """An output file path whose folder exists (nothing is created to make room for it)."""
+def file_target(given: str | os.PathLike[str] | None, default: Path, flag: str, *, overwrite: bool = True) -> Path:
+    """An output file path whose folder exists (nothing is created to make room for it).
+
+    With ``overwrite=False`` a file the user named (``given``) that already exists is refused: only the
+    command's own default file may be replaced without ``--overwrite``.
+    """
     if given is not None and not str(given).strip():
         raise StRecipeError(f"{flag} must not be empty")
     path = Path(os.path.expanduser(str(given))) if given is not None else default
     if path.is_dir():
         raise StRecipeError(f"{flag} {str(path)!r} is a folder; give a file name")
+    if given is not None and not overwrite and (path.exists() or path.is_symlink()):
+        raise StRecipeError(f"{flag} {str(given)!r} already exists; pass --overwrite to replace it")
     parent = path.parent
     if not parent.is_dir():
         what = "is a file" if parent.exists() else "does not exist"

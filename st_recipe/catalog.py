@@ -207,9 +207,15 @@ def _spec_from_local(path: str) -> ModelSpec | None:
     try:
         with open(cfg_path, encoding="utf-8") as fh:
             cfg = json.load(fh)
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
-    if not isinstance(cfg, dict) or cfg.get("model_type") != "gpt_neox":
+    if not isinstance(cfg, dict):
+        return None
+    from st_recipe.model_config import check_shape_values, text_config
+
+    # Every local folder passes here first: a zero or non-integer shape value is refused before any load.
+    check_shape_values(text_config(cfg)[0], f"{cfg_path!r}")
+    if cfg.get("model_type") != "gpt_neox":
         return None
     for spec in CATALOG.values():
         if (cfg.get("hidden_size"), cfg.get("num_hidden_layers"), cfg.get("vocab_size")) == (

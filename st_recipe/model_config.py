@@ -120,7 +120,7 @@ def _load_json(path: str, label: str) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise StRecipeError(f"cannot read the config of {label!r} ({path}): {exc}") from exc
     if not isinstance(data, dict):
         raise StRecipeError(f"the config of {label!r} ({path}) is not a JSON object")
@@ -186,6 +186,23 @@ def text_config(config: dict[str, Any]) -> tuple[dict[str, Any], bool]:
             sub["tie_word_embeddings"] = config["tie_word_embeddings"]
         return sub, True
     return config, False
+
+
+# Shape values that must be positive integers when a config sets them (a zero would divide by zero later).
+_POSITIVE_KEYS = ("hidden_size", "n_embd", "d_model", "num_hidden_layers", "n_layer", "num_layers",
+                  "num_attention_heads", "n_head", "num_heads", "num_key_value_heads", "intermediate_size", "ffn_dim",
+                  "n_inner", "ffn_hidden_size", "d_ff", "vocab_size", "head_dim", "max_position_embeddings",
+                  "n_positions")
+
+
+def check_shape_values(config: dict[str, Any], where: str = "the model config") -> None:
+    """Raise a one-line error unless every shape value the config sets is a positive integer."""
+    for key in _POSITIVE_KEYS:
+        value = config.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise StRecipeError(f"{where} sets {key} to {value!r}; it must be a positive integer")
 
 
 def model_type_of(config: dict[str, Any]) -> str:

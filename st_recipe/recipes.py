@@ -246,7 +246,7 @@ def read_structured(path: Path) -> Any:
         raise StRecipeError(f"recipe file {str(path)!r} is not UTF-8 text") from None
     try:
         return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
+    except (ValueError, RecursionError, yaml.YAMLError) as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         where = f" (line {line + 1})" if line is not None else ""
         raise StRecipeError(f"recipe file {str(path)!r} is malformed{where}: {str(exc).splitlines()[0]}") from None

@@ -25,6 +25,7 @@ from st_recipe.errors import StRecipeError
 from st_recipe.meta import build_hf_config, meta_model
 from st_recipe.model_config import (
     DEFAULTS,
+    check_shape_values,
     model_type_of,
     read_config,
     resolve_config,
@@ -261,6 +262,7 @@ def shape_from_config(config: dict[str, Any], name: str) -> ModelShape:
     one-line error naming the keys.
     """
     text, nested = text_config(config)
+    check_shape_values(text, f"the config of {name!r}")
     model_type = model_type_of(text)
     if model_type in DEFAULTS:
         fields = _count(model_type, resolve_config(text, nested))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,7 +137,7 @@ def prepare_sweep(
     if grid_path.is_file():
         try:
             saved = json.loads(grid_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise StRecipeError(f"{str(grid_path)!r} is not readable JSON ({exc}); use a new --out") from None
         if saved != spec:
             raise StRecipeError(f"sweep dir {str(root)!r} holds a different grid; use a new --out or the same flags")
@@ -236,10 +237,11 @@ def load_points(sweep_dir: str | os.PathLike[str], *, metric: str = "heldout_los
             raise StRecipeError(f"cannot read {str(results)!r}: {exc}") from None
     if not lines:
         raise StRecipeError(f"{str(root)!r} has no finished cells ({RESULTS_FILE} is missing or empty); run st-recipe sweep first")
-    points = []
+    points, names = [], []
     for number, line in enumerate(lines, 1):
         try:
             r = json.loads(line)
+            names.append(str(r.get("cell", f"line {number}")))
             value = r.get(metric)
             if value is None:
                 raise StRecipeError(f"cell {r.get('cell', number)} in {str(results)!r} has no {metric}")
@@ -247,10 +249,31 @@ def load_points(sweep_dir: str | os.PathLike[str], *, metric: str = "heldout_los
                                 n_params=int(r["n_params"]), pairs=int(r["pairs"]), config=r.get("config", "")))
         except StRecipeError:
             raise
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             raise StRecipeError(f"{str(results)!r} line {number} is not a sweep result ({type(exc).__name__}: {exc}); "
                                 "re-run st-recipe sweep to rewrite it") from None
+    _refuse_non_finite([name for name, p in zip(names, points) if not _finite(p)], metric, results)
     return points
+
+
+def _finite(p: Point) -> bool:
+    return math.isfinite(p.loss) and p.loss > 0 and math.isfinite(p.budget) and p.budget > 0
+
+
+def _refuse_non_finite(bad: list[str], metric: str, results: Path) -> None:
+    """A diverged cell (NaN/inf loss) would give a law with slope nan and a perfect-looking R²."""
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise StRecipeError(f"{len(bad)} cell(s) in {str(results)!r} have a non-finite or non-positive {metric}: "
+                            f"{shown}; re-run them or remove their lines before fitting")
+
+
+def _refuse_sweep_input(root: Path, path: Path, flag: str) -> None:
+    """Fit reads the sweep's results and grid: writing over them would destroy the sweep itself."""
+    for name in (RESULTS_FILE, GRID_FILE):
+        own = root / name
+        if own.exists() and path.exists() and os.path.samefile(own, path):
+            raise StRecipeError(f"{flag} {str(path)!r} is the sweep's own {name}; choose another file")
 
 
 @dataclass(frozen=True)
@@ -264,15 +287,21 @@ class FitResult:
 
 
 def fit(sweep_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | None = None,
-        plot: str | os.PathLike[str] | None = None, metric: str = "heldout_loss") -> FitResult:
-    """The paper's algorithm on a sweep: per-method laws, frontier and crossovers; writes fitted.yaml and a plot."""
+        plot: str | os.PathLike[str] | None = None, metric: str = "heldout_loss", overwrite: bool = False) -> FitResult:
+    """The paper's algorithm on a sweep: per-method laws, frontier and crossovers; writes fitted.yaml and a plot.
+
+    A file named by ``out`` or ``plot`` that exists is replaced only with ``overwrite``; the sweep's own
+    results and grid files never are.
+    """
     import yaml
 
     from st_recipe._files import file_target, write_together
 
     points = load_points(sweep_dir, metric=metric)
-    law_path = file_target(out, Path(sweep_dir) / "fitted.yaml", "--out")
-    plot_path = file_target(plot, Path(sweep_dir) / "frontier.png", "--plot")
+    law_path = file_target(out, Path(sweep_dir) / "fitted.yaml", "--out", overwrite=overwrite)
+    plot_path = file_target(plot, Path(sweep_dir) / "frontier.png", "--plot", overwrite=overwrite)
+    for flag, path in (("--out", law_path), ("--plot", plot_path)):
+        _refuse_sweep_input(Path(sweep_dir), path, flag)
     if plot_path.suffix.lower() not in PLOT_SUFFIXES:
         raise StRecipeError(f"--plot {str(plot_path)!r}: give an image file name ending in {', '.join(PLOT_SUFFIXES)}")
     if law_path == plot_path:

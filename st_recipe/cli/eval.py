@@ -41,6 +41,7 @@ def eval_cmd(model: str, benchmarks: tuple[str, ...], tasks: tuple[str, ...], ta
     import warnings
 
     from st_recipe.evaluation import evaluate, parse_task_file
+    from st_recipe.evaluation.taskfiles import load_task_file
 
     span = None
     if score_range is not None:
@@ -58,7 +59,8 @@ def eval_cmd(model: str, benchmarks: tuple[str, ...], tasks: tuple[str, ...], ta
     if cache_dir is not None:
         check_dir_target(cache_dir, "--cache")
     for spec in task_files:
-        parse_task_file(spec, span)
+        # The files are read and checked here, before mteb and the model take tens of seconds to load.
+        load_task_file(parse_task_file(spec, span))
     # Superseded-task notices, retry logs and dataset map bars would drown the summary.
     warnings.filterwarnings("ignore", message=r".*is superseded by.*")
     quiet_libraries("mteb", "datasets", "sentence_transformers", "huggingface_hub")
@@ -103,6 +105,10 @@ def check_eval_model(model: str, *, compare_base: bool = False) -> None:
     if folder.is_dir():
         if not any((folder / name).is_file() for name in ("modules.json", "config.json", RUN_RECORD)):
             raise StRecipeError(f"{raw!r} is not a model folder (no modules.json, config.json or {RUN_RECORD})")
+        if (folder / "config.json").is_file():
+            from st_recipe.catalog import parse_model_spec
+
+            parse_model_spec(raw)  # reads config.json: impossible shape values fail now, not after the imports
         return
     if folder.exists():
         raise StRecipeError(f"{raw!r} is a file, not a model folder")

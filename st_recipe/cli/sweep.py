@@ -101,12 +101,14 @@ def sweep_cmd(budgets: str, models: str, methods: str, ranks: str | None, fracti
 @click.option("--plot", "plot_file", default=None, help="Frontier plot PNG (default SWEEP_DIR/frontier.png).")
 @click.option("--metric", type=click.Choice(["heldout_loss", "train_loss"]), default="heldout_loss", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the fit as JSON.")
-def fit_cmd(sweep_dir: str, out_file: str | None, plot_file: str | None, metric: str, as_json: bool) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out or --plot file (the defaults are always refreshed).")
+def fit_cmd(sweep_dir: str, out_file: str | None, plot_file: str | None, metric: str, as_json: bool,
+            overwrite: bool = False) -> None:
     """Fit per-method loss-vs-budget laws, the frontier and crossovers; write a recipes YAML for plan --fitted."""
     from st_recipe.cli._common import format_table
     from st_recipe.sweep import fit
 
-    result = fit(sweep_dir, out=out_file, plot=plot_file, metric=metric)
+    result = fit(sweep_dir, out=out_file, plot=plot_file, metric=metric, overwrite=overwrite)
     law, points, out_path, plot_path = result.law, result.points, result.law_path, result.plot_path
     doc = {"fitted": law.to_dict()}
     if as_json:

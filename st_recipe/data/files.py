@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from st_recipe._files import loads_json
 from st_recipe.data.pairs import Collector, PairData, first_line, negative_columns, pick_columns
 from st_recipe.errors import StRecipeError
 
@@ -67,10 +67,7 @@ def _read_json(
     text = _read_text(path)
     stripped = text.lstrip()
     if stripped.startswith("["):
-        try:
-            items = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise StRecipeError(f"{where}: invalid JSON on line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+        items = loads_json(text, where)
         rows: Iterable[tuple[int, Any]] = enumerate(items, 1)
         unit = "item"
     else:
@@ -102,10 +99,7 @@ def _json_lines(where: str, text: str) -> Iterator[tuple[int, Any]]:
     for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
-        try:
-            yield number, json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise StRecipeError(f"{where}: line {number} is not valid JSON ({exc.msg} at column {exc.colno})") from None
+        yield number, loads_json(line, f"{where}: line {number}")
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ def _retrieval_files(tf: TaskFile) -> tuple[Path, Path, Path, str | None, str]:
         return path / "queries.jsonl", path / "corpus.jsonl", qrels, None, "eng-Latn"  # type: ignore[return-value]
     try:
         spec = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise StRecipeError(f"{path}: not a readable JSON retrieval spec ({exc})") from None
     if not isinstance(spec, dict) or not all(isinstance(spec.get(k), str) for k in ("queries", "corpus", "qrels")):
         raise StRecipeError(f"{path}: a retrieval spec is a JSON object with 'queries', 'corpus' and 'qrels' file paths")

@@ -203,7 +203,7 @@ def _merge_saved(summary: EvalSummary, target: Path) -> dict[str, Any]:
     if target.is_file():
         try:
             previous = json.loads(target.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError):
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError):
             summary.notes.append(f"{target.name} was not readable JSON; it now holds this run's results only")
     if previous is not None and not _same_model(summary, previous):
         if isinstance(previous, dict) and (previous.get("tasks") or previous.get("failed")):

@@ -52,7 +52,13 @@ def parse_task_file(spec: str | os.PathLike[str] | TaskFile, score_range: tuple[
     kind = None
     prefix, colon, rest = text.partition(":")
     if colon and prefix.lower() in LOCAL_KINDS:
-        kind, text = prefix.lower(), rest
+        kind, text = prefix.lower(), rest.strip()
+        if not text:
+            raise StRecipeError(f"task file spec {os.fspath(spec)!r} names no file after {prefix}:")
+    elif colon and re.fullmatch(r"[A-Za-z]\w+", prefix) and not os.path.exists(os.path.expanduser(text)):
+        # 'foo:x' is a kind typo far more often than a file whose name holds a colon.
+        raise StRecipeError(f"unknown task file kind {prefix!r} in {text!r}; choose from "
+                            f"{', '.join(k + ':PATH' for k in TASK_KINDS)}, {' or '.join(BUILTIN_TASKS)}")
     path = Path(os.path.expanduser(text))
     if not path.exists():
         raise StRecipeError(f"task file {text!r} does not exist")

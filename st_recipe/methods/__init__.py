@@ -79,7 +79,30 @@ def get_method(name: str, **args: Any) -> Method:
     if unknown:
         allowed = ", ".join(sorted(fields)) or "none"
         raise StRecipeError(f"method {name!r} has no argument {', '.join(unknown)} (its arguments: {allowed})")
+    # Bools only: each method's validate() already words its numeric checks (rank r >= 1, ...).
+    check_option_types(name, [f for f in dataclasses.fields(cls) if isinstance(f.default, bool)], args)
     return cls(**args)
+
+
+def check_option_types(owner: str, fields: Any, given: dict[str, Any]) -> None:
+    """Raise unless each given value has the type of its field's default (true/false for a bool, ...).
+
+    Without this a YAML string such as ``use_dora=maybe`` is truthy and silently switches the option on.
+    """
+    for f in fields:
+        if f.name not in given or isinstance(f.default, dataclasses._MISSING_TYPE) or f.default is None:
+            continue
+        value, default = given[f.name], f.default
+        if isinstance(default, bool):
+            ok, want = isinstance(value, bool), "true or false"
+        elif isinstance(default, int):
+            ok, want = isinstance(value, int) and not isinstance(value, bool), "an integer"
+        elif isinstance(default, float):
+            ok, want = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+        else:
+            continue
+        if not ok:
+            raise StRecipeError(f"{owner}: {f.name} must be {want}, not {value!r}")
 
 
 def parse_method_args(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from st_recipe.errors import StRecipeError
 from st_recipe.methods.base import Method, ParamReport, check_targets
 
 _DEFAULT_TYPE = "ia3"
+_PROMPT_LEARNING = {"PROMPT_TUNING", "P_TUNING", "PREFIX_TUNING", "MULTITASK_PROMPT_TUNING", "ADAPTION_PROMPT", "CPT"}
 PROMPT_LEARNING_REASON = (
     "prompt and prefix tuning are not supported: sentence-transformers cannot load them, and prompt tuning "
     "adds virtual positions that mean pooling would average as if they were text"
@@ -25,8 +26,9 @@ def _peft_type(name: str) -> Any:
     except ValueError:
         from st_recipe.catalog import suggest
 
-        choices = sorted(t.value.lower() for t in PeftType)
-        raise StRecipeError(f"peft: unknown PEFT type {name!r}{suggest(name.lower(), choices)}") from None
+        choices = sorted(t.value.lower() for t in PeftType if t.value not in _PROMPT_LEARNING)
+        # A high cutoff: at 0.5 'bogus' was offered 'osf', which helps no one; the list does.
+        raise StRecipeError(f"peft: unknown PEFT type {name!r}{suggest(name.lower(), choices, cutoff=0.75)}") from None
 
 
 @dataclass
@@ -163,9 +165,14 @@ class Peft(PeftAdapter):
             from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING
 
             ptype = _peft_type(self.peft_type)
-            if ptype.value in {"PROMPT_TUNING", "P_TUNING", "PREFIX_TUNING", "MULTITASK_PROMPT_TUNING", "ADAPTION_PROMPT", "CPT"}:
+            if ptype.value in _PROMPT_LEARNING:
                 raise StRecipeError(f"peft: {self.peft_type}: {PROMPT_LEARNING_REASON}")
             cls = PEFT_TYPE_TO_CONFIG_MAPPING[ptype]
+            import dataclasses
+
+            from st_recipe.methods import check_option_types
+
+            check_option_types(f"peft ({self.peft_type})", dataclasses.fields(cls), self.options)
             try:
                 cfg = cls(**self.options)
             except (TypeError, ValueError) as exc:

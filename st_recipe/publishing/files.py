@@ -113,7 +113,7 @@ def read_json(path: Path) -> dict[str, Any]:
     """A JSON object from a file, or ``{}`` when it is missing, unreadable or not an object (configs are optional)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -149,7 +149,7 @@ def check_run_files(run: Path) -> list[str]:
         raise StRecipeError(f"run dir {str(run)!r} is not a complete sentence-transformers model: missing {', '.join(missing)}")
     try:
         modules = json.loads((run / "modules.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         raise StRecipeError(f"{str(run / 'modules.json')!r} is not valid JSON") from None
     custom = [str(m.get("type")) for m in modules if not str(m.get("type", "")).startswith("sentence_transformers.")]
     if custom:
@@ -177,7 +177,7 @@ def load_results(path: Path) -> dict[str, Any]:
         raise StRecipeError(f"results file {str(path)!r} does not exist")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise StRecipeError(f"results file {str(path)!r} is not valid JSON") from None
     _check_summary(data, str(path))
     if isinstance(data.get("base"), dict):

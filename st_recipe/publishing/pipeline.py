@@ -74,7 +74,7 @@ def dim_scores(run: Path, summary: dict[str, Any] | None) -> dict[str, Any] | No
         try:
             saved = json.loads(path.read_text(encoding="utf-8"))
             by_dim[int(saved["truncate_dim"])] = {t["task"]: float(t["main_score"]) for t in saved["tasks"]}
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
             continue  # not an eval summary: nothing to show from it
     if not by_dim:
         return None

@@ -50,7 +50,7 @@ def test_cli_bad_inputs_are_one_line_errors(tmp_path: Path, run_dir: Path, sts_f
 
     bad_json = tmp_path / "bad.jsonl"
     bad_json.write_text('{"sentence1": "a", "sentence2": "b", "score": 1}\n\n{"sentence1": "a", oops}\n')
-    assert f"{bad_json}:3: not valid JSON" in one_error_line(invoke(run, "--task-file", f"sts:{bad_json}"))
+    assert f"{bad_json}:3 is not valid JSON" in one_error_line(invoke(run, "--task-file", f"sts:{bad_json}"))
 
     missing = tmp_path / "missing.jsonl"
     missing.write_text('{"sentence1": "a", "sentence2": "b", "score": 1}\n{"sentence1": "a", "score": 2}\n')

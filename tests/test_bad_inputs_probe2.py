@@ -1,0 +1,129 @@
+"""Issue 26's second new-user probe, through the real CLI: one ``error:`` line, exit 2, nothing written.
+
+Same rules as tests/test_bad_inputs.py (each case a subprocess in its own seeded folder, offline, an
+empty Hugging Face cache, checked before torch is imported), with the inputs that probe found: files a
+command would clobber, JSON the json module rejects in unusual ways, model configs with impossible
+shapes, read-only targets, silently accepted values and wrong messages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.test_bad_inputs import HEAVY, TINY, Case, Outcome, _env, _seed, _snapshot, case
+
+CASES = [
+    # Nothing clobbered: a file the user names is replaced only with --overwrite.
+    case("fit-out-existing-file", "--out 'pairs.jsonl' already exists; pass --overwrite", "fit", "sweep", "--out",
+         "pairs.jsonl"),
+    case("fit-plot-existing-file", "--plot 'old.png' already exists; pass --overwrite", "fit", "sweep", "--plot",
+         "old.png"),
+    case("fit-out-sweep-results", "already exists", "fit", "sweep", "--out", "sweep/results.jsonl"),
+    case("fit-out-sweep-results-overwrite", "is the sweep's own results.jsonl", "fit", "sweep", "--out",
+         "sweep/results.jsonl", "--overwrite"),
+    # Nothing silent: a diverged sweep cell is named, not fitted into slope nan / R² 1.
+    case("fit-nan-loss", "c1-nan", "fit", "nan_sweep"),
+    # JSON the json module rejects with RecursionError or a bare ValueError.
+    case("train-data-deep-nesting", "nested too deeply", "train", *TINY, "--data", "deep.jsonl"),
+    case("train-data-huge-int", "4300 digits", "train", *TINY, "--data", "bigint.jsonl"),
+    case("mine-data-deep-nesting", "nested too deeply", "mine", "deep.jsonl", "--model", "random:pythia-14m",
+         "--out", "m.jsonl"),
+    case("fit-results-deep-nesting", "line 1 is not a sweep result (RecursionError", "fit", "deep_sweep"),
+    case("eval-task-file-deep-nesting", "nested too deeply", "eval", "runs/done", "--task-file", "sts:deep.jsonl"),
+    # Impossible model shapes, refused where the config is read.
+    case("train-config-zero-heads", "sets num_attention_heads to 0", "train", "--model", "zeroheads", "--budget",
+         "1e15"),
+    case("plan-config-zero-heads", "sets num_attention_heads to 0", "plan", "--budget", "1e17", "--model",
+         "zeroheads"),
+    case("methods-config-string-layers", "sets num_hidden_layers to 'two'", "methods", "--model", "strlayers"),
+    case("eval-config-zero-heads", "sets num_attention_heads to 0", "eval", "zeroheads"),
+    # Silent acceptances and wrong messages of method arguments.
+    case("train-lora-use-dora-maybe", "use_dora must be true or false, not 'maybe'", "train", *TINY, "--method",
+         "lora", "--method-arg", "use_dora=maybe"),
+    case("methods-lora-use-dora-maybe", "use_dora must be true or false", "methods", "--method-arg",
+         "lora.use_dora=maybe"),
+    case("methods-peft-r-abc", "r must be an integer, not 'abc'", "methods", "--method-arg", "peft.peft_type=lora",
+         "--method-arg", "peft.r=abc"),
+    case("methods-peft-type-bogus", "choose from adalora", "methods", "--method-arg", "peft.peft_type=bogus"),
+    # Task-file specs that named the wrong problem.
+    case("eval-task-file-kind-no-path", "names no file after sts:", "eval", "runs/done", "--task-file", "sts:"),
+    case("eval-task-file-unknown-kind", "unknown task file kind 'foo'", "eval", "runs/done", "--task-file", "foo:x"),
+]
+
+# Cases whose check needs a library (PEFT's config classes) but still no model.
+MAY_IMPORT = {"methods-peft-r-abc": {"peft", "torch", "transformers"},
+              "methods-peft-type-bogus": {"peft", "torch", "transformers"}}
+
+
+def _seed2(root: Path) -> None:
+    """The shared seed folder plus the probe's own files."""
+    _seed(root)
+    (root / "old.png").write_bytes(b"\x89PNG not really")
+    (root / "deep.jsonl").write_text("[" * 200_000 + "]" * 200_000 + "\n")
+    (root / "bigint.jsonl").write_text(json.dumps({"anchor": "a", "positive": "b"}) + "\n"
+                                       + '{"anchor": "a", "positive": "b", "n": ' + "7" * 5000 + "}\n")
+    nan_sweep = root / "nan_sweep"
+    nan_sweep.mkdir()
+    rows = [{"cell": f"c{i}", "budget": b, "model": "pythia-14m", "method": "full", "config": "full()",
+             "n_params": 1_189_888, "pairs": 100, "heldout_loss": loss, "train_loss": loss}
+            for i, (b, loss) in enumerate([(1e15, 2.0), (4e15, float("nan")), (1.6e16, 1.5)])]
+    rows[1]["cell"] = "c1-nan"
+    (nan_sweep / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (root / "deep_sweep").mkdir()
+    (root / "deep_sweep" / "results.jsonl").write_text("{" * 0 + "[" * 200_000 + "\n")
+    from st_recipe.catalog import CATALOG
+    from st_recipe.model_config import catalogue_config
+
+    for name, key, value in (("zeroheads", "num_attention_heads", 0), ("strlayers", "num_hidden_layers", "two")):
+        (root / name).mkdir()
+        (root / name / "config.json").write_text(json.dumps({**catalogue_config(CATALOG["pythia-14m"]), key: value}))
+
+
+def _run(c: Case, base: Path) -> Outcome:
+    work = base / c.id / "work"
+    _seed2(work)
+    before = _snapshot(work)
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "st_recipe.cli", *c.args], cwd=work,
+                          env=_env(base / c.id), capture_output=True, text=True, timeout=300, check=False)
+    seconds = time.perf_counter() - started
+    lines, heavy = [], set()
+    for line in proc.stderr.splitlines():
+        if line.startswith("import time:"):
+            top = line.rsplit("|", 1)[-1].strip().split(".")[0]
+            if top in HEAVY:
+                heavy.add(top)
+        else:
+            lines.append(line)
+    return Outcome(proc.returncode, proc.stdout, "\n".join(lines), sorted(heavy), seconds, before, _snapshot(work))
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
+    """Every case, run concurrently (each in its own folder); keyed by case id."""
+    base = tmp_path_factory.mktemp("probe2")
+    with ThreadPoolExecutor(max_workers=max(2, min(4, (os.cpu_count() or 2) * 2))) as pool:
+        results = list(pool.map(lambda c: _run(c, base), CASES))
+    return {c.id: r for c, r in zip(CASES, results)}
+
+
+@pytest.mark.parametrize("c", CASES, ids=[c.id for c in CASES])
+def test_probe2_input_is_one_line_exit_2_and_writes_nothing(c: Case, outcomes: dict[str, Outcome]):
+    r = outcomes[c.id]
+    shown = f"args={c.args}\nstdout={r.stdout[-2000:]!r}\nstderr={r.stderr[-2000:]!r}"
+    assert r.returncode == 2, shown
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), shown
+    assert c.needle in lines[0], shown
+    assert "Traceback" not in r.stdout + r.stderr, shown
+    assert r.after == r.before, f"files changed: {set(r.after.items()) ^ set(r.before.items())}"
+    assert set(r.heavy) <= MAY_IMPORT.get(c.id, set()), f"{c.id} imported {r.heavy} before failing"
