@@ -1,0 +1,207 @@
+"""``bench/results/frontier.md`` from ``bench/results/frontier.jsonl``: the grid, seeds, dev and test scores, the fit."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import _common as C
+
+SETS_ORDER = ("lee", "simlex", "wordsim")
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value)."""
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def fmt(values: list[float]) -> str:
+    """``mean ± std (n)``, or the single value."""
+    if not values:
+        return "-"
+    m, s = mean_std(values)
+    return f"{m:.3f} ± {s:.3f} ({len(values)})" if len(values) > 1 else f"{m:.3f}"
+
+
+def scores(rows: list[dict[str, Any]], key: str) -> list[float]:
+    """One score per seed (rows lacking the set are skipped)."""
+    return [r["scores"][key] for r in rows if key in r["scores"]]
+
+
+def present_sets(rows: list[dict[str, Any]]) -> list[str]:
+    """Evaluation sets every row was scored on, in report order."""
+    return [s for s in SETS_ORDER if rows and all(f"{s}.dev" in r["scores"] for r in rows)]
+
+
+def gap(a: list[float], b: list[float]) -> tuple[float, float, str]:
+    """(mean a − mean b, the larger std, verdict): a gap is real only when it exceeds the spread of both."""
+    if not a or not b:
+        return float("nan"), float("nan"), "-"
+    (ma, sa), (mb, sb) = mean_std(a), mean_std(b)
+    spread = max(sa, sb)
+    if len(a) < 2 or len(b) < 2:
+        return ma - mb, spread, "one seed"
+    return ma - mb, spread, "real" if abs(ma - mb) > spread else "within noise"
+
+
+def grouped(rows: list[dict[str, Any]], budget: float) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["budget"] == budget:
+            out.setdefault(r["config"], []).append(r)
+    return out
+
+
+def budget_section(rows: list[dict[str, Any]], budget: float, sets: list[str], untrained: dict[str, float]) -> list[str]:
+    """One budget: every configuration with dev and test mean ± std over its seeds, ranked by mean dev score."""
+    groups = grouped(rows, budget)
+    dev = {cfg: statistics.fmean(v for s in sets for v in scores(rs, f"{s}.dev")) for cfg, rs in groups.items()}
+    ranked = sorted(groups, key=lambda c: -dev[c])
+    cols = ["config", "LR", "mean dev"] + [f"{s} dev" for s in sets] + [f"{s} test" for s in sets] + \
+        ["pairs", "spent", "held-out InfoNCE"]
+    table = []
+    for cfg in ranked:
+        rs = groups[cfg]
+        tag = " **(planned)**" if rs[0]["planned"] else (" (ST baseline)" if rs[0]["baseline"] else "")
+        held = [r["heldout_after"] for r in rs if r.get("heldout_after") is not None]
+        table.append([f"`{cfg}`{tag}", f"{rs[0]['lr']:.3g}", f"{dev[cfg]:.3f}",
+                      *(fmt(scores(rs, f"{s}.dev")) for s in sets), *(fmt(scores(rs, f"{s}.test")) for s in sets),
+                      str(rs[0]["pairs_seen"]), f"{statistics.fmean(r['spent_fraction'] for r in rs):.3f}",
+                      fmt(held) if held else "-"])
+    lines = [f"### Budget {budget:.2g} FLOP", "", C.table(cols, table), ""]
+    return lines + verdicts(groups, ranked, sets, untrained)
+
+
+def verdicts(groups: dict[str, list[dict[str, Any]]], ranked: list[str], sets: list[str],
+             untrained: dict[str, float]) -> list[str]:
+    """Planned vs the best cell, vs the hand-written baseline and vs the untrained model, on each test part."""
+    planned = next((c for c in ranked if groups[c][0]["planned"]), None)
+    baseline = next((c for c in ranked if groups[c][0]["baseline"]), None)
+    best = next((c for c in ranked if not groups[c][0]["baseline"]), None)
+    if planned is None:
+        return []
+    out = []
+    for s in sets:
+        p = scores(groups[planned], f"{s}.test")
+        parts = [f"{s} test: planned {fmt(p)}"]
+        if best and best != planned:
+            d, spread, v = gap(p, scores(groups[best], f"{s}.test"))
+            parts.append(f"vs best-by-dev `{best}` {d:+.3f} (spread {spread:.3f}: {v}; target ≥ −0.01)")
+        if baseline:
+            d, spread, v = gap(p, scores(groups[baseline], f"{s}.test"))
+            parts.append(f"vs ST baseline {d:+.3f} (spread {spread:.3f}: {v}; target ≥ +0.03)")
+        if s in untrained:
+            parts.append(f"vs untrained {statistics.fmean(p) - untrained[s]:+.3f}")
+        out.append("- " + "; ".join(parts))
+    return out + [""]
+
+
+def fit_section(rows: list[dict[str, Any]], work: Path) -> list[str]:
+    """``st-recipe fit`` on the seed-0 grid cells (held-out InfoNCE against budget, per method), with its plot."""
+    sweep = work / "sweep"
+    sweep.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for r in rows:
+        if r["seed"] != 0 or r["baseline"] or r["budget"] == 0 or r.get("heldout_after") is None or r["lr_scale"] != 1 \
+                or r["levers"] or (r["method"] == "lora" and r["args"].get("alpha") != 8):
+            continue
+        lines.append(json.dumps({"cell": r["name"], "budget": r["budget"], "model": "SmolLM2-135M-Instruct",
+                                 "method": r["method"], "config": r["config"], "n_params": r["n_params"],
+                                 "pairs": r["pairs_seen"], "heldout_loss": r["heldout_after"]}))
+    (sweep / "results.jsonl").write_text("\n".join(lines) + "\n")
+    law, plot = C.RESULTS / "frontier_fitted.yaml", C.RESULTS / "frontier.png"
+    for f in (law, plot):
+        f.unlink(missing_ok=True)
+    exe = Path(sys.executable).with_name("st-recipe")
+    res = subprocess.run([str(exe), "fit", str(sweep), "--out", str(law), "--plot", str(plot)], capture_output=True,
+                         text=True)
+    out = ["## The fitted frontier (`st-recipe fit`)", "",
+           "The planned-LR cell of each method at seed 0, held-out InfoNCE (st-recipe's own held-out pairs) against "
+           "budget, fitted by `st-recipe fit` (log-log law per method, frontier and crossovers); "
+           "law in `frontier_fitted.yaml`, plot `frontier.png`.", "", "```", (res.stdout + res.stderr).strip(), "```", ""]
+    return out
+
+
+def quality_plot(rows: list[dict[str, Any]], sets: list[str], path: Path) -> None:
+    """Test score against budget: planned default, best cell by dev, ST baseline; untrained as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    budgets = sorted({r["budget"] for r in rows if r["budget"] > 0})
+    fig, axes = plt.subplots(1, len(sets), figsize=(4.2 * len(sets), 3.6), squeeze=False)
+    for ax, s in zip(axes[0], sets):
+        for label, pick in (("planned default", lambda rs: rs[0]["planned"]),
+                            ("ST defaults baseline", lambda rs: rs[0]["baseline"])):
+            xs, ys, es = [], [], []
+            for b in budgets:
+                for rs in grouped(rows, b).values():
+                    if pick(rs) and scores(rs, f"{s}.test"):
+                        m, sd = mean_std(scores(rs, f"{s}.test"))
+                        xs.append(b), ys.append(m), es.append(sd)
+            if xs:
+                ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=label)
+        xs, ys = [], []
+        for b in budgets:
+            gs = {c: rs for c, rs in grouped(rows, b).items() if not rs[0]["baseline"]}
+            if gs:
+                best = max(gs, key=lambda c: statistics.fmean(v for t in sets for v in scores(gs[c], f"{t}.dev")))
+                xs.append(b), ys.append(statistics.fmean(scores(gs[best], f"{s}.test")))
+        ax.plot(xs, ys, "s--", label="best cell by dev")
+        base = [r for r in rows if r["config"] == "untrained"]
+        if base and f"{s}.test" in base[0]["scores"]:
+            ax.axhline(base[0]["scores"][f"{s}.test"], color="grey", ls=":", label="untrained")
+        ax.set_xscale("log"), ax.set_xlabel("training FLOPs"), ax.set_ylabel(f"{s} test Spearman"), ax.set_title(s)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(bench: Any) -> Path:
+    """Write ``bench/results/frontier.md`` (and the plots) from the finished rows."""
+    rows = bench.rows
+    sets = present_sets([r for r in rows])
+    base = next((r for r in rows if r["config"] == "untrained"), None)
+    untrained = {s: base["scores"][f"{s}.test"] for s in sets} if base else {}
+    trained = [r for r in rows if r["config"] != "untrained"]
+    lines = [intro(bench, sets), ""]
+    if base:
+        lines += ["Untrained (mean pooling): " + ", ".join(
+            f"{s} dev {base['scores'][f'{s}.dev']:.3f} / test {base['scores'][f'{s}.test']:.3f}" for s in sets), ""]
+    for budget in sorted({r["budget"] for r in trained}):
+        lines += budget_section(trained, budget, sets, untrained)
+    if sets:
+        quality_plot(rows, sets, C.RESULTS / "frontier_quality.png")
+        lines += ["![test score against budget](frontier_quality.png)", ""]
+    lines += fit_section(trained, bench.work)
+    body = "\n".join(lines)
+    return C.write_result("frontier", "Real-model frontier (SmolLM2-135M, Lee / SimLex / WordSim)", body, quick=False)
+
+
+def intro(bench: Any, sets: list[str]) -> str:
+    """Setup: model, data, evaluation sets and their splits, the commands."""
+    m = bench.manifest
+    sizes = "; ".join(f"`{n}` ({s['kind']}): dev {len(s['dev'])} / test {len(s['test'])} pairs"
+                      for n, s in bench.sets.items())
+    return "\n".join([
+        "Every cell is `st-recipe train --budget B --model <SmolLM2-135M-Instruct folder> --data <Lee pairs> "
+        "--batch-size 16 --seed S` plus the cell's one change (method, `--lr` = scale × the planned LR, "
+        "LoRA alpha, a lever); `planned` is that command with no other flag. "
+        f"Model: `{m['model']['package']}=={m['model']['version']}` (de-quantized GGUF, Llama architecture, "
+        f"{m['model']['params']:,} parameters). Training: {m['pairs']['pairs']:,} two-sentence span pairs of the Lee "
+        "background news articles (gensim test data); no training text equals an evaluation text (checked by the bench).",
+        "",
+        f"Evaluation sets (human ratings, cosine Spearman): {sizes}. Lee is split by article (25 / 25, only pairs "
+        "within a half), the word sets by pair. Cells are ranked and chosen on the **mean dev score over the sets**; "
+        "test columns are reported, never chosen on. `mean ± std (n seeds)`; a gap is called real only when it "
+        "exceeds the larger std of the two cells.",
+        "",
+        "Reproduce: `python bench/frontier.py` (resumable; each finished cell is a line of "
+        "`bench/results/frontier.jsonl`), `python bench/frontier.py --report-only` for this file.",
+    ])
