@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -31,8 +32,13 @@ def test_unknown_name_is_an_attribute_error():
 
 def test_star_import_works_in_a_fresh_process():
     # A fresh interpreter: the lazy __getattr__ path is what the star import exercises there.
-    code = "from st_recipe import *\nimport st_recipe\nmissing = [n for n in st_recipe.__all__ if n not in globals()]\n" \
-           "assert not missing, missing\nprint('ok')"
+    code = textwrap.dedent("""
+        from st_recipe import *
+        import st_recipe
+        missing = [n for n in st_recipe.__all__ if n not in globals()]
+        assert not missing, missing
+        print("ok")
+    """)
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "ok"
