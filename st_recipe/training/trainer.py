@@ -130,6 +130,19 @@ def lr_schedule(warmup: int, planned: int, schedule: str = "cosine") -> Callable
     return factor
 
 
+def format_rate(pairs: float, seconds: float) -> str:
+    """Throughput to three significant digits (whole from 100 up): ``1234 pairs/s``, ``0.42 pairs/s``, ``12.5 s/pair``."""
+
+    def sig(x: float) -> str:
+        return f"{x:.0f}" if x >= 100 else f"{x:.3g}"
+
+    rate = pairs / seconds if seconds > 0 else 0.0
+    if rate <= 0:
+        return "0 pairs/s"
+    # Below a tenth of a pair per second the rate's digits are all leading zeros: seconds per pair reads better.
+    return f"{sig(rate)} pairs/s" if rate >= 0.1 else f"{sig(1 / rate)} s/pair"
+
+
 def latest_checkpoint(root: Path) -> Path | None:
     """The newest complete checkpoint under ``root`` (staging folders and incomplete ones are ignored)."""
     if not root.is_dir():
@@ -310,6 +323,7 @@ def budget_callback(base: type, state: BudgetState, *, resume_from: Path | None,
             self.t0 = time.time()
             self.pairs_at_start = 0
             self.last_report = 0.0
+            self.printed_step: int | None = None  # the step of the last printed line
             self.closed = False
 
         def on_train_begin(self, args: Any, st: Any, control: Any, **kw: Any) -> None:
@@ -359,12 +373,14 @@ def budget_callback(base: type, state: BudgetState, *, resume_from: Path | None,
             elapsed = max(time.time() - self.t0, 1e-9)
             loss = f"{state.losses[-1]:.3f}" if state.losses else "-"
             text = (f"{state.flops / state.budget:.1%} of budget, loss {loss}, "
-                    f"{(state.pairs - self.pairs_at_start) / elapsed:.0f} pairs/s")
+                    f"{format_rate(state.pairs - self.pairs_at_start, elapsed)}")
             if self.bar is not None:
                 self.bar.set_postfix_str(text, refresh=False)
                 self.bar.update(max(0.0, min(state.flops, state.budget) - self.bar.n))
-            elif final or time.time() - self.last_report >= LOG_INTERVAL_S:
+            # One line per step at most: when steps are slow every one prints, and the final line must not repeat it.
+            elif self.printed_step != step and (final or time.time() - self.last_report >= LOG_INTERVAL_S):
                 self.last_report = time.time()
+                self.printed_step = step
                 print(f"training: step {step}, {text}", file=sys.stderr, flush=True)
 
         def on_train_end(self, args: Any, st: Any, control: Any, **kw: Any) -> None:
