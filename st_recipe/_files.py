@@ -156,3 +156,127 @@ def write_together(text_path: Path, text: str, other_path: Path, render: Any) ->
         for tmp in temps:
             if tmp.exists():
                 tmp.unlink()
+
+
+class OutputLock:
+    """An exclusive lock on an output folder for one process's lifetime: ``<folder>.lock``, holding the PID.
+
+    It sits beside the folder (as the checkpoints do) because the folder itself is swapped in by a rename.
+    Where ``fcntl`` exists the lock is a ``flock`` on that file, which the OS drops when the holder dies, so
+    the file a killed run leaves behind is simply taken over; elsewhere the file is created with O_EXCL
+    and one whose PID is no longer running is taken over.
+    """
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+        self.path = self.folder.with_name(self.folder.name + ".lock")
+        self._fd: int | None = None
+
+    def holder(self) -> int | None:
+        """The PID of another live process holding the lock, else None (changes nothing)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            if _flock is None:
+                pid = _read_pid(fd)
+                return pid if pid is not None and pid != os.getpid() and _alive(pid) else None
+            try:
+                _flock.flock(fd, _flock.LOCK_SH | _flock.LOCK_NB)
+            except OSError:
+                pid = _read_pid(fd) or -1
+                return None if pid == os.getpid() else pid  # this process's own lock (train checks under it)
+            _flock.flock(fd, _flock.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
+
+    def check(self) -> None:
+        """Raise a one-line error naming the PID when another live process holds the lock."""
+        self._refuse(self.holder())
+
+    def acquire(self) -> None:
+        """Take the lock, or raise a one-line error naming the PID that holds it."""
+        while self._fd is None:
+            try:
+                fd = self._open()
+            except FileExistsError:
+                continue  # the O_EXCL path removed a stale file: try again
+            except OSError as exc:
+                raise StRecipeError(f"cannot create the lock file {str(self.path)!r}: {exc.strerror or exc}") from None
+            if fd is None:
+                continue
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            self._fd = fd
+
+    def _open(self) -> int | None:
+        if _flock is None:
+            try:
+                return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                self._refuse(self.holder())
+                self.path.unlink(missing_ok=True)  # its PID is gone: a stale lock
+                raise
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            _flock.flock(fd, _flock.LOCK_EX | _flock.LOCK_NB)
+        except OSError:
+            pid = _read_pid(fd)
+            os.close(fd)
+            self._refuse(pid or -1)
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+        except FileNotFoundError:
+            same = False
+        if not same:  # the previous holder removed the file after we opened it: lock the new one
+            os.close(fd)
+            return None
+        return fd
+
+    def _refuse(self, pid: int | None) -> None:
+        if pid is not None:
+            who = f"PID {pid}" if pid > 0 else "another process"
+            raise StRecipeError(f"{str(self.folder)!r} is in use by another st-recipe run ({who}, lock "
+                                f"{str(self.path)!r}); wait for it to finish or choose another --out")
+
+    def release(self) -> None:
+        """Drop the lock and remove its file (removed first, so no one locks a file about to go)."""
+        if self._fd is not None:
+            self.path.unlink(missing_ok=True)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "OutputLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+try:
+    import fcntl as _flock
+except ImportError:  # pragma: no cover - Windows
+    _flock = None  # type: ignore[assignment]
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        return int(os.read(fd, 32).decode().strip() or "x")
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def _alive(pid: int) -> bool:  # pragma: no cover - only the non-fcntl path asks
+    if os.name == "nt":
+        return True  # os.kill(pid, 0) would terminate it there; a stale file is then removed by hand
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True

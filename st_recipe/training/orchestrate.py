@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from st_recipe._files import OutputLock, atomic_write_text
 from st_recipe.errors import StRecipeError
 from st_recipe.flops import FlopMeter, format_flops
 from st_recipe.recipes import Recipe
@@ -50,6 +51,8 @@ def checkpoint_dir(out: str | os.PathLike[str]) -> Path:
 
 def check_out(out: Path, *, overwrite: bool, resume: bool) -> None:
     """Refuse an output folder that must not be written or replaced (no side effects; the CLI calls it early)."""
+    # First: while another run holds the folder, what it holds says nothing about what this run may do.
+    OutputLock(out).check()
     if out.exists() or out.is_symlink():
         if not out.is_dir():
             raise StRecipeError(f"output path {str(out)!r} is a file, not a folder")
@@ -83,11 +86,38 @@ def prepare_out(out: Path, *, overwrite: bool, resume: bool) -> None:
 
 def _check_same_run(root: Path, identity: dict[str, Any]) -> None:
     saved_path = root / IDENTITY_FILE
-    if saved_path.is_file() and json.loads(saved_path.read_text(encoding="utf-8")) != identity:
+    if not saved_path.is_file():
+        return
+    try:
+        saved = json.loads(saved_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        raise StRecipeError(f"{str(saved_path)!r} is damaged, so these checkpoints cannot be matched to this recipe; "
+                            "--overwrite starts again and deletes them") from None
+    if saved != identity:
         raise StRecipeError(f"the checkpoints in {str(root)!r} come from a different recipe or data; "
                             "use --overwrite to start again")
 
 
+def _holding_out_lock(fn: Any) -> Any:
+    """Run ``train`` holding ``<out>.lock`` (its run dir and checkpoints are this process's until it returns)."""
+    import functools
+
+    @functools.wraps(fn)
+    def locked(recipe: Recipe, data: Any = "builtin", out: str | os.PathLike[str] = "runs/run", **kwargs: Any) -> Any:
+        if not is_main() or not str(out).strip():
+            return fn(recipe, data, out, **kwargs)
+        path = Path(os.path.abspath(os.path.expanduser(out)))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)  # prepare_out would make it anyway
+        except OSError as exc:
+            raise StRecipeError(f"cannot write the output folder {str(path)!r}: {exc.strerror or exc}") from None
+        with OutputLock(path):
+            return fn(recipe, data, out, **kwargs)
+
+    return locked
+
+
+@_holding_out_lock
 def train(
     recipe: Recipe,
     data: Any = "builtin",
@@ -302,7 +332,8 @@ def _budget_trainer(model: Any, recipe: Recipe, train_pairs: Any, state: BudgetS
             checkpoints.mkdir(parents=True, exist_ok=True)
             for stale in checkpoints.glob(".staging-*"):  # a checkpoint a crash left half-written
                 shutil.rmtree(stale, ignore_errors=True)
-            (checkpoints / IDENTITY_FILE).write_text(json.dumps(identity, indent=2), encoding="utf-8")
+            # Atomic: a run killed mid-write must not leave a truncated record that blocks --resume.
+            atomic_write_text(checkpoints / IDENTITY_FILE, json.dumps(identity, indent=2))
         except OSError as exc:
             raise StRecipeError(f"cannot write checkpoints to {str(checkpoints)!r}: {exc.strerror or exc}") from None
     args = SentenceTransformerTrainingArguments(
