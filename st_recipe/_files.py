@@ -128,6 +128,23 @@ def file_target(given: str | os.PathLike[str] | None, default: Path, flag: str, 
     return path
 
 
+def check_can_create(target: str | os.PathLike[str], what: str, *, inside: bool = False) -> None:
+    """Create and remove a probe folder where ``target`` would go (``inside``: in it), else a one-line error.
+
+    A real probe because access() says yes to root on read-only mounts and virtual file systems.
+    """
+    import tempfile
+
+    path = Path(os.path.abspath(os.path.expanduser(os.fspath(target))))
+    ancestor = path if inside else path.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".st-recipe-probe-", dir=ancestor))
+    except OSError as exc:
+        raise StRecipeError(f"{what} {os.fspath(target)!r} cannot be written: {exc.strerror or exc} in {str(ancestor)!r}") from None
+
+
 def write_together(text_path: Path, text: str, other_path: Path, render: Any) -> None:
     """Write a text file and a rendered file through temporary siblings, then rename both: both appear or neither."""
     import secrets

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import subprocess
 import sys
 import time
@@ -57,7 +56,16 @@ CASES = [
     # Task-file specs that named the wrong problem.
     case("eval-task-file-kind-no-path", "names no file after sts:", "eval", "runs/done", "--task-file", "sts:"),
     case("eval-task-file-unknown-kind", "unknown task file kind 'foo'", "eval", "runs/done", "--task-file", "foo:x"),
+    # Places that cannot be written (a virtual file system stands in for a read-only one: root ignores modes).
+    case("publish-dry-run-unwritable", "the dry-run folder '/proc/x' cannot be written", "publish", "runs/done",
+         "--repo", "o/n", "--dry-run", "/proc/x", "--no-scores"),
+    # OS limits: any OSError reaching the CLI is one line (here a name longer than the file system allows).
+    case("train-out-name-too-long", "File name too long", "train", *TINY, "--out", "a" * 300),
+    case("train-data-name-too-long", "File name too long", "train", *TINY, "--data", "a" * 300 + ".jsonl"),
+    case("fit-sweep-name-too-long", "File name too long", "fit", "a" * 300),
+    case("eval-cache-unwritable", "--cache '/proc/x' cannot be written", "eval", "runs/done", "--cache", "/proc/x"),
 ]
+NEEDS_PROC = {"publish-dry-run-unwritable", "eval-cache-unwritable"}
 
 # Cases whose check needs a library (PEFT's config classes) but still no model.
 MAY_IMPORT = {"methods-peft-r-abc": {"peft", "torch", "transformers"},
@@ -112,12 +120,15 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
     """Every case, run concurrently (each in its own folder); keyed by case id."""
     base = tmp_path_factory.mktemp("probe2")
     with ThreadPoolExecutor(max_workers=max(2, min(4, (os.cpu_count() or 2) * 2))) as pool:
-        results = list(pool.map(lambda c: _run(c, base), CASES))
-    return {c.id: r for c, r in zip(CASES, results)}
+        todo = [c for c in CASES if Path("/proc").is_dir() or c.id not in NEEDS_PROC]
+        results = list(pool.map(lambda c: _run(c, base), todo))
+    return {c.id: r for c, r in zip(todo, results)}
 
 
 @pytest.mark.parametrize("c", CASES, ids=[c.id for c in CASES])
 def test_probe2_input_is_one_line_exit_2_and_writes_nothing(c: Case, outcomes: dict[str, Outcome]):
+    if c.id not in outcomes:
+        pytest.skip("needs /proc")
     r = outcomes[c.id]
     shown = f"args={c.args}\nstdout={r.stdout[-2000:]!r}\nstderr={r.stderr[-2000:]!r}"
     assert r.returncode == 2, shown
@@ -127,3 +138,40 @@ def test_probe2_input_is_one_line_exit_2_and_writes_nothing(c: Case, outcomes: d
     assert "Traceback" not in r.stdout + r.stderr, shown
     assert r.after == r.before, f"files changed: {set(r.after.items()) ^ set(r.before.items())}"
     assert set(r.heavy) <= MAY_IMPORT.get(c.id, set()), f"{c.id} imported {r.heavy} before failing"
+
+
+def _read_only_mounts_work(tmp: Path) -> bool:
+    probe = tmp / "ro-probe"
+    probe.mkdir(exist_ok=True)
+    cmd = f"mount --bind {probe} {probe} && mount -o remount,ro,bind {probe} && ! touch {probe}/x"
+    try:
+        return subprocess.run(["unshare", "-m", "sh", "-c", cmd], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+RO_CASES = [
+    # (id, folder made read-only, args, needle)
+    ("eval-read-only-run-dir", "runs/done", ("eval", "runs/done"), "run dir 'runs/done' cannot be written: Read-only"),
+    ("eval-cache-read-only", "notes", ("eval", "runs/done", "--cache", "notes/cache"), "--cache 'notes/cache' cannot be written"),
+    ("publish-dry-run-read-only", "notes", ("publish", "runs/done", "--repo", "o/n", "--dry-run", "notes/dry",
+                                            "--no-scores"), "the dry-run folder 'notes/dry' cannot be written"),
+]
+
+
+@pytest.mark.parametrize("cid,folder,args,needle", RO_CASES, ids=[c[0] for c in RO_CASES])
+def test_read_only_targets_are_one_line(cid: str, folder: str, args: tuple[str, ...], needle: str, tmp_path: Path):
+    if not _read_only_mounts_work(tmp_path):
+        pytest.skip("needs unshare -m and bind mounts (a real read-only file system)")
+    work = tmp_path / "work"
+    _seed2(work)
+    before = _snapshot(work)
+    target = work / folder
+    script = (f'mount --bind "{target}" "{target}" && mount -o remount,ro,bind "{target}" && '
+              f'exec "{sys.executable}" -m st_recipe.cli ' + " ".join(f"'{a}'" for a in args))
+    proc = subprocess.run(["unshare", "-m", "sh", "-c", script], cwd=work, env=_env(tmp_path), capture_output=True,
+                          text=True, timeout=300)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert needle in lines[0] and "Traceback" not in proc.stderr, proc.stderr
+    assert _snapshot(work) == before

@@ -24,6 +24,12 @@ class Group(click.Group):
         except StRecipeError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
+        except OSError as exc:
+            # The one place an unforeseen OS refusal (read-only, full, too long a name, ...) becomes one line.
+            if isinstance(exc, BrokenPipeError):
+                raise
+            click.echo(f"error: {os_error_line(exc)}", err=True)
+            sys.exit(2)
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
@@ -50,6 +56,12 @@ class Group(click.Group):
 
 
 _NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+def os_error_line(exc: OSError) -> str:
+    """``cannot use 'PATH': <reason>`` for an OSError (its errno text, not Python's repr)."""
+    reason = exc.strerror or str(exc)
+    return _one_line(f"cannot use {str(exc.filename)!r}: {reason}" if exc.filename is not None else reason)
 
 
 def _one_line(text: str) -> str:

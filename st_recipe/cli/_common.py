@@ -95,18 +95,9 @@ def check_dir_target(target: str, flag: str) -> None:
 
 def check_writable(target: str, flag: str) -> None:
     """Create and remove a probe folder where ``target`` would be created (access() says yes to root on /proc)."""
-    import os
-    import tempfile
-    from pathlib import Path
+    from st_recipe._files import check_can_create
 
-    path = Path(os.path.abspath(os.path.expanduser(target)))
-    ancestor = path.parent
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix=".st-recipe-probe-", dir=ancestor))
-    except OSError as exc:
-        raise StRecipeError(f"{flag} {target!r} cannot be written: {exc.strerror or exc} in {str(ancestor)!r}") from None
+    check_can_create(target, flag)
 
 
 def quiet_libraries(*loud: str) -> None:

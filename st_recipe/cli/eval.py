@@ -58,6 +58,7 @@ def eval_cmd(model: str, benchmarks: tuple[str, ...], tasks: tuple[str, ...], ta
     check_eval_model(model, compare_base=compare_base)
     if cache_dir is not None:
         check_dir_target(cache_dir, "--cache")
+    check_eval_writes(model, cache_dir)
     for spec in task_files:
         # The files are read and checked here, before mteb and the model take tens of seconds to load.
         load_task_file(parse_task_file(spec, span))
@@ -119,3 +120,21 @@ def check_eval_model(model: str, *, compare_base: bool = False) -> None:
     check_model(raw, instead="pass DIR as MODEL")
 
 
+
+
+def check_eval_writes(model: str, cache_dir: str | None) -> None:
+    """Where eval will write (the --cache folder; a run dir's own results) can be written: else one line, now."""
+    import os
+
+    from st_recipe._files import check_can_create
+    from st_recipe.run import EVAL_SUMMARY, RUN_RECORD
+
+    if cache_dir is not None:
+        check_can_create(cache_dir, "--cache", inside=True)
+    run = os.path.expanduser(model.strip())
+    if os.path.isfile(os.path.join(run, RUN_RECORD)):
+        try:
+            check_can_create(run, "run dir", inside=True)
+        except StRecipeError as exc:
+            raise StRecipeError(f"{exc}; eval saves {EVAL_SUMMARY} (and, without --cache, mteb_results/) in the "
+                                "run dir: copy it somewhere writable") from None

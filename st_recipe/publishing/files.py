@@ -265,6 +265,9 @@ def check_dry_target(target: Path, run: Path, identity: dict[str, str], *, overw
         raise StRecipeError(f"the dry-run folder {str(target)!r} must be outside the run dir")
     if target.exists() and not target.is_dir():
         raise StRecipeError(f"the dry-run folder {str(target)!r} is a file")
+    from st_recipe._files import check_can_create
+
+    check_can_create(target, "the dry-run folder")  # staged beside it, then renamed into place
     present = list_files(target) if target.is_dir() else []
     if not present:
         return
