@@ -19,6 +19,7 @@ from st_recipe.errors import StRecipeError
 from st_recipe.recipes import ATTENTIONS
 
 logger = logging.getLogger(__name__)
+_WARNED_RANDOM: set[str] = set()
 
 POOLING_MODES = ("mean", "lasttoken", "weightedmean")
 PADDING_SIDES = ("right", "left")
@@ -61,7 +62,9 @@ def build_encoder(
         raise StRecipeError(f"max_seq_length must be an integer >= 2, not {max_seq_length!r}")
     ref = parse_model_spec(model)
     if ref.is_random:
-        logger.warning("%s: weights are randomly initialised, not pretrained (for tests and demos)", ref.raw)
+        if ref.raw not in _WARNED_RANDOM:  # once per process: a sweep builds the same model for every cell
+            _WARNED_RANDOM.add(ref.raw)
+            logger.warning("%s: weights are randomly initialised, not pretrained (for tests and demos)", ref.raw)
         with tempfile.TemporaryDirectory(prefix="st_recipe_random_") as tmp:
             hf_model, tokenizer = build_random_model(ref.spec, seed=seed)  # type: ignore[arg-type]
             hf_model.save_pretrained(tmp)

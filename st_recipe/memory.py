@@ -44,9 +44,14 @@ def parse_memory(text: str | int | float) -> int:
         if not m or m.group(2).lower() not in _UNITS:
             raise StRecipeError(f"memory size {text!r} is not understood; write e.g. 24GB, 80GiB or 512MB")
         value, unit = float(m.group(1)), m.group(2).lower()
-    if not math.isfinite(value) or value <= 0:
+    if not math.isfinite(value):
+        raise StRecipeError(f"memory size {text!r} is not a finite number")
+    if value <= 0:
         raise StRecipeError(f"memory size must be positive, not {text!r}")
-    return int(value * _UNITS[unit])
+    total = value * _UNITS[unit]
+    if not math.isfinite(total) or total > 2**60:  # past an exbibyte it is a typo (and int(inf) would crash)
+        raise StRecipeError(f"memory size {text!r} is too large (over 1 EiB)")
+    return int(total)
 
 
 def format_bytes(n: float) -> str:

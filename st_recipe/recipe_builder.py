@@ -65,7 +65,17 @@ def build_recipe(
         overrides["seed"] = seed
     if overrides:
         result = result.replace(**overrides)
+    if max_seq_length is not None:
+        check_seq_length(max_seq_length, result.model)
     return result
+
+
+def check_seq_length(max_seq_length: int, model: str) -> None:
+    """Refuse a --max-seq-length beyond the model's position table (texts would be cut there, or crash)."""
+    positions = getattr(_shape_or_none(model), "max_positions", 0) or 0
+    if isinstance(positions, int) and 0 < positions < max_seq_length:
+        raise StRecipeError(f"--max-seq-length {max_seq_length} is larger than the {positions} positions "
+                            f"{model} has; use at most {positions}")
 
 
 def _replan_for_model(recipe: Recipe, model: str, name: str) -> Recipe:

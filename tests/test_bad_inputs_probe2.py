@@ -56,6 +56,27 @@ CASES = [
     # Task-file specs that named the wrong problem.
     case("eval-task-file-kind-no-path", "names no file after sts:", "eval", "runs/done", "--task-file", "sts:"),
     case("eval-task-file-unknown-kind", "unknown task file kind 'foo'", "eval", "runs/done", "--task-file", "foo:x"),
+    # Silent acceptances: each of these used to start (or plan) something.
+    case("train-data-empty", "--data must not be empty", "train", *TINY, "--data", ""),
+    case("sweep-data-empty", "--data must not be empty", "sweep", "--budgets", "1e15", "--models",
+         "random:pythia-14m", "--methods", "full", "--data", " ", "--out", "sw"),
+    case("train-max-seq-length-huge", "larger than the 2048 positions random:pythia-14m has", "train", *TINY,
+         "--max-seq-length", "1000000000"),
+    case("train-budget-1e40", "above the 1e26 ceiling", "train", "--model", "random:pythia-14m", "--budget", "1e40"),
+    case("plan-budget-1e40", "pass --force", "plan", "--budget", "1e40"),
+    case("sweep-budget-1e40", "above the 1e26 ceiling", "sweep", "--budgets", "1e15,1e40", "--models",
+         "random:pythia-14m", "--methods", "full", "--out", "sw"),
+    # Wrong messages.
+    case("plan-max-memory-1e400", "memory size '1e400GB' is not a finite number", "plan", "--budget", "1e17",
+         "--max-memory", "1e400GB"),
+    case("plan-max-memory-1e300", "too large", "plan", "--budget", "1e17", "--max-memory", "1e300GB"),
+    case("train-five-rows", "only 3 pairs from five.jsonl (after 2 held out for scoring)", "train", *TINY,
+         "--data", "five.jsonl"),
+    # A FIFO would block the reader forever.
+    case("train-data-fifo", "is not a regular file", "train", *TINY, "--data", "pipe.jsonl"),
+    case("mine-data-fifo", "is not a regular file", "mine", "pipe.jsonl", "--model", "random:pythia-14m", "--out",
+         "m.jsonl"),
+    case("eval-task-file-fifo", "is not a regular file", "eval", "runs/done", "--task-file", "sts:pipe.jsonl"),
     # Places that cannot be written (a virtual file system stands in for a read-only one: root ignores modes).
     case("publish-dry-run-unwritable", "the dry-run folder '/proc/x' cannot be written", "publish", "runs/done",
          "--repo", "o/n", "--dry-run", "/proc/x", "--no-scores"),
@@ -76,6 +97,9 @@ def _seed2(root: Path) -> None:
     """The shared seed folder plus the probe's own files."""
     _seed(root)
     (root / "old.png").write_bytes(b"\x89PNG not really")
+    (root / "five.jsonl").write_text("".join(json.dumps({"anchor": f"q{i}", "positive": f"p{i}"}) + "\n" for i in range(5)))
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(root / "pipe.jsonl")
     (root / "deep.jsonl").write_text("[" * 200_000 + "]" * 200_000 + "\n")
     (root / "bigint.jsonl").write_text(json.dumps({"anchor": "a", "positive": "b"}) + "\n"
                                        + '{"anchor": "a", "positive": "b", "n": ' + "7" * 5000 + "}\n")
@@ -175,3 +199,14 @@ def test_read_only_targets_are_one_line(cid: str, folder: str, args: tuple[str, 
     assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     assert needle in lines[0] and "Traceback" not in proc.stderr, proc.stderr
     assert _snapshot(work) == before
+
+
+def test_mine_quiet_prints_only_its_result_line(tmp_path: Path):
+    work = tmp_path / "work"
+    _seed2(work)
+    proc = subprocess.run([sys.executable, "-m", "st_recipe.cli", "mine", "pairs.jsonl", "--model", "random:pythia-14m",
+                           "--out", "m.jsonl", "--quiet"], cwd=work, env=_env(tmp_path), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stderr.strip() == "", proc.stderr[-2000:]  # no tqdm bars, no random-weights notice
+    assert proc.stdout.count("\n") == 1 and "wrote m.jsonl" in proc.stdout

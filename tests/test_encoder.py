@@ -112,12 +112,19 @@ def test_llama_style_folder(tiny_llama_dir):
     _assert_padding_invariant(model)
 
 
-def test_random_spec_is_labelled_random(caplog):
+def test_random_spec_is_labelled_random_once_per_process(caplog):
+    from st_recipe import encoder
+
+    encoder._WARNED_RANDOM.clear()  # another test may have built it first
     with caplog.at_level("WARNING"):
         model = build_encoder("random:pythia-14m")
     assert encoder_source(model) == {"model": "random:pythia-14m", "load_id": "random:pythia-14m", "random_init": True}
-    assert "randomly initialised" in caplog.text
+    assert caplog.text.count("randomly initialised") == 1
     assert model.get_embedding_dimension() == 128
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        build_encoder("random:pythia-14m")  # a sweep's next cell: the notice is not repeated
+    assert "randomly initialised" not in caplog.text
 
 
 def test_saved_folder_has_no_local_paths(tiny_neox_dir, tmp_path):

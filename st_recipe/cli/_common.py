@@ -48,7 +48,9 @@ def check_data(data: str, *, anchor_column: str | None = None, positive_column: 
 
     from st_recipe.data import BUILTIN, FILE_SUFFIXES, load_pairs
 
-    text = (data or BUILTIN).strip()
+    text = (BUILTIN if data is None else data).strip()
+    if not text:
+        raise StRecipeError(f"--data must not be empty; give a file, a Hub dataset id or '{BUILTIN}'")
     if text.lower() == BUILTIN and not (anchor_column or positive_column):
         return data
     path = os.path.expanduser(text)

@@ -33,9 +33,10 @@ from st_recipe.errors import StRecipeError
 @click.option("--anchor-column", default=None, help="Column holding the anchor/query text.")
 @click.option("--positive-column", default=None, help="Column holding the positive text.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
+@click.option("--quiet", is_flag=True, help="No progress bars or notices; only the result line (and errors).")
 def mine_cmd(data: str, model: str, out: str, num_negatives: int, range_min: int, range_max: int | None,
              absolute_margin: str, relative_margin: float, sampling: str, max_seq_length: int, batch_size: int, anchor_column: str | None,
-             positive_column: str | None, overwrite: bool) -> None:
+             positive_column: str | None, overwrite: bool, quiet: bool = False) -> None:
     """Mine hard negatives for the pairs in DATA and write them where `train --hard-negatives K` reads them."""
     import os
     from pathlib import Path
@@ -58,6 +59,10 @@ def mine_cmd(data: str, model: str, out: str, num_negatives: int, range_min: int
     check_model(model)
     pairs = check_data(data, anchor_column=anchor_column, positive_column=positive_column)
     quiet_libraries()
+    if quiet:
+        import logging
+
+        logging.getLogger("st_recipe").setLevel(logging.ERROR)  # the result line names random weights itself
     from st_recipe.data import load_pairs
     from st_recipe.data.mining import mine_negatives
     from st_recipe.encoder import build_encoder
@@ -69,7 +74,7 @@ def mine_cmd(data: str, model: str, out: str, num_negatives: int, range_min: int
     mined, report = mine_negatives(encoder, pairs, num_negatives, range_min=range_min, range_max=range_max,
                                    absolute_margin=absolute, relative_margin=relative_margin or None,
                                    sampling=sampling, batch_size=batch_size,
-                                   profile=profile_model(encoder))
+                                   profile=profile_model(encoder), progress=not quiet)
     write_pairs(mined, target)
     if report.shortfall():
         click.echo(f"warning: {report.shortfall()}", err=True)

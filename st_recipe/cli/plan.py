@@ -25,16 +25,18 @@ from st_recipe.cli._common import check_batch_size, format_table
 @click.option("--hard-negatives", type=int, default=0, show_default=True,
               help="Plan for K hard negatives per pair (each one more passage to encode: fewer pairs per FLOP).")
 @click.option("--json", "as_json", is_flag=True, help="Print the Recipe as JSON.")
+@click.option("--force", is_flag=True, help="Plan a budget above the 1e26 FLOP ceiling.")
 def plan_cmd(budget: str, max_memory: str | None, method: str | None, method_args: tuple[str, ...],
              model: str | None, batch_size: int | None, bf16: bool, fitted: str | None, as_json: bool,
-             gpus: int = 1, nodes: int = 1, hard_negatives: int = 0) -> None:
+             gpus: int = 1, nodes: int = 1, hard_negatives: int = 0, force: bool = False) -> None:
     """Plan a run for a FLOP budget: model, method, pairs and hyperparameters, each with its provenance."""
     from st_recipe.flops import check_budget
     from st_recipe.methods import parse_method_args
     from st_recipe.data.pairs import check_negative_count
-    from st_recipe.planner import check_devices, plan
+    from st_recipe.planner import check_budget_ceiling, check_devices, plan
 
     check_batch_size(batch_size)
+    check_budget_ceiling(check_budget(budget), force)
     check_devices(gpus, nodes)
     check_negative_count(hard_negatives)
     law = None

@@ -70,7 +70,11 @@ def sweep_cmd(budgets: str, models: str, methods: str, ranks: str | None, fracti
     )
     from st_recipe.sweep import prepare_sweep, sweep
 
+    from st_recipe.planner import check_budget_ceiling
+
     budget_list = _floats(budgets, "--budgets")
+    for b in budget_list:
+        check_budget_ceiling(b, can_force=False)
     model_list = _names(models, "--models")
     method_list = _names(methods, "--methods")
     rank_list = _ints(ranks, "--ranks") if ranks is not None else None

@@ -71,6 +71,7 @@ from st_recipe.errors import StRecipeError
                    "training over several GPUs or machines, and exit; nothing is started.")
 @click.option("--gpus", type=int, default=None, help="With --distributed: GPUs per machine (default: the config's 8).")
 @click.option("--nodes", type=int, default=1, show_default=True, help="With --distributed: machines.")
+@click.option("--force", is_flag=True, help="Train a budget above the 1e26 FLOP ceiling.")
 def train_cmd(budget: str | None, recipe_file: str | None, zoo_name: str | None, model: str | None, method: str | None,
               method_args: tuple[str, ...], data: str, anchor_column: str | None, positive_column: str | None,
               out: str | None, resume: bool, overwrite: bool, batch_size: int | None, mini_batch_size: int | None,
@@ -78,9 +79,10 @@ def train_cmd(budget: str | None, recipe_file: str | None, zoo_name: str | None,
               save_steps: int | None, seed: int | None, repo_id: str | None, quiet: bool,
               attention: str | None = None, prompts: tuple[str, ...] = (), exclude_prompt_from_pooling: bool = False,
               matryoshka_dims: str | None = None, hard_negatives: int | None = None, mine_negatives: int | None = None,
-              padding_free: bool = True, distributed: str | None = None, gpus: int | None = None,
+              padding_free: bool = True, distributed: str | None = None, gpus: int | None = None, force: bool = False,
               nodes: int = 1) -> None:
     """Train an embedding model within a FLOP budget; writes a run dir that loads with SentenceTransformer(path)."""
+    from st_recipe.planner import check_budget_ceiling
     from st_recipe.recipe_builder import build_recipe
 
     # Everything checkable without torch is checked first, so bad input fails in well under a second.
@@ -110,6 +112,7 @@ def train_cmd(budget: str | None, recipe_file: str | None, zoo_name: str | None,
     recipe = build_recipe(budget=budget, recipe=recipe_file or zoo_name, model=model, method=method,
                           method_args=method_args, batch_size=batch_size, mini_batch_size=mini_batch_size,
                           learning_rate=learning_rate, max_seq_length=max_seq_length, bf16=bf16, seed=seed)
+    check_budget_ceiling(recipe.budget, force)
     recipe = apply_levers(recipe, attention=attention, prompts=prompts, include_prompt=not exclude_prompt_from_pooling,
                           matryoshka_dims=matryoshka_dims)
     if negatives is not None:
@@ -129,6 +132,11 @@ def train_cmd(budget: str | None, recipe_file: str | None, zoo_name: str | None,
     pairs = check_data(data, anchor_column=anchor_column, positive_column=positive_column, seed=recipe.seed)
     if recipe.hard_negatives and not mine_negatives and hasattr(pairs, "with_negatives"):
         pairs.with_negatives(recipe.hard_negatives)  # a file without enough negatives fails here, before torch
+    if hasattr(pairs, "anchors"):
+        from st_recipe.data import check_enough
+        from st_recipe.training.heldout import split_heldout
+
+        check_enough(split_heldout(pairs, data)[0], recipe.batch_size)  # a batch after the held-out share, before torch
     check_writable(target, "--out")
     if not quiet:
         click.echo(f"model {display(recipe.model)}; method {recipe.method} {json.dumps(recipe.method_args)}; "

@@ -87,10 +87,30 @@ def check_mining(k: Any, range_min: Any = 0, range_max: Any = None, relative_mar
         raise StRecipeError(f"--sampling must be top or random, not {sampling!r}")
 
 
+@contextlib.contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """Silence tqdm while mining: ``mine_hard_negatives`` passes show_progress_bar=True whatever ``verbose`` says."""
+    from tqdm import std
+
+    original = std.tqdm.__init__
+
+    def silent(self: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs["disable"] = True
+        original(self, *args, **kwargs)
+
+    std.tqdm.__init__ = silent  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        std.tqdm.__init__ = original  # type: ignore[method-assign]
+
+
 def mine_negatives(model: Any, pairs: PairData, k: int, *, range_min: int = 0, range_max: int | None = None,
                    absolute_margin: float | None = 0.0, relative_margin: float | None = None, sampling: str = "top",
-                   batch_size: int = 32, profile: Any = None) -> tuple[PairData, MiningReport]:
+                   batch_size: int = 32, profile: Any = None, progress: bool = False) -> tuple[PairData, MiningReport]:
     """``pairs`` with up to ``k`` mined negatives each (pairs where fewer than ``k`` pass the filters get none).
+
+    ``progress`` shows the encoding and scoring bars (off by default: training and ``mine --quiet`` stay silent).
 
     ``model`` is a SentenceTransformer; its stored ``query``/``document`` prompts are used as in training.
     ``profile`` (a :class:`~st_recipe.flops.CostProfile` of ``model``) meters the encoding's forward FLOPs.
@@ -105,7 +125,7 @@ def mine_negatives(model: Any, pairs: PairData, k: int, *, range_min: int = 0, r
         range_max = max(range_min + k, min(len(pairs) - 1, range_min + DEFAULT_CANDIDATES + k))
     prompts = getattr(model, "prompts", None) or {}
     dataset = pairs.to_dataset()
-    with _on_accelerator(model):
+    with _on_accelerator(model), (contextlib.nullcontext() if progress else _no_progress_bars()):
         mined = mine_hard_negatives(
             dataset, model, anchor_column_name="anchor", positive_column_name="positive", num_negatives=k,
             range_min=range_min, range_max=range_max, relative_margin=relative_margin or None,

@@ -72,12 +72,18 @@ class DataSource:
 def classify_source(source: str | os.PathLike[str] | None) -> DataSource:
     """Say what a data source is without reading it (one-line errors for missing files and bad ids)."""
     text = BUILTIN if source is None else str(source).strip()
-    if not text or text.lower() == BUILTIN:
+    if not text:
+        raise StRecipeError(f"--data must not be empty; give a file, a Hub dataset id or '{BUILTIN}'")
+    if text.lower() == BUILTIN:
         return DataSource("builtin", BUILTIN)
     path = Path(text).expanduser()
     if path.exists():
         if path.is_dir():
             raise StRecipeError(f"{text} is a directory; give a file ({', '.join(FILE_SUFFIXES)})")
+        if not path.is_file():
+            # Reading a FIFO with no writer blocks forever; a device or socket is never a data file.
+            raise StRecipeError(f"{text} is not a regular file (a pipe, device or socket); give a file "
+                                f"({', '.join(FILE_SUFFIXES)})")
         return DataSource("file", text, path=path)
     # A Hub id has exactly one slash; anything else path-shaped is a file the user expected to exist.
     looks_like_path = (

@@ -62,6 +62,8 @@ def parse_task_file(spec: str | os.PathLike[str] | TaskFile, score_range: tuple[
     path = Path(os.path.expanduser(text))
     if not path.exists():
         raise StRecipeError(f"task file {text!r} does not exist")
+    if not (path.is_dir() or path.is_file()):
+        raise StRecipeError(f"task file {text!r} is not a regular file (a pipe, device or socket)")
     if kind is None:
         kind = _detect_kind(path)
     elif LOCAL_KINDS[kind].one_file and path.is_dir():

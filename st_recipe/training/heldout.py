@@ -18,7 +18,8 @@ def split_heldout(data: Any, source: str) -> tuple[Any, Any]:
     n = min(HELDOUT_PAIRS, max(2, len(data) // 20))
     if len(data) - n < 2:
         return data, None
-    train = data.take(range(n, len(data)))
+    # The held-out count in the name, so "only 3 pairs from x.jsonl" says where the other rows went.
+    train = data.take(range(n, len(data)), source=f"{data.source} (after {n} held out for scoring)")
     held = data.take(range(n), source=data.source + " (held out)")
     train.stats = held.stats = data.stats
     return train, held
