@@ -72,6 +72,8 @@ CASES = [
     case("plan-max-memory-1e300", "too large", "plan", "--budget", "1e17", "--max-memory", "1e300GB"),
     case("train-five-rows", "only 3 pairs from five.jsonl (after 2 held out for scoring)", "train", *TINY,
          "--data", "five.jsonl"),
+    case("train-resume-after-killed-overwrite", "--resume --overwrite finishes the unfinished run", "train", *TINY,
+         "--out", "runs/killed", "--resume"),
     # A FIFO would block the reader forever.
     case("train-data-fifo", "is not a regular file", "train", *TINY, "--data", "pipe.jsonl"),
     case("mine-data-fifo", "is not a regular file", "mine", "pipe.jsonl", "--model", "random:pythia-14m", "--out",
@@ -98,6 +100,10 @@ def _seed2(root: Path) -> None:
     _seed(root)
     (root / "old.png").write_bytes(b"\x89PNG not really")
     (root / "five.jsonl").write_text("".join(json.dumps({"anchor": f"q{i}", "positive": f"p{i}"}) + "\n" for i in range(5)))
+    killed = root / "runs" / "killed"  # an earlier run, and the checkpoints of a killed --overwrite beside it
+    killed.mkdir(parents=True)
+    (killed / "st_recipe.json").write_text(json.dumps({"format": 1, "status": "finished", "recipe": {}}))
+    (root / "runs" / "killed.checkpoints" / "checkpoint-2").mkdir(parents=True)
     if hasattr(os, "mkfifo"):
         os.mkfifo(root / "pipe.jsonl")
     (root / "deep.jsonl").write_text("[" * 200_000 + "]" * 200_000 + "\n")

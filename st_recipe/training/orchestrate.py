@@ -59,6 +59,11 @@ def check_out(out: Path, *, overwrite: bool, resume: bool) -> None:
         is_run = (out / RUN_RECORD).is_file()
         empty = not any(out.iterdir())
         if not overwrite and not empty:
+            if resume and any(checkpoint_dir(out).glob("checkpoint-*")):
+                # A killed --overwrite: the old run is still there and the new one's checkpoints beside it.
+                raise StRecipeError(f"{str(out)!r} holds an earlier run and {str(checkpoint_dir(out))!r} an unfinished "
+                                    "one: --resume --overwrite finishes the unfinished run and then replaces the "
+                                    "earlier one; --overwrite alone deletes those checkpoints and starts again")
             raise StRecipeError(f"output folder {str(out)!r} already exists; pass --overwrite to replace it")
         if overwrite and not (is_run or empty):
             # --overwrite must never wipe a folder of the user's that is not an earlier run.
