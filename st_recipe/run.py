@@ -159,6 +159,8 @@ class RunRecord:
     seed: int = 0
     gradient_checkpointing: bool = False
     resumed: bool = False
+    # --eval-file: {task, spec, every_flops, points: [{flops, step, score}], eval_flops (apart from the budget)}
+    dev: dict[str, Any] | None = None
 
     @property
     def base_model(self) -> str:

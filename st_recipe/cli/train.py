@@ -18,10 +18,12 @@ from st_recipe.cli._common import (
     model_slug,
     quiet_libraries,
 )
+from st_recipe.cli._extras import run_extras, run_extras_options
 from st_recipe.errors import StRecipeError
 
 
 @click.command("train")
+@run_extras_options
 @click.option("--budget", default=None, help="Training compute in FLOPs, e.g. 1e17 (optional with --recipe/--zoo).")
 @click.option("--recipe", "recipe_file", default=None, help="A recipe YAML/JSON file (or registry name).")
 @click.option("--zoo", "zoo_name", default=None, help="A named registry/zoo recipe.")
@@ -146,7 +148,7 @@ def train_cmd(budget: str | None, recipe_file: str | None, zoo_name: str | None,
         quiet_libraries()
         from st_recipe.training import train
 
-        result = train(recipe, pairs, target, resume=resume, overwrite=overwrite,
+        result = train(recipe, pairs, target, resume=resume, overwrite=overwrite, **run_extras(),
                        gradient_checkpointing=gradient_checkpointing, save_steps=save_steps, quiet=quiet,
                        anchor_column=anchor_column, positive_column=positive_column, repo_id=repo_id,
                        padding_free=padding_free, mine_negatives=bool(mine_negatives))

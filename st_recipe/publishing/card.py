@@ -214,6 +214,15 @@ def _card_data(repo_id: str, base: dict[str, Any], data: dict[str, Any], method:
     )
 
 
+def _dev_curve(dev: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The dev-score curve (--eval-file) as card rows: training FLOPs, step, score."""
+    if not dev or not dev.get("points"):
+        return None
+    return {"task": dev.get("task") or "dev", "eval_flops": fmt_flops(dev.get("eval_flops")),
+            "rows": [{"flops": fmt_flops(p.get("flops")), "step": p.get("step"), "score": f"{float(p['score']):.4f}"}
+                     for p in dev["points"] if isinstance(p.get("score"), (int, float))]}
+
+
 def render_card(repo_id: str, rec: RunRecord, summary: dict[str, Any] | None, facts: dict[str, Any], *,
                 base: dict[str, Any], data: dict[str, Any], loss_plot: str | None = None,
                 frontier: dict[str, Any] | None = None, dim_scores: dict[str, Any] | None = None) -> str:
@@ -258,6 +267,7 @@ def render_card(repo_id: str, rec: RunRecord, summary: dict[str, Any] | None, fa
              "versions": ", ".join(f"{k} {v}" for k, v in (rec.versions or {}).items())},
         facts=facts,
         loss_plot=loss_plot,
+        dev=_dev_curve(rec.dev),
         frontier=frontier,
         mteb=_score_table(summary),
         heldout={"before": rec.heldout.before, "after": rec.heldout.after},

@@ -93,7 +93,7 @@ def stage_upload(stage: Path, run: Path, files: list[str], rec: RunRecord, summa
     # Who the base and the data are is decided on the raw record, before paths are cut from it.
     base, data = base_info(rec), data_info(rec)
     facts = model_facts(run, files)
-    loss_plot = LOSS_PLOT if plot_loss(list(rec.loss.per_step or []), stage / LOSS_PLOT) else None
+    loss_plot = LOSS_PLOT if plot_loss(list(rec.loss.per_step or []), stage / LOSS_PLOT, (rec.dev or {}).get("points")) else None
     frontier = frontier_info(law, rec, stage / FRONTIER_PLOT) if law is not None else None
     summary_public = public_summary(summary)
     card = render_card(repo_id, public_record(rec), summary_public, facts, base=base, data=data, loss_plot=loss_plot,

@@ -1,4 +1,4 @@
-"""The card's figures: the training loss per step, and the model against a fitted compute-optimal frontier.
+"""The card's figures: the training loss per step (and the dev score against FLOPs), and the model against a frontier.
 
 Both need matplotlib; without it the card simply has no figure (the frontier keeps its numbers).
 """
@@ -28,19 +28,31 @@ def _pyplot() -> Any:
     return plt
 
 
-def plot_loss(losses: list[float], path: Path) -> bool:
-    """The per-step training loss as a PNG; False when matplotlib is missing or there is nothing to draw."""
+def plot_loss(losses: list[float], path: Path, dev: list[dict[str, Any]] | None = None) -> bool:
+    """The per-step training loss (and, with ``dev`` points, the dev score against training FLOPs) as a PNG.
+
+    False when matplotlib is missing or there is nothing to draw.
+    """
     if not losses:
         return False
     plt = _pyplot()
     if plt is None:
         return False
-    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=110)
+    points = [p for p in dev or [] if isinstance(p.get("score"), (int, float)) and isinstance(p.get("flops"), (int, float))]
+    fig, axes = plt.subplots(1, 2 if points else 1, figsize=(11.0 if points else 6.4, 3.6), dpi=110, squeeze=False)
+    ax = axes[0][0]
     ax.plot(range(1, len(losses) + 1), losses, color="#1f77b4", linewidth=1.4)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("symmetric InfoNCE loss")
     ax.set_title("Training loss")
     ax.grid(alpha=0.3)
+    if points:
+        dev_ax = axes[0][1]
+        dev_ax.plot([p["flops"] for p in points], [p["score"] for p in points], marker="o", color="#d62728", linewidth=1.4)
+        dev_ax.set_xlabel("training FLOPs spent")
+        dev_ax.set_ylabel("dev score")
+        dev_ax.set_title("Dev score during training")
+        dev_ax.grid(alpha=0.3)
     save_figure(fig, path)
     return True
 

@@ -24,7 +24,8 @@ from st_recipe.flops import FlopMeter, format_flops
 from st_recipe.recipes import Recipe
 from st_recipe.run import RUN_RECORD, FlopsInfo, Heldout, LossCurve, MethodInfo, ModelInfo, RunDir, RunRecord
 from st_recipe.training.inputs import column_prompts, data_info, negatives_for_training, pair_cost
-from st_recipe.training.trainer import BudgetState, is_main, world_size
+from st_recipe.training.extras import RunExtras
+from st_recipe.training.trainer import BudgetReached, BudgetState, is_main, world_size
 
 logger = logging.getLogger("st_recipe")
 
@@ -138,6 +139,7 @@ def train(
     positive_column: str | None = None,
     repo_id: str | None = None,
     padding_free: bool = True,
+    tracking: Any = None, dev_eval: Any = None,  # training.tracking.Tracking (report_to), training.dev_eval.DevEval
     mine_negatives: bool = False,
 ) -> RunResult:
     """Train ``recipe`` on ``data`` until its FLOP budget is spent; write the run dir ``out``.
@@ -221,20 +223,21 @@ def train(
     identity = {"recipe": recipe.to_dict(), "data": source}
     resume_from = _resume_point(run_dir.checkpoints, identity) if resume else None
     state = BudgetState(budget=budget)
+    extras = RunExtras.build(tracking, dev_eval, state, profile, run_dir.path)
     trainer, callback = _budget_trainer(model, recipe, train_pairs, state, meter, run_dir.checkpoints, planned_steps,
                                         identity=identity, save_steps=save_steps, resume_from=resume_from, quiet=quiet,
-                                        gradient_checkpointing=gradient_checkpointing, padding_free=padding_free)
-    from st_recipe.training.trainer import BudgetReached
-
+                                        gradient_checkpointing=gradient_checkpointing, padding_free=padding_free, extras=extras)
     from st_recipe.training.sharded import is_sharded, unsharded, warn_if_unsharded
 
     warn_if_unsharded(trainer)
     try:
+        extras.before(trainer, resumed=resume_from is not None)
         trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     except BudgetReached:
         state.stopped_by = "budget"
     finally:
         callback.close(trainer.state.global_step)
+    extras.finish(trainer)
     wall = time.time() - started
     if state.flops > budget * (1 + 1e-9):
         raise StRecipeError(f"internal error: spent {state.flops:.4g} FLOP over the budget {budget:.4g}")
@@ -278,7 +281,7 @@ def train(
             versions=versions(),
             seed=recipe.seed,
             gradient_checkpointing=gradient_checkpointing,
-            resumed=resume_from is not None,
+            resumed=resume_from is not None, dev=extras.record(),
         )
         run_dir.write(lambda tmp: save_encoder(model, tmp), record)
         if not keep_checkpoints:
@@ -303,10 +306,10 @@ def _resume_point(root: Path, identity: dict[str, Any]) -> Path | None:
 def _budget_trainer(model: Any, recipe: Recipe, train_pairs: Any, state: BudgetState, meter: FlopMeter,
                     checkpoints: Path, planned_steps: int, *, identity: dict[str, Any], save_steps: int | None,
                     resume_from: Path | None, quiet: bool, gradient_checkpointing: bool,
-                    padding_free: bool = True) -> tuple[Any, Any]:
+                    padding_free: bool = True, extras: RunExtras | None = None) -> tuple[Any, Any]:
     """The configured budget trainer and its progress callback."""
     import torch
-    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers import SentenceTransformerTrainer
     from sentence_transformers.base.sampler import BatchSamplers
     from sentence_transformers.sentence_transformer.losses import (
         CachedMultipleNegativesRankingLoss,
@@ -341,7 +344,8 @@ def _budget_trainer(model: Any, recipe: Recipe, train_pairs: Any, state: BudgetS
             atomic_write_text(checkpoints / IDENTITY_FILE, json.dumps(identity, indent=2))
         except OSError as exc:
             raise StRecipeError(f"cannot write checkpoints to {str(checkpoints)!r}: {exc.strerror or exc}") from None
-    args = SentenceTransformerTrainingArguments(
+    extras = extras or RunExtras(state)
+    args = extras.args_class()(
         output_dir=str(checkpoints),
         # Generous slack past the plan: the exact budget check, not max_steps, ends the run (a cosine or linear
         # LR stays at 0 after the planned steps, so an optimistic estimate cannot push training past the schedule).
@@ -355,7 +359,7 @@ def _budget_trainer(model: Any, recipe: Recipe, train_pairs: Any, state: BudgetS
         save_steps=save_steps or max(1, planned_steps // 10),
         save_total_limit=None,  # the budget trainer keeps the last complete checkpoints itself
         logging_steps=1,
-        report_to=[],
+        **extras.args(recipe.to_dict()),
         seed=recipe.seed,
         data_seed=recipe.seed,
         bf16=recipe.precision == "bf16",
@@ -380,8 +384,8 @@ def _budget_trainer(model: Any, recipe: Recipe, train_pairs: Any, state: BudgetS
     trainer = make_trainer(SentenceTransformerTrainer, meter=meter, padded_meter=FlopMeter(meter.profile, count_padding=True),
                            state=state, warmup=int(math.ceil(recipe.warmup_ratio * planned_steps)),
                            planned_steps=planned_steps, checkpoints=checkpoints, padding_free=strategy, schedule=recipe.schedule,
-                           model=model, args=args,
-                           train_dataset=train_pairs.to_dataset(recipe.hard_negatives), loss=loss, callbacks=[callback])
+                           model=model, args=args, train_dataset=train_pairs.to_dataset(recipe.hard_negatives), loss=loss,
+                           callbacks=[callback, *extras.callbacks(TrainerCallback)], **extras.trainer_kwargs())
     trainer.remove_callback(PrinterCallback)
     return trainer, callback
 

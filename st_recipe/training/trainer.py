@@ -15,12 +15,12 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from st_recipe.errors import StRecipeError
 from st_recipe.flops import CostProfile, FlopMeter, lengths_from_mask
+from st_recipe.training.budget_state import BudgetState
 
 TRAINABLE_STATE = "trainable_state.pt"
 METER_STATE = "flop_meter.json"
@@ -43,48 +43,6 @@ def _distributed() -> bool:
     import torch
 
     return world_size() > 1 and torch.distributed.is_available() and torch.distributed.is_initialized()
-
-
-@dataclass
-class BudgetState:
-    """Everything the budget trainer knows about its progress (global over all processes)."""
-
-    budget: float
-    flops: float = 0.0
-    padded: float = 0.0
-    tokens: int = 0
-    pairs: int = 0
-    losses: list[float] = field(default_factory=list)
-    lrs: list[float] = field(default_factory=list)  # the learning rate each step's optimizer update used
-    stopped_by: str = "max_steps"
-    partial_final_batch: int | None = None
-    # This process's counts for the step in progress, summed over processes when the step ends.
-    step_flops: float = 0.0
-    step_padded: float = 0.0
-    step_tokens: int = 0
-    step_pairs: int = 0
-
-    @property
-    def remaining(self) -> float:
-        """FLOPs still unspent."""
-        return self.budget - self.flops
-
-    def saved(self) -> dict[str, Any]:
-        """What a checkpoint keeps (totals, the loss curve and the learning rates)."""
-        return {"totals": {"flops": self.flops, "padded": self.padded, "tokens": self.tokens, "pairs": self.pairs},
-                "losses": list(self.losses), "lrs": list(self.lrs)}
-
-    def restore(self, saved: dict[str, Any]) -> None:
-        """Continue from :meth:`saved` output."""
-        t = saved["totals"]
-        self.flops, self.padded = float(t["flops"]), float(t["padded"])
-        self.tokens, self.pairs = int(t["tokens"]), int(t["pairs"])
-        self.losses = [float(x) for x in saved["losses"]]
-        self.lrs = [float(x) for x in saved.get("lrs", [])]  # checkpoints written before LRs were kept lack them
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready (for debugging and tests)."""
-        return asdict(self)
 
 
 class BudgetReached(Exception):
@@ -224,6 +182,10 @@ def make_trainer(base: type, *, meter: FlopMeter, padded_meter: FlopMeter, state
             state.step_tokens += sum(sum(s) for s in sides)
             state.step_pairs += len(sides[0]) if sides else 0
             return inputs
+
+        def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
+            # Here, before the callbacks run: every report_to integration gets the budget's counts at each log.
+            super().log({**logs, **state.metrics()}, *args, **kwargs)
 
         def create_scheduler(self, num_training_steps: int, optimizer: Any = None) -> Any:
             import torch
