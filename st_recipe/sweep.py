@@ -1,9 +1,10 @@
 """Run a grid of (budget × model × method configuration) through the train path, resumably.
 
-A sweep dir holds ``sweep.json`` (the grid), one run dir per finished cell under ``cells/`` and
-``results.jsonl`` (one line per finished cell: recipe, FLOPs spent, final training loss, held-out
-contrastive loss, wall time). Finished cells are skipped; a killed sweep continues where it stopped (the
-interrupted cell resumes from its checkpoints).
+A sweep dir holds ``sweep.json`` (the grid, written first), one run dir per finished cell under ``cells/`` and
+``results.jsonl`` (one line per finished cell, appended as each finishes: recipe, FLOPs spent, final training
+loss, held-out contrastive loss, wall time), so ``fit`` works at any time on what has finished. Finished cells
+are skipped; a killed sweep continues where it stopped (the interrupted cell resumes from its checkpoints).
+Cells run in this process by default, or each as its own job through submitit (:mod:`st_recipe.sweep_jobs`).
 """
 
 from __future__ import annotations
@@ -18,8 +19,13 @@ from typing import Any
 
 from st_recipe.errors import StRecipeError
 from st_recipe.recipes import Recipe
-from st_recipe.run import RunRecord
+from st_recipe.run import RunRecord, read_run
 from st_recipe.scaling import PLOT_SUFFIXES, FittedLaw, Point, fit_points, plot_frontier
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no parallel jobs there, so no concurrent appends
+    fcntl = None  # type: ignore[assignment]
 
 GRID_FILE = "sweep.json"
 RESULTS_FILE = "results.jsonl"
@@ -128,6 +134,12 @@ def prepare_sweep(
                                    max_seq_length=max_seq_length, learning_rate=learning_rate))
                for cell in cells]
     spec = _grid_spec(cells, data, batch_size, {"max_seq_length": max_seq_length, "learning_rate": learning_rate})
+    check_sweep_dir(out, spec)
+    return planned, spec
+
+
+def check_sweep_dir(out: str | os.PathLike[str], spec: dict[str, Any]) -> None:
+    """Refuse a sweep dir that is a file or holds another grid (nothing is written)."""
     root = Path(out)
     if not str(out).strip():
         raise StRecipeError("the sweep dir (--out) must not be empty")
@@ -141,7 +153,15 @@ def prepare_sweep(
             raise StRecipeError(f"{str(grid_path)!r} is not readable JSON ({exc}); use a new --out") from None
         if saved != spec:
             raise StRecipeError(f"sweep dir {str(root)!r} holds a different grid; use a new --out or the same flags")
-    return planned, spec
+
+
+class SweepIncomplete(StRecipeError):
+    """Some cells failed: the others finished (``rows``); each failure names its log."""
+
+    def __init__(self, rows: list[dict[str, Any]], failures: list[Any]) -> None:
+        self.rows, self.failures = rows, failures
+        super().__init__(f"{len(failures)} cell(s) failed ({'; '.join(f.line() for f in failures[:3])}"
+                         f"{' ...' if len(failures) > 3 else ''}); {len(rows)} finished; re-run the same command to retry")
 
 
 def sweep(
@@ -157,15 +177,20 @@ def sweep(
     max_seq_length: int | None = None,
     learning_rate: float | None = None,
     quiet: bool = False,
+    jobs: Any = None,
+    report_to: tuple[str, ...] = (),
+    prepared: tuple[list[tuple[Cell, Recipe]], dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run (or continue) the grid; returns one result row per cell."""
-    planned, spec = prepare_sweep(budgets, models, methods, out=out, data=data, ranks=ranks, fractions=fractions,
-                                  batch_size=batch_size, max_seq_length=max_seq_length, learning_rate=learning_rate)
-    from tqdm.auto import tqdm
+    """Run (or continue) the grid; returns one result row per finished cell, in grid order.
 
-    from st_recipe.run import read_run
-    from st_recipe.training import checkpoint_dir, train
-
+    ``jobs`` (a :class:`~st_recipe.sweep_jobs.JobOptions`) runs each cell as a local or SLURM job; then a failed
+    cell does not stop the others, and :class:`SweepIncomplete` lists the failures at the end. ``report_to``
+    logs every cell to those trackers under one group named after the sweep dir. ``prepared`` (cells with their
+    recipes and the grid spec, e.g. from :func:`st_recipe.sweep_plan.paper_sweep`) replaces the grid arguments.
+    """
+    planned, spec = prepared or prepare_sweep(budgets, models, methods, out=out, data=data, ranks=ranks,
+                                              fractions=fractions, batch_size=batch_size,
+                                              max_seq_length=max_seq_length, learning_rate=learning_rate)
     root = Path(out)
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -174,22 +199,75 @@ def sweep(
             grid_path.write_text(json.dumps(spec, indent=2))
     except OSError as exc:
         raise StRecipeError(f"cannot write the sweep dir {str(root)!r}: {exc.strerror or exc}") from None
-    rows = []
+    failures: list[Any] = []
+    if jobs is not None and jobs.jobs:
+        import sys
+
+        from st_recipe.sweep_jobs import run_jobs
+
+        failures = run_jobs(planned, root, data, jobs, report_to=tuple(report_to),
+                            say=None if quiet else (lambda text: print(f"sweep: {text}", file=sys.stderr, flush=True)))
+    else:
+        _run_here(planned, root, data, tuple(report_to), quiet)
+    rows = collect_results(root, [c for c, _ in planned])
+    if failures:
+        raise SweepIncomplete(rows, failures)
+    return rows
+
+
+def _run_here(planned: list[tuple[Cell, Recipe]], root: Path, data: str, report_to: tuple[str, ...], quiet: bool) -> None:
+    """Every unfinished cell, one after another in this process; each appends its row when it finishes."""
+    from tqdm.auto import tqdm
+
+    from st_recipe.sweep_jobs import cell_tracking
+    from st_recipe.training import checkpoint_dir, train
+
     bar = tqdm(planned, desc="sweep", unit="cell", disable=quiet)
     for cell, recipe in bar:
         run_dir = root / "cells" / cell.name
         bar.set_postfix_str(cell.name)
         if not (run_dir / "st_recipe.json").exists():
             run_dir.parent.mkdir(parents=True, exist_ok=True)
-            train(recipe, data, run_dir, resume=checkpoint_dir(run_dir).exists(), quiet=True)
-        rows.append(_row(cell, read_run(run_dir)))
-    tmp = root / (RESULTS_FILE + ".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    os.replace(tmp, root / RESULTS_FILE)
+            train(recipe, data, run_dir, resume=checkpoint_dir(run_dir).exists(), quiet=True,
+                  tracking=cell_tracking(root, cell.name, report_to))
+            append_result(root, result_row(cell, read_run(run_dir)))
+
+
+def collect_results(root: Path, cells: list[Cell]) -> list[dict[str, Any]]:
+    """The rows of the finished cells, in grid order; a finished cell missing from results.jsonl is appended."""
+    rows = []
+    for cell in cells:
+        run_dir = root / "cells" / cell.name
+        if (run_dir / "st_recipe.json").exists():
+            rows.append(result_row(cell, read_run(run_dir)))
+            append_result(root, rows[-1])  # a job killed between its run dir and its row leaves it out
     return rows
 
 
-def _row(cell: Cell, rec: RunRecord) -> dict[str, Any]:
+def append_result(root: Path, row: dict[str, Any]) -> bool:
+    """Append ``row`` to results.jsonl unless its cell is there already (under a lock, in one write); True if added."""
+    path = root / RESULTS_FILE
+    with open(root / (RESULTS_FILE + ".lock"), "a+") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # jobs finishing together append one after the other
+        if path.is_file():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    if json.loads(line).get("cell") == row["cell"]:
+                        return False
+                except (ValueError, AttributeError):
+                    continue  # a damaged line is load_points' to report
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (json.dumps(row) + "\n").encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    return True
+
+
+def result_row(cell: Cell, rec: RunRecord) -> dict[str, Any]:
+    """The results.jsonl line of a finished cell."""
     losses = rec.loss.per_step
     tail = losses[-max(1, len(losses) // 10):]
     after = rec.heldout.after

@@ -6,6 +6,7 @@ import json
 
 import click
 
+from st_recipe.cli._sweep_jobs import finish_sweep, sweep_extras, sweep_job_options
 from st_recipe.errors import StRecipeError
 
 
@@ -45,9 +46,10 @@ def _names(text: str, what: str) -> list[str]:
 
 
 @click.command("sweep")
-@click.option("--budgets", required=True, help="Comma-separated FLOP budgets, e.g. 1e15,4e15,1.6e16.")
-@click.option("--models", required=True, help="Comma-separated base models (catalogue names, random:<name>, folders).")
-@click.option("--methods", required=True, help="Comma-separated methods, e.g. full,lora,freeze,bias.")
+@sweep_job_options
+@click.option("--budgets", default=None, help="Comma-separated FLOP budgets, e.g. 1e15,4e15,1.6e16.")
+@click.option("--models", default=None, help="Comma-separated base models (catalogue names, random:<name>, folders).")
+@click.option("--methods", default=None, help="Comma-separated methods, e.g. full,lora,freeze,bias.")
 @click.option("--ranks", default=None, help="LoRA ranks to try (comma-separated integers; default 32).")
 @click.option("--fractions", default=None, help="Block-freezing trainable fractions to try (default 0.5).")
 @click.option("--data", default="builtin", show_default=True, help="Training pairs (as for train).")
@@ -58,14 +60,13 @@ def _names(text: str, what: str) -> list[str]:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def sweep_cmd(budgets: str, models: str, methods: str, ranks: str | None, fractions: str | None, data: str, out: str,
               batch_size: int | None, max_seq_length: int | None, learning_rate: float | None, quiet: bool) -> None:
-    """Run a grid of budgets × models × methods through train, recording losses for `st-recipe fit`."""
+    """Run a grid of budgets × models × methods through train (here, or each cell as a local or SLURM job), for `fit`."""
     from st_recipe.cli._common import (
         check_batch_size,
         check_data,
         check_dir_target,
         check_model,
         check_writable,
-        format_table,
         quiet_libraries,
     )
     from st_recipe.sweep import prepare_sweep, sweep
@@ -89,14 +90,9 @@ def sweep_cmd(budgets: str, models: str, methods: str, ranks: str | None, fracti
     check_data(data, load=False)
     check_writable(out, "--out")
     quiet_libraries()
-    rows = sweep(budget_list, model_list, method_list, out=out, data=data, ranks=rank_list, fractions=frac_list,
-                 batch_size=batch_size, max_seq_length=max_seq_length, learning_rate=learning_rate, quiet=quiet)
-    table = [("cell", "pairs", "spent/budget", "train loss", "held-out loss", "top-1", "wall s")]
-    for r in rows:
-        table.append((r["cell"], f"{r['pairs']:,}", f"{r['spent_fraction']:.3f}", f"{r['train_loss']:.4f}",
-                      f"{r['heldout_loss']:.4f}", f"{r['heldout_top1']:.1%}", f"{r['wall_time_s']:.0f}"))
-    click.echo(format_table(table))
-    click.echo(f"{len(rows)} cells in {out}; next: st-recipe fit {out}")
+    finish_sweep(lambda: sweep(budget_list, model_list, method_list, out=out, data=data, ranks=rank_list,
+                               fractions=frac_list, batch_size=batch_size, max_seq_length=max_seq_length,
+                               learning_rate=learning_rate, quiet=quiet, **sweep_extras()), out)
 
 
 @click.command("fit")

@@ -1,0 +1,147 @@
+"""``sweep``'s job, tracking, paper-grid and dry-run flags; checked before anything is written or submitted.
+
+One decorator adds the flags to ``sweep``. It handles ``--grid paper`` and ``--dry-run`` itself and leaves the
+plain grid to the command, with the job options in the click context (:func:`sweep_extras`).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Any, Callable
+
+import click
+
+from st_recipe.errors import StRecipeError
+
+_KEY = "st_recipe.sweep_jobs"
+
+
+def sweep_job_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Add --grid, --dry-run, --executor, --max-parallel, --slurm-*, --job-setup, --report-to, --gpu-tflops, --mfu."""
+
+    @functools.wraps(fn)
+    def wrapper(*, grid: str | None, dry_run: bool, executor: str, max_parallel: int | None,
+                slurm_partition: str | None, slurm_gpus_per_job: int | None, slurm_time: str | None,
+                slurm_cpus_per_job: int | None, slurm_mem_gb: float | None, slurm_args: tuple[str, ...],
+                job_setup: tuple[str, ...], report_to: str, gpu_tflops: float | None, mfu: float, **kwargs: Any) -> Any:
+        from st_recipe.sweep_jobs import JobOptions, check_job_options, parse_slurm_args, parse_time
+        from st_recipe.sweep_plan import Throughput
+        from st_recipe.training.tracking import parse_report_to
+
+        jobs = check_job_options(JobOptions(
+            executor=executor, max_parallel=max_parallel, partition=slurm_partition, gpus_per_job=slurm_gpus_per_job,
+            time_min=parse_time(slurm_time), cpus_per_job=slurm_cpus_per_job, mem_gb=slurm_mem_gb,
+            slurm_args=parse_slurm_args(slurm_args), setup=tuple(job_setup)))
+        if not (0 < mfu <= 1) or (gpu_tflops is not None and gpu_tflops <= 0):
+            raise StRecipeError("--mfu must be in (0, 1] and --gpu-tflops positive")
+        extras = {"jobs": jobs, "report_to": parse_report_to(report_to)}
+        click.get_current_context().meta[_KEY] = extras
+        axes = [kwargs.get(k) for k in ("budgets", "models", "methods")]
+        if grid is not None:
+            if any(a is not None for a in axes) or kwargs.get("ranks") or kwargs.get("fractions"):
+                raise StRecipeError("--grid paper sets the budgets, models and methods: drop --budgets/--models/"
+                                    "--methods/--ranks/--fractions")
+        elif any(a is None for a in axes):
+            raise StRecipeError("give --budgets, --models and --methods, or --grid paper")
+        if grid is None and not dry_run:
+            return fn(**kwargs)
+        return _planned_sweep(grid, dry_run, extras, Throughput(gpu_tflops, mfu), **kwargs)
+
+    options = [
+        click.option("--grid", type=click.Choice(["paper"]), default=None,
+                     help="A named grid instead of --budgets/--models/--methods: 'paper' is the paper's six budgets x "
+                          "Pythia 14M-2.8B x full, freeze, bias, LoRA (cells below one batch are left out)."),
+        click.option("--dry-run", is_flag=True,
+                     help="Print the cells, their planned FLOPs, peak memory, estimated GPU-hours and the job "
+                          "resources; write and submit nothing."),
+        click.option("--executor", type=click.Choice(["inprocess", "local", "slurm"]), default="inprocess",
+                     show_default=True,
+                     help="inprocess: cells one after another in this process. local / slurm: each cell its own "
+                          "submitit job (local processes on this machine, or SLURM jobs)."),
+        click.option("--max-parallel", type=int, default=None,
+                     help="Cells running at once (local default 1; slurm: the job array's parallelism, default 64)."),
+        click.option("--slurm-partition", default=None, help="SLURM partition."),
+        click.option("--slurm-gpus-per-job", type=int, default=None,
+                     help="GPUs per cell's job (slurm default 1; above 1 the cell runs accelerate launch over DDP)."),
+        click.option("--slurm-time", default=None, help="Time limit per job: minutes, H:MM:SS, D-HH:MM:SS or 12h."),
+        click.option("--slurm-cpus-per-job", type=int, default=None, help="CPUs per job."),
+        click.option("--slurm-mem-gb", type=float, default=None, help="Memory per job in GB."),
+        click.option("--slurm-arg", "slurm_args", multiple=True, metavar="KEY=VALUE",
+                     help="Any other sbatch option, e.g. account=myproject or qos=high (repeatable)."),
+        click.option("--job-setup", multiple=True, metavar="LINE",
+                     help="A shell line each job runs first, e.g. 'source .venv/bin/activate' (repeatable)."),
+        click.option("--report-to", default="none", show_default=True, metavar="TRACKERS",
+                     help="Log every cell to these trackers (as train --report-to), under one group named after --out."),
+        click.option("--gpu-tflops", type=float, default=None,
+                     help="--dry-run: the GPU's peak TFLOP/s (default: an H100's for the recipe's precision)."),
+        click.option("--mfu", type=float, default=0.3, show_default=True,
+                     help="--dry-run: the share of the peak a training step reaches."),
+    ]
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def sweep_extras() -> dict[str, Any]:
+    """``jobs=`` and ``report_to=`` for :func:`st_recipe.sweep.sweep`, as the flags asked."""
+    ctx = click.get_current_context(silent=True)
+    return dict(ctx.meta.get(_KEY, {})) if ctx is not None else {}
+
+
+def _planned_sweep(grid: str | None, dry_run: bool, extras: dict[str, Any], throughput: Any, **kw: Any) -> None:
+    """--grid paper and/or --dry-run: plan every cell, print the plan, or run it."""
+    from st_recipe.cli._common import check_batch_size, check_dir_target
+    from st_recipe.cli.sweep import _floats, _ints, _names
+    from st_recipe.sweep import prepare_sweep
+    from st_recipe.sweep_plan import dry_run_text, paper_sweep, plan_rows
+
+    check_batch_size(kw["batch_size"])
+    check_dir_target(kw["out"], "--out")
+    common = dict(data=kw["data"], batch_size=kw["batch_size"], max_seq_length=kw["max_seq_length"],
+                  learning_rate=kw["learning_rate"])
+    skipped: list[str] = []
+    if grid == "paper":
+        planned, spec, skipped = paper_sweep(kw["out"], **common)
+    else:
+        planned, spec = prepare_sweep(_floats(kw["budgets"], "--budgets"), _names(kw["models"], "--models"),
+                                      _names(kw["methods"], "--methods"), out=kw["out"],
+                                      ranks=_ints(kw["ranks"], "--ranks") if kw["ranks"] else None,
+                                      fractions=_floats(kw["fractions"], "--fractions") if kw["fractions"] else None,
+                                      **common)
+    jobs = extras["jobs"]
+    if dry_run:
+        rows = plan_rows(planned, throughput)
+        click.echo(dry_run_text(rows, jobs.resources(), throughput, skipped))
+        return
+    from st_recipe.cli._common import check_data, check_writable, quiet_libraries
+    from st_recipe.sweep import sweep
+
+    check_data(kw["data"], load=False)
+    check_writable(kw["out"], "--out")
+    quiet_libraries()
+    finish_sweep(lambda: sweep([], [], [], out=kw["out"], data=kw["data"], quiet=kw["quiet"], prepared=(planned, spec),
+                               **extras), kw["out"])
+
+
+def finish_sweep(run: Callable[[], list[dict[str, Any]]], out: str) -> None:
+    """Run the sweep, print its finished cells, and name each failed one with its log (exit 1 when any failed)."""
+    from st_recipe.cli._common import format_table
+    from st_recipe.sweep import SweepIncomplete
+
+    failures: list[Any] = []
+    try:
+        rows = run()
+    except SweepIncomplete as exc:
+        rows, failures = exc.rows, exc.failures
+    table = [("cell", "pairs", "spent/budget", "train loss", "held-out loss", "top-1", "wall s")]
+    for r in rows:
+        table.append((r["cell"], f"{r['pairs']:,}", f"{r['spent_fraction']:.3f}", f"{r['train_loss']:.4f}",
+                      f"{r['heldout_loss']:.4f}", f"{r['heldout_top1']:.1%}", f"{r['wall_time_s']:.0f}"))
+    click.echo(format_table(table))
+    click.echo(f"{len(rows)} cells in {out}; next: st-recipe fit {out}")
+    if failures:
+        for failure in failures:
+            click.echo(f"failed: {failure.line()}", err=True)
+        click.echo(f"{len(failures)} cell(s) failed; re-run the same command to retry them", err=True)
+        sys.exit(1)

@@ -1,0 +1,383 @@
+"""Sweep cells as scheduler jobs through submitit: SLURM on a cluster, its local executor on one machine.
+
+Each cell is one job (its own process; with ``gpus_per_job`` > 1 an ``accelerate launch`` of ``st-recipe train``
+over the shipped DDP config). The job appends its own row to ``results.jsonl`` when it finishes (under a lock,
+one write), so ``fit`` works on what has finished even while the driver is gone. Beside each cell's run dir,
+``<cell>.job.json`` names the job that owns it; a re-run skips finished cells, leaves cells whose job is still
+pending or running alone (it waits for them), and resubmits failed or vanished ones. ``train`` itself holds
+``<cell>.lock`` while it runs, so a cell never trains twice at once even if two drivers race.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from st_recipe.errors import StRecipeError
+
+logger = logging.getLogger("st_recipe")
+
+EXECUTORS = ("inprocess", "local", "slurm")
+JOB_SUFFIX = ".job.json"
+JOBS_DIR = "jobs"  # submitit's folder: pickles and each job's stdout/stderr logs
+_SLURM_ALIVE = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "SUSPENDED", "RESIZING", "UNKNOWN"}
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """How sweep cells run: in this process (default), as local jobs, or as SLURM jobs."""
+
+    executor: str = "inprocess"
+    max_parallel: int | None = None  # local: cells at once (default 1); slurm: the array's parallelism
+    partition: str | None = None
+    gpus_per_job: int | None = None  # slurm default 1; local default: none requested
+    time_min: int | None = None  # the job's time limit (slurm default 24 h; local: no practical limit)
+    cpus_per_job: int | None = None
+    mem_gb: float | None = None
+    slurm_args: tuple[tuple[str, str], ...] = ()  # extra sbatch options, e.g. (("account", "proj"), ("qos", "high"))
+    setup: tuple[str, ...] = ()  # shell lines each job runs first (module load ..., source venv/bin/activate)
+    poll_s: float | None = None  # how often the driver looks at its jobs (local 1 s; slurm 30 s, to spare sacct)
+
+    @property
+    def jobs(self) -> bool:
+        """True when cells run as separate jobs."""
+        return self.executor != "inprocess"
+
+    @property
+    def parallel(self) -> int:
+        """How many cells run at once (SLURM: how many array tasks the scheduler runs at once)."""
+        return self.max_parallel or (1 if self.executor == "local" else 64)
+
+    @property
+    def gpus(self) -> int:
+        """GPUs each job asks for."""
+        return self.gpus_per_job if self.gpus_per_job is not None else (1 if self.executor == "slurm" else 0)
+
+    def resources(self) -> dict[str, Any]:
+        """What each job asks the scheduler for (printed by --dry-run)."""
+        out: dict[str, Any] = {"executor": self.executor, "parallel": self.parallel if self.jobs else 1}
+        if self.jobs:
+            out.update(gpus_per_job=self.gpus, time_min=self.timeout_min())
+        if self.executor == "slurm":
+            out.update(partition=self.partition, cpus_per_job=self.cpus_per_job, mem_gb=self.mem_gb,
+                       extra=dict(self.slurm_args) or None)
+        return {k: v for k, v in out.items() if v is not None}
+
+    def timeout_min(self) -> int:
+        """The job's time limit in minutes."""
+        return self.time_min or (24 * 60 if self.executor == "slurm" else 7 * 24 * 60)
+
+
+def check_job_options(opts: JobOptions) -> JobOptions:
+    """One-line errors for impossible settings (before anything is written or submitted)."""
+    if opts.executor not in EXECUTORS:
+        raise StRecipeError(f"--executor must be one of {', '.join(EXECUTORS)}, not {opts.executor!r}")
+    for name, value in (("--max-parallel", opts.max_parallel), ("--slurm-gpus-per-job", opts.gpus_per_job),
+                        ("--slurm-time", opts.time_min), ("--slurm-cpus-per-job", opts.cpus_per_job)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < (0 if "gpus" in name else 1)):
+            raise StRecipeError(f"{name} must be a positive integer, not {value!r}")
+    if opts.executor != "slurm" and (opts.partition or opts.slurm_args or opts.cpus_per_job or opts.mem_gb):
+        raise StRecipeError("--slurm-* options need --executor slurm")
+    if not opts.jobs and (opts.max_parallel or opts.gpus_per_job or opts.time_min or opts.setup):
+        raise StRecipeError("--max-parallel, --slurm-gpus-per-job, --slurm-time and --job-setup need --executor local or slurm")
+    return opts
+
+
+def parse_time(text: str | None) -> int | None:
+    """``90``, ``1:30:00``, ``2-00:00:00`` or ``12h`` -> minutes."""
+    if text is None:
+        return None
+    t = text.strip().lower()
+    try:
+        if t.endswith("h"):
+            return max(1, round(float(t[:-1]) * 60))
+        days, _, rest = t.rpartition("-")
+        parts = [int(p) for p in rest.split(":")]
+        if len(parts) > 3 or any(p < 0 for p in parts):
+            raise ValueError
+        h, m, s = ([0] * (3 - len(parts)) + parts) if len(parts) > 1 else (0, parts[0], 0)
+        minutes = (int(days) if days else 0) * 1440 + h * 60 + m + (1 if s else 0)
+    except ValueError:
+        raise StRecipeError(f"--slurm-time {text!r}: give minutes, H:MM:SS, D-HH:MM:SS or e.g. 12h") from None
+    if minutes < 1:
+        raise StRecipeError(f"--slurm-time {text!r} is shorter than a minute")
+    return minutes
+
+
+def parse_slurm_args(items: tuple[str, ...] | list[str]) -> tuple[tuple[str, str], ...]:
+    """``KEY=VALUE`` sbatch options (``account=proj``) -> pairs."""
+    out = []
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise StRecipeError(f"--slurm-arg {item!r}: give KEY=VALUE, e.g. account=myproject")
+        out.append((key.strip().lstrip("-").replace("-", "_"), value.strip()))
+    return tuple(out)
+
+
+def make_executor(opts: JobOptions, folder: Path, name: str) -> Any:
+    """The submitit executor for ``opts`` (jobs' pickles and logs under ``folder``)."""
+    import submitit
+
+    if opts.executor == "local":
+        executor = submitit.LocalExecutor(folder=folder)
+        executor.update_parameters(timeout_min=opts.timeout_min(), gpus_per_node=opts.gpus,
+                                   setup=list(opts.setup))
+        return executor
+    executor = submitit.SlurmExecutor(folder=folder)
+    params: dict[str, Any] = dict(job_name=name, time=opts.timeout_min(), nodes=1, ntasks_per_node=1,
+                                  array_parallelism=opts.parallel, setup=list(opts.setup))
+    if opts.gpus:
+        params["gpus_per_node"] = opts.gpus
+    for key, value in (("partition", opts.partition), ("cpus_per_task", opts.cpus_per_job),
+                       ("mem", f"{int(opts.mem_gb * 1024)}M" if opts.mem_gb else None)):
+        if value is not None:
+            params[key] = value
+    if opts.slurm_args:
+        params["additional_parameters"] = dict(opts.slurm_args)
+    executor.update_parameters(**params)
+    return executor
+
+
+@dataclass(frozen=True)
+class CellJob:
+    """Everything one cell's job needs (pickled by submitit): the grid cell, its recipe, data and tracking."""
+
+    root: str
+    cell: Any  # st_recipe.sweep.Cell
+    recipe: dict[str, Any]
+    data: str
+    report_to: tuple[str, ...] = ()
+    gpus: int = 0
+
+    @property
+    def run_dir(self) -> Path:
+        """The cell's run dir."""
+        return Path(self.root) / "cells" / self.cell.name
+
+
+def run_cell(job: CellJob) -> dict[str, Any]:
+    """A job's body: train the cell (resuming its checkpoints), then append its row to results.jsonl."""
+    from st_recipe.run import RUN_RECORD, read_run
+    from st_recipe.sweep import append_result, result_row
+
+    if not (job.run_dir / RUN_RECORD).exists():
+        if job.gpus > 1:
+            _launch_distributed(job)
+        else:
+            from st_recipe.recipes import Recipe
+            from st_recipe.training import checkpoint_dir, train
+
+            train(Recipe.from_dict(job.recipe), job.data, job.run_dir, resume=checkpoint_dir(job.run_dir).exists(),
+                  quiet=True, tracking=cell_tracking(Path(job.root), job.cell.name, job.report_to))
+    row = result_row(job.cell, read_run(job.run_dir))
+    append_result(Path(job.root), row)
+    return row
+
+
+def cell_tracking(root: Path, name: str, report_to: tuple[str, ...]) -> Any:
+    """One run per cell, all under the sweep's group (W&B group, MLflow experiment, Trackio project, one TB folder)."""
+    if not report_to:
+        return None
+    from st_recipe.training.tracking import Tracking
+
+    return Tracking(tuple(report_to), run_name=name, group=root.resolve().name,
+                    tensorboard_dir=str(root / "tensorboard" / name))
+
+
+def _launch_distributed(job: CellJob) -> None:
+    """Several GPUs in one job: ``accelerate launch`` over the shipped DDP config, one process per GPU."""
+    import yaml
+
+    from st_recipe.launch import launch_command
+    from st_recipe.training import checkpoint_dir
+
+    recipe_file = job.run_dir.with_name(job.cell.name + ".recipe.yaml")
+    recipe_file.write_text(yaml.safe_dump(job.recipe, sort_keys=False), encoding="utf-8")
+    args = ["--recipe", str(recipe_file), "--data", job.data, "--out", str(job.run_dir), "--quiet",
+            "--run-name", job.cell.name]
+    if job.report_to:
+        args += ["--report-to", ",".join(job.report_to)]
+    if checkpoint_dir(job.run_dir).exists():
+        args.append("--resume")
+    command = launch_command("ddp", args, model=job.recipe.get("model"), processes=job.gpus,
+                             bf16=job.recipe.get("precision") == "bf16")
+    subprocess.run(shlex.split(command), check=True)
+
+
+# ------------------------------------------------------------------------------------------ the job marker
+
+
+@dataclass
+class Marker:
+    """``cells/<cell>.job.json``: the job that owns the cell now, and every job submitted for it."""
+
+    path: Path
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, root: Path, name: str) -> Marker:
+        """The cell's marker (empty when the cell was never submitted)."""
+        path = root / "cells" / (name + JOB_SUFFIX)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = {}
+        return cls(path, data if isinstance(data, dict) else {})
+
+    def record(self, executor: str, job: Any) -> None:
+        """Write the newly submitted job (atomically: a reader never sees half a marker)."""
+        from st_recipe._files import atomic_write_text
+
+        entry = {"executor": executor, "job_id": str(job.job_id), "submitted": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                 "log": str(job.paths.stderr), "folder": str(job.paths.folder)}
+        self.data = {**entry, "jobs": [*self.data.get("jobs", []), entry]}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.path, json.dumps(self.data, indent=2))
+
+    def alive(self) -> bool:
+        """True while the marker's job may still run the cell (pending, running, or its train holds the lock)."""
+        from st_recipe._files import OutputLock
+
+        if OutputLock(self.path.with_name(self.path.name[: -len(JOB_SUFFIX)])).holder() is not None:
+            return True
+        job_id = self.data.get("job_id")
+        if not job_id:
+            return False
+        if self.data.get("executor") == "local":
+            return _pid_alive(int(job_id))
+        import submitit
+
+        return str(submitit.SlurmJob(folder=self.data.get("folder", "."), job_id=job_id).state).upper() in _SLURM_ALIVE
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    # A finished child of this process stays a zombie until reaped: that is not a live job.
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+# ------------------------------------------------------------------------------------------ the driver
+
+
+@dataclass(frozen=True)
+class CellFailure:
+    """A cell whose job ended without a finished run dir: what went wrong and where its log is."""
+
+    cell: str
+    error: str
+    log: str | None
+
+    def line(self) -> str:
+        """One line for the terminal."""
+        return f"{self.cell}: {self.error}" + (f" (log: {self.log})" if self.log else "")
+
+
+@dataclass
+class _Active:
+    job: CellJob
+    marker: Marker
+    handle: Any = None  # the submitit job when this driver submitted it; None for a job adopted from an earlier run
+
+
+def run_jobs(planned: list[tuple[Any, Any]], root: Path, data: str, opts: JobOptions, *,
+             report_to: tuple[str, ...] = (), say: Any = None) -> list[CellFailure]:
+    """Run every unfinished cell as a job and wait for all of them; failures are returned, never raised.
+
+    Cells whose job from an earlier run is still pending or running are waited for, not resubmitted.
+    """
+    from st_recipe.run import RUN_RECORD
+
+    say = say or (lambda text: None)
+    executor = make_executor(opts, root / JOBS_DIR, root.resolve().name)
+    todo: list[CellJob] = []
+    active: list[_Active] = []
+    for cell, recipe in planned:
+        job = CellJob(str(root), cell, recipe.to_dict(), data, tuple(report_to), opts.gpus)
+        if (job.run_dir / RUN_RECORD).exists():
+            continue
+        marker = Marker.read(root, cell.name)
+        if marker.data and marker.alive():
+            say(f"{cell.name}: job {marker.data.get('job_id')} from an earlier run is still going; waiting for it")
+            active.append(_Active(job, marker))
+        else:
+            todo.append(job)
+    if opts.executor == "slurm" and todo:
+        # The scheduler runs at most --max-parallel of the array at once: submit every cell now.
+        with executor.batch():
+            handles = [executor.submit(run_cell, job) for job in todo]
+        active += [_submitted(job, handle, opts, say) for job, handle in zip(todo, handles)]
+        todo = []
+    failures: list[CellFailure] = []
+    while todo or active:
+        while todo and len(active) < opts.parallel:
+            job = todo.pop(0)
+            active.append(_submitted(job, executor.submit(run_cell, job), opts, say))
+        time.sleep(opts.poll_s or (30.0 if opts.executor == "slurm" else 1.0))
+        for item in [a for a in active if _ended(a)]:
+            active.remove(item)
+            failure = _outcome(item)
+            if failure is None:
+                say(f"{item.job.cell.name}: finished")
+            else:
+                failures.append(failure)
+                say(f"{failure.line()}")
+    return failures
+
+
+def _submitted(job: CellJob, handle: Any, opts: JobOptions, say: Any) -> _Active:
+    marker = Marker.read(Path(job.root), job.cell.name)
+    marker.record(opts.executor, handle)
+    say(f"{job.cell.name}: submitted as {opts.executor} job {handle.job_id}")
+    return _Active(job, marker, handle)
+
+
+def _ended(item: _Active) -> bool:
+    if item.handle is not None:
+        try:
+            return bool(item.handle.done())
+        except Exception:  # noqa: BLE001 - a scheduler query that fails says nothing about the job; ask again
+            return False
+    return not item.marker.alive()
+
+
+def _outcome(item: _Active) -> CellFailure | None:
+    """None when the cell finished; else what its job left behind."""
+    from st_recipe.run import RUN_RECORD
+
+    if (item.job.run_dir / RUN_RECORD).exists():
+        return None
+    log = item.marker.data.get("log")
+    error = "its job ended without finishing the cell"
+    if item.handle is not None:
+        try:
+            exc = item.handle.exception()
+        except Exception as err:  # noqa: BLE001 - killed jobs leave no result to read
+            exc = err
+        if exc is not None:
+            error = _last_error(str(exc)) or type(exc).__name__
+    return CellFailure(item.job.cell.name, error, log)
+
+
+def _last_error(text: str) -> str | None:
+    """The exception line of a job's traceback (``StRecipeError: ...``), without the module path."""
+    import re
+
+    found = re.findall(r"^(?:[\w.]+\.)?(\w*(?:Error|Exception|Interrupt|Exit)\b.*)$", text, flags=re.M)
+    return found[-1].strip() if found else None
