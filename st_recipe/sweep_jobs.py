@@ -131,7 +131,10 @@ def make_executor(opts: JobOptions, folder: Path, name: str) -> Any:
         executor.update_parameters(timeout_min=opts.timeout_min(), gpus_per_node=opts.gpus,
                                    setup=list(opts.setup))
         return executor
-    executor = submitit.SlurmExecutor(folder=folder)
+    try:
+        executor = submitit.SlurmExecutor(folder=folder)
+    except RuntimeError as exc:  # no srun here: not a SLURM machine
+        raise StRecipeError(f"--executor slurm: {exc} Run the sweep on a login node, or use --executor local") from None
     params: dict[str, Any] = dict(job_name=name, time=opts.timeout_min(), nodes=1, ntasks_per_node=1,
                                   array_parallelism=opts.parallel, setup=list(opts.setup))
     if opts.gpus:
@@ -166,7 +169,7 @@ class CellJob:
 def run_cell(job: CellJob) -> dict[str, Any]:
     """A job's body: train the cell (resuming its checkpoints), then append its row to results.jsonl."""
     from st_recipe.run import RUN_RECORD, read_run
-    from st_recipe.sweep import append_result, result_row
+    from st_recipe.sweep_results import append_result, result_row
 
     if not (job.run_dir / RUN_RECORD).exists():
         if job.gpus > 1:

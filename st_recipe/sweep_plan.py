@@ -96,35 +96,3 @@ def plan_rows(planned: list[tuple[Any, Any]], throughput: Throughput, devices: i
                      "flops": flops, "memory_bytes": memory, "gpu_hours": throughput.hours(flops, recipe.precision),
                      "fits": memory is None or memory <= throughput.gpu_memory_gb * 2**30})
     return rows
-
-
-def dry_run_text(rows: list[dict[str, Any]], resources: dict[str, Any], throughput: Throughput,
-                 skipped: list[str] | None = None) -> str:
-    """The table ``sweep --dry-run`` prints: cells, FLOPs, memory, GPU-hours, totals and the job resources."""
-    from st_recipe.cli._common import format_table
-    from st_recipe.flops import format_flops
-    from st_recipe.memory import format_bytes
-
-    table = [("cell", "model", "method", "pairs", "planned FLOPs", "peak memory/GPU", "GPU-hours")]
-    for r in rows:
-        mem = format_bytes(r["memory_bytes"]) if r["memory_bytes"] is not None else "-"
-        table.append((r["cell"], r["model"], r["method"], f"{r['pairs']:,}", format_flops(r["flops"]),
-                      mem + ("" if r["fits"] else " (over)"), f"{r['gpu_hours']:.3g}"))
-    lines = [format_table(table), ""]
-    total_flops = sum(r["flops"] for r in rows)
-    lines.append(f"{len(rows)} cells, {format_flops(total_flops)} FLOPs planned, about "
-                 f"{sum(r['gpu_hours'] for r in rows):,.1f} GPU-hours in all; {throughput.describe()}")
-    over = [r["cell"] for r in rows if not r["fits"]]
-    if over:
-        lines.append(f"{len(over)} cell(s) need more than {throughput.gpu_memory_gb:g} GB per GPU: use --mini-batch-size "
-                     f"(GradCache) or more GPUs per job, e.g. {over[0]}")
-    hours = resources.get("time_min", 0) / 60 * max(1, resources.get("gpus_per_job", 1))
-    slow = [r["cell"] for r in rows if hours and r["gpu_hours"] > hours]
-    if slow:
-        lines.append(f"{len(slow)} cell(s) are estimated to run longer than the job's time limit, e.g. {slow[0]}: "
-                     "raise --slurm-time (a timed-out cell resumes from its checkpoints on the next run)")
-    if skipped:
-        lines.append(f"left out: {len(skipped)} cell(s) whose budget buys less than one batch, e.g. {skipped[0]}")
-    lines.append("job resources: " + ", ".join(f"{k}={v}" for k, v in resources.items()))
-    lines.append("nothing was submitted (--dry-run)")
-    return "\n".join(lines)

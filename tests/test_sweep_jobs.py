@@ -89,6 +89,11 @@ def test_failed_cells_are_reported_with_their_logs_and_do_not_stop_the_others(tm
         assert failure.error.startswith("StRecipeError: recipe: unknown method 'no-such-method'"), failure
         assert failure.log and Path(failure.log).is_file() and "Traceback" in Path(failure.log).read_text()
     assert not (tmp_path / "results.jsonl").exists()
+    # A re-run resubmits the failed cells (their jobs are over): each marker now lists two jobs.
+    again = run_jobs(planned, tmp_path, "builtin", JobOptions(executor="local", max_parallel=2, poll_s=0.2))
+    assert len(again) == 2
+    for cell, _ in planned:
+        assert len(json.loads((tmp_path / "cells" / f"{cell.name}.job.json").read_text())["jobs"]) == 2
 
 
 def test_paper_grid_dry_run_prints_cells_flops_gpu_hours_and_resources(tmp_path):
@@ -133,6 +138,25 @@ def test_grid_flags_conflict_with_paper_grid(tmp_path):
     assert result.exit_code == 2 and "--grid paper sets" in result.output
     result = CliRunner().invoke(main, ["sweep", "--out", str(tmp_path / "s")])
     assert result.exit_code == 2 and "or --grid paper" in result.output
+
+
+def test_slurm_jobs_ask_for_what_the_flags_say(tmp_path, monkeypatch):
+    pytest.importorskip("submitit")
+    from st_recipe.sweep_jobs import JobOptions, make_executor
+
+    opts = JobOptions(executor="slurm", partition="gpu", gpus_per_job=2, time_min=90, cpus_per_job=8, mem_gb=32,
+                      slurm_args=(("account", "proj"),), setup=("source venv/bin/activate",), max_parallel=4)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no srun: not a SLURM machine, said in one line
+    with pytest.raises(StRecipeError, match="--executor slurm.*--executor local"):
+        make_executor(opts, tmp_path / "jobs", "mysweep")
+    (tmp_path / "srun").write_text("#!/bin/sh\nexit 0\n")
+    (tmp_path / "srun").chmod(0o755)
+    executor = make_executor(opts, tmp_path / "jobs", "mysweep")
+    text = executor._make_submission_file_text("python -m x", "uid")
+    for line in ("--partition=gpu", "--gpus-per-node=2", "--time=90", "--cpus-per-task=8", "--mem=32768M",
+                 "--account=proj", "--job-name=mysweep", "source venv/bin/activate"):
+        assert line in text, line
+    assert executor.parameters["array_parallelism"] == 4
 
 
 def test_parse_time():

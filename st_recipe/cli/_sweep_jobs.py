@@ -92,9 +92,9 @@ def sweep_extras() -> dict[str, Any]:
 def _planned_sweep(grid: str | None, dry_run: bool, extras: dict[str, Any], throughput: Any, **kw: Any) -> None:
     """--grid paper and/or --dry-run: plan every cell, print the plan, or run it."""
     from st_recipe.cli._common import check_batch_size, check_dir_target
-    from st_recipe.cli.sweep import _floats, _ints, _names
+    from st_recipe.cli._lists import floats, ints, names
     from st_recipe.sweep import prepare_sweep
-    from st_recipe.sweep_plan import dry_run_text, paper_sweep, plan_rows
+    from st_recipe.sweep_plan import paper_sweep, plan_rows
 
     check_batch_size(kw["batch_size"])
     check_dir_target(kw["out"], "--out")
@@ -104,10 +104,10 @@ def _planned_sweep(grid: str | None, dry_run: bool, extras: dict[str, Any], thro
     if grid == "paper":
         planned, spec, skipped = paper_sweep(kw["out"], **common)
     else:
-        planned, spec = prepare_sweep(_floats(kw["budgets"], "--budgets"), _names(kw["models"], "--models"),
-                                      _names(kw["methods"], "--methods"), out=kw["out"],
-                                      ranks=_ints(kw["ranks"], "--ranks") if kw["ranks"] else None,
-                                      fractions=_floats(kw["fractions"], "--fractions") if kw["fractions"] else None,
+        planned, spec = prepare_sweep(floats(kw["budgets"], "--budgets"), names(kw["models"], "--models"),
+                                      names(kw["methods"], "--methods"), out=kw["out"],
+                                      ranks=ints(kw["ranks"], "--ranks") if kw["ranks"] else None,
+                                      fractions=floats(kw["fractions"], "--fractions") if kw["fractions"] else None,
                                       **common)
     jobs = extras["jobs"]
     if dry_run:
@@ -145,3 +145,35 @@ def finish_sweep(run: Callable[[], list[dict[str, Any]]], out: str) -> None:
             click.echo(f"failed: {failure.line()}", err=True)
         click.echo(f"{len(failures)} cell(s) failed; re-run the same command to retry them", err=True)
         sys.exit(1)
+
+
+def dry_run_text(rows: list[dict[str, Any]], resources: dict[str, Any], throughput: Any,
+                 skipped: list[str] | None = None) -> str:
+    """The table ``sweep --dry-run`` prints: cells, FLOPs, memory, GPU-hours, totals and the job resources."""
+    from st_recipe.cli._common import format_table
+    from st_recipe.flops import format_flops
+    from st_recipe.memory import format_bytes
+
+    table = [("cell", "model", "method", "pairs", "planned FLOPs", "peak memory/GPU", "GPU-hours")]
+    for r in rows:
+        mem = format_bytes(r["memory_bytes"]) if r["memory_bytes"] is not None else "-"
+        table.append((r["cell"], r["model"], r["method"], f"{r['pairs']:,}", format_flops(r["flops"]),
+                      mem + ("" if r["fits"] else " (over)"), f"{r['gpu_hours']:.3g}"))
+    lines = [format_table(table), ""]
+    total_flops = sum(r["flops"] for r in rows)
+    lines.append(f"{len(rows)} cells, {format_flops(total_flops)} FLOPs planned, about "
+                 f"{sum(r['gpu_hours'] for r in rows):,.1f} GPU-hours in all; {throughput.describe()}")
+    over = [r["cell"] for r in rows if not r["fits"]]
+    if over:
+        lines.append(f"{len(over)} cell(s) need more than {throughput.gpu_memory_gb:g} GB per GPU: use --mini-batch-size "
+                     f"(GradCache) or more GPUs per job, e.g. {over[0]}")
+    hours = resources.get("time_min", 0) / 60 * max(1, resources.get("gpus_per_job", 1))
+    slow = [r["cell"] for r in rows if hours and r["gpu_hours"] > hours]
+    if slow:
+        lines.append(f"{len(slow)} cell(s) are estimated to run longer than the job's time limit, e.g. {slow[0]}: "
+                     "raise --slurm-time (a timed-out cell resumes from its checkpoints on the next run)")
+    if skipped:
+        lines.append(f"left out: {len(skipped)} cell(s) whose budget buys less than one batch, e.g. {skipped[0]}")
+    lines.append("job resources: " + ", ".join(f"{k}={v}" for k, v in resources.items()))
+    lines.append("nothing was submitted (--dry-run)")
+    return "\n".join(lines)

@@ -6,43 +6,10 @@ import json
 
 import click
 
+from st_recipe.cli._lists import floats as _floats
+from st_recipe.cli._lists import ints as _ints
+from st_recipe.cli._lists import names as _names
 from st_recipe.cli._sweep_jobs import finish_sweep, sweep_extras, sweep_job_options
-from st_recipe.errors import StRecipeError
-
-
-def _floats(text: str, what: str) -> list[float]:
-    from st_recipe.flops import check_budget
-
-    items = _names(text, what)
-    return [check_budget(t) for t in items] if what == "--budgets" else [_number(t, what) for t in items]
-
-
-def _number(text: str, what: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise StRecipeError(f"{what}: {text!r} is not a number") from None
-
-
-def _ints(text: str, what: str, minimum: int = 1) -> list[int]:
-    """Strict integers: '1.5' is an error, not silently 1."""
-    out = []
-    for item in _names(text, what):
-        try:
-            value = int(item)
-        except ValueError:
-            value = None
-        if value is None or value < minimum:
-            raise StRecipeError(f"{what}: {item!r} is not an integer >= {minimum}")
-        out.append(value)
-    return out
-
-
-def _names(text: str, what: str) -> list[str]:
-    items = [t.strip() for t in text.split(",") if t.strip()]
-    if not items:
-        raise StRecipeError(f"{what} is empty")
-    return items
 
 
 @click.command("sweep")

@@ -9,7 +9,6 @@ at one place per run and one group per sweep through the environment variables t
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path

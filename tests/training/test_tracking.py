@@ -136,3 +136,37 @@ def test_report_to_names_the_missing_package(monkeypatch):
     with pytest.raises(StRecipeError, match="needs the mlflow package"):
         parse_report_to("tensorboard,mlflow")
     assert parse_report_to("none") == () and parse_report_to(None) == ()
+
+
+def test_retrieval_dev_file_is_scored_and_metered(tiny_encoder, tmp_path):
+    from st_recipe.flops import profile_model
+    from st_recipe.training.budget_state import BudgetState
+    from st_recipe.training.dev_eval import build_evaluator, metered_evaluator
+
+    folder = tmp_path / "ret"
+    folder.mkdir()
+    docs = ["the cat sat on the mat", "stocks fell sharply today", "rain is expected tomorrow", "a recipe for bread"]
+    queries = ["where did the cat sit", "what happened to stocks"]
+    (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(docs)))
+    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": f"q{i}", "text": t}) + "\n" for i, t in enumerate(queries)))
+    (folder / "qrels.jsonl").write_text("".join(json.dumps({"query-id": f"q{i}", "corpus-id": f"d{i}", "score": 1}) + "\n"
+                                                for i in range(2)))
+    inner, name = build_evaluator(f"retrieval:{folder}")
+    state = BudgetState(budget=1e9, flops=2.5e8)
+    profile = profile_model(tiny_encoder)
+    metrics = metered_evaluator(inner, state, profile)(tiny_encoder, steps=7)
+    assert name == "ret" and 0 <= metrics["dev_score"] <= 1 and metrics["dev_score"] == metrics[inner.primary_metric]
+    assert state.dev == [{"flops": 2.5e8, "step": 7, "score": metrics["dev_score"]}]
+    ids = tiny_encoder[0].tokenizer(queries + docs, truncation=True, max_length=tiny_encoder.max_seq_length)["input_ids"]
+    assert state.eval_flops == pytest.approx(sum(profile.forward_flops(len(i)) for i in ids), rel=1e-9)
+
+
+def test_sweep_cells_log_under_one_group(tmp_path):
+    from st_recipe.sweep_jobs import cell_tracking
+
+    tracking = cell_tracking(tmp_path / "my-sweep", "1e15-pythia-14m-full", ("tensorboard", "mlflow"))
+    env = tracking.env(tmp_path / "my-sweep" / "cells" / "1e15-pythia-14m-full")
+    assert tracking.group == "my-sweep" and tracking.run_name == "1e15-pythia-14m-full"
+    assert env["MLFLOW_EXPERIMENT_NAME"] == env["WANDB_RUN_GROUP"] == "my-sweep"
+    assert env["TENSORBOARD_LOGGING_DIR"] == str(tmp_path / "my-sweep" / "tensorboard" / "1e15-pythia-14m-full")
+    assert cell_tracking(tmp_path, "x", ()) is None
