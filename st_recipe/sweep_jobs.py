@@ -20,133 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from st_recipe.errors import StRecipeError
+from st_recipe.sweep_executors import JobOptions, local_gpus, make_executor
 
 logger = logging.getLogger("st_recipe")
 
-EXECUTORS = ("inprocess", "local", "slurm")
 JOB_SUFFIX = ".job.json"
 JOBS_DIR = "jobs"  # submitit's folder: pickles and each job's stdout/stderr logs
 _SLURM_ALIVE = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "SUSPENDED", "RESIZING", "UNKNOWN"}
-
-
-@dataclass(frozen=True)
-class JobOptions:
-    """How sweep cells run: in this process (default), as local jobs, or as SLURM jobs."""
-
-    executor: str = "inprocess"
-    max_parallel: int | None = None  # local: cells at once (default 1); slurm: the array's parallelism
-    partition: str | None = None
-    gpus_per_job: int | None = None  # slurm default 1; local default: none requested
-    time_min: int | None = None  # the job's time limit (slurm default 24 h; local: no practical limit)
-    cpus_per_job: int | None = None
-    mem_gb: float | None = None
-    slurm_args: tuple[tuple[str, str], ...] = ()  # extra sbatch options, e.g. (("account", "proj"), ("qos", "high"))
-    setup: tuple[str, ...] = ()  # shell lines each job runs first (module load ..., source venv/bin/activate)
-    poll_s: float | None = None  # how often the driver looks at its jobs (local 1 s; slurm 30 s, to spare sacct)
-
-    @property
-    def jobs(self) -> bool:
-        """True when cells run as separate jobs."""
-        return self.executor != "inprocess"
-
-    @property
-    def parallel(self) -> int:
-        """How many cells run at once (SLURM: how many array tasks the scheduler runs at once)."""
-        return self.max_parallel or (1 if self.executor == "local" else 64)
-
-    @property
-    def gpus(self) -> int:
-        """GPUs each job asks for."""
-        return self.gpus_per_job if self.gpus_per_job is not None else (1 if self.executor == "slurm" else 0)
-
-    def resources(self) -> dict[str, Any]:
-        """What each job asks the scheduler for (printed by --dry-run)."""
-        out: dict[str, Any] = {"executor": self.executor, "parallel": self.parallel if self.jobs else 1}
-        if self.jobs:
-            out.update(gpus_per_job=self.gpus, time_min=self.timeout_min())
-        if self.executor == "slurm":
-            out.update(partition=self.partition, cpus_per_job=self.cpus_per_job, mem_gb=self.mem_gb,
-                       extra=dict(self.slurm_args) or None)
-        return {k: v for k, v in out.items() if v is not None}
-
-    def timeout_min(self) -> int:
-        """The job's time limit in minutes."""
-        return self.time_min or (24 * 60 if self.executor == "slurm" else 7 * 24 * 60)
-
-
-def check_job_options(opts: JobOptions) -> JobOptions:
-    """One-line errors for impossible settings (before anything is written or submitted)."""
-    if opts.executor not in EXECUTORS:
-        raise StRecipeError(f"--executor must be one of {', '.join(EXECUTORS)}, not {opts.executor!r}")
-    for name, value in (("--max-parallel", opts.max_parallel), ("--slurm-gpus-per-job", opts.gpus_per_job),
-                        ("--slurm-time", opts.time_min), ("--slurm-cpus-per-job", opts.cpus_per_job)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < (0 if "gpus" in name else 1)):
-            raise StRecipeError(f"{name} must be a positive integer, not {value!r}")
-    if opts.executor != "slurm" and (opts.partition or opts.slurm_args or opts.cpus_per_job or opts.mem_gb):
-        raise StRecipeError("--slurm-* options need --executor slurm")
-    if not opts.jobs and (opts.max_parallel or opts.gpus_per_job or opts.time_min or opts.setup):
-        raise StRecipeError("--max-parallel, --slurm-gpus-per-job, --slurm-time and --job-setup need --executor local or slurm")
-    return opts
-
-
-def parse_time(text: str | None) -> int | None:
-    """``90``, ``1:30:00``, ``2-00:00:00`` or ``12h`` -> minutes."""
-    if text is None:
-        return None
-    t = text.strip().lower()
-    try:
-        if t.endswith("h"):
-            return max(1, round(float(t[:-1]) * 60))
-        days, _, rest = t.rpartition("-")
-        parts = [int(p) for p in rest.split(":")]
-        if len(parts) > 3 or any(p < 0 for p in parts):
-            raise ValueError
-        h, m, s = ([0] * (3 - len(parts)) + parts) if len(parts) > 1 else (0, parts[0], 0)
-        minutes = (int(days) if days else 0) * 1440 + h * 60 + m + (1 if s else 0)
-    except ValueError:
-        raise StRecipeError(f"--slurm-time {text!r}: give minutes, H:MM:SS, D-HH:MM:SS or e.g. 12h") from None
-    if minutes < 1:
-        raise StRecipeError(f"--slurm-time {text!r} is shorter than a minute")
-    return minutes
-
-
-def parse_slurm_args(items: tuple[str, ...] | list[str]) -> tuple[tuple[str, str], ...]:
-    """``KEY=VALUE`` sbatch options (``account=proj``) -> pairs."""
-    out = []
-    for item in items:
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise StRecipeError(f"--slurm-arg {item!r}: give KEY=VALUE, e.g. account=myproject")
-        out.append((key.strip().lstrip("-").replace("-", "_"), value.strip()))
-    return tuple(out)
-
-
-def make_executor(opts: JobOptions, folder: Path, name: str) -> Any:
-    """The submitit executor for ``opts`` (jobs' pickles and logs under ``folder``)."""
-    import submitit
-
-    if opts.executor == "local":
-        executor = submitit.LocalExecutor(folder=folder)
-        executor.update_parameters(timeout_min=opts.timeout_min(), gpus_per_node=opts.gpus,
-                                   setup=list(opts.setup))
-        return executor
-    try:
-        executor = submitit.SlurmExecutor(folder=folder)
-    except RuntimeError as exc:  # no srun here: not a SLURM machine
-        raise StRecipeError(f"--executor slurm: {exc} Run the sweep on a login node, or use --executor local") from None
-    params: dict[str, Any] = dict(job_name=name, time=opts.timeout_min(), nodes=1, ntasks_per_node=1,
-                                  array_parallelism=opts.parallel, setup=list(opts.setup))
-    if opts.gpus:
-        params["gpus_per_node"] = opts.gpus
-    for key, value in (("partition", opts.partition), ("cpus_per_task", opts.cpus_per_job),
-                       ("mem", f"{int(opts.mem_gb * 1024)}M" if opts.mem_gb else None)):
-        if value is not None:
-            params[key] = value
-    if opts.slurm_args:
-        params["additional_parameters"] = dict(opts.slurm_args)
-    executor.update_parameters(**params)
-    return executor
 
 
 @dataclass(frozen=True)
@@ -235,12 +115,12 @@ class Marker:
             data = {}
         return cls(path, data if isinstance(data, dict) else {})
 
-    def record(self, executor: str, job: Any) -> None:
+    def record(self, executor: str, job: Any, devices: list[int]) -> None:
         """Write the newly submitted job (atomically: a reader never sees half a marker)."""
         from st_recipe._files import atomic_write_text
 
         entry = {"executor": executor, "job_id": str(job.job_id), "submitted": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                 "log": str(job.paths.stderr), "folder": str(job.paths.folder)}
+                 "log": str(job.paths.stderr), "folder": str(job.paths.folder), "devices": devices}
         self.data = {**entry, "jobs": [*self.data.get("jobs", []), entry]}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.path, json.dumps(self.data, indent=2))
@@ -297,6 +177,7 @@ class _Active:
     job: CellJob
     marker: Marker
     handle: Any = None  # the submitit job when this driver submitted it; None for a job adopted from an earlier run
+    devices: list[int] = field(default_factory=list)  # local: the GPUs this job was given
 
 
 def run_jobs(planned: list[tuple[Any, Any]], root: Path, data: str, opts: JobOptions, *,
@@ -328,13 +209,22 @@ def run_jobs(planned: list[tuple[Any, Any]], root: Path, data: str, opts: JobOpt
         active += [_submitted(job, handle, opts, say) for job, handle in zip(todo, handles)]
         todo = []
     failures: list[CellFailure] = []
+    # Local jobs on a GPU machine: each running job gets GPUs of its own (submitit's local executor would give
+    # every job the first ones).
+    gpus = opts.gpus if opts.executor == "local" else 0
+    used = {d for a in active for d in a.marker.data.get("devices", [])}
+    free = [d for d in local_gpus() if d not in used] if gpus else []
     while todo or active:
-        while todo and len(active) < opts.parallel:
-            job = todo.pop(0)
-            active.append(_submitted(job, executor.submit(run_cell, job), opts, say))
+        while todo and len(active) < opts.parallel and len(free) >= gpus:
+            job, devices = todo.pop(0), free[:gpus]
+            del free[:gpus]
+            if gpus:
+                executor.update_parameters(visible_gpus=devices, gpus_per_node=gpus)
+            active.append(_submitted(job, executor.submit(run_cell, job), opts, say, devices))
         time.sleep(opts.poll_s or (30.0 if opts.executor == "slurm" else 1.0))
         for item in [a for a in active if _ended(a)]:
             active.remove(item)
+            free += item.devices or (item.marker.data.get("devices", []) if gpus else [])
             failure = _outcome(item)
             if failure is None:
                 say(f"{item.job.cell.name}: finished")
@@ -344,11 +234,11 @@ def run_jobs(planned: list[tuple[Any, Any]], root: Path, data: str, opts: JobOpt
     return failures
 
 
-def _submitted(job: CellJob, handle: Any, opts: JobOptions, say: Any) -> _Active:
+def _submitted(job: CellJob, handle: Any, opts: JobOptions, say: Any, devices: list[int] | None = None) -> _Active:
     marker = Marker.read(Path(job.root), job.cell.name)
-    marker.record(opts.executor, handle)
-    say(f"{job.cell.name}: submitted as {opts.executor} job {handle.job_id}")
-    return _Active(job, marker, handle)
+    marker.record(opts.executor, handle, devices or [])
+    say(f"{job.cell.name}: submitted as {opts.executor} job {handle.job_id}" + (f" on GPU {devices}" if devices else ""))
+    return _Active(job, marker, handle, list(devices or []))
 
 
 def _ended(item: _Active) -> bool:

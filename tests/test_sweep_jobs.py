@@ -96,6 +96,20 @@ def test_failed_cells_are_reported_with_their_logs_and_do_not_stop_the_others(tm
         assert len(json.loads((tmp_path / "cells" / f"{cell.name}.job.json").read_text())["jobs"]) == 2
 
 
+def test_local_jobs_on_a_gpu_machine_each_get_their_own_gpu(tmp_path, monkeypatch):
+    pytest.importorskip("submitit")
+    from st_recipe.sweep import Cell
+    from st_recipe.sweep_jobs import JobOptions, run_jobs
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")  # two GPUs, as far as the driver can tell
+    planned = [(Cell(b, "pythia-14m", "full"), _Broken()) for b in (1e15, 4e15, 1.6e16)]
+    opts = JobOptions(executor="local", max_parallel=2, poll_s=0.2)
+    assert opts.gpus == 1
+    run_jobs(planned, tmp_path, "builtin", opts)
+    given = [json.loads((tmp_path / "cells" / f"{c.name}.job.json").read_text())["devices"] for c, _ in planned]
+    assert given[:2] in ([[0], [1]], [[1], [0]]) and given[2] in ([0], [1])  # never two running jobs on one GPU
+
+
 def test_paper_grid_dry_run_prints_cells_flops_gpu_hours_and_resources(tmp_path):
     result = CliRunner().invoke(main, ["sweep", "--grid", "paper", "--dry-run", "--out", str(tmp_path / "paper"),
                                        "--executor", "slurm", "--slurm-partition", "gpu", "--slurm-time", "12h",
@@ -142,7 +156,7 @@ def test_grid_flags_conflict_with_paper_grid(tmp_path):
 
 def test_slurm_jobs_ask_for_what_the_flags_say(tmp_path, monkeypatch):
     pytest.importorskip("submitit")
-    from st_recipe.sweep_jobs import JobOptions, make_executor
+    from st_recipe.sweep_executors import JobOptions, make_executor
 
     opts = JobOptions(executor="slurm", partition="gpu", gpus_per_job=2, time_min=90, cpus_per_job=8, mem_gb=32,
                       slurm_args=(("account", "proj"),), setup=("source venv/bin/activate",), max_parallel=4)
@@ -160,7 +174,7 @@ def test_slurm_jobs_ask_for_what_the_flags_say(tmp_path, monkeypatch):
 
 
 def test_parse_time():
-    from st_recipe.sweep_jobs import parse_time
+    from st_recipe.sweep_executors import parse_time
 
     assert parse_time("90") == 90 and parse_time("1:30:00") == 90 and parse_time("2-00:00:00") == 2880
     assert parse_time("12h") == 720 and parse_time(None) is None

@@ -25,7 +25,7 @@ def sweep_job_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                 slurm_partition: str | None, slurm_gpus_per_job: int | None, slurm_time: str | None,
                 slurm_cpus_per_job: int | None, slurm_mem_gb: float | None, slurm_args: tuple[str, ...],
                 job_setup: tuple[str, ...], report_to: str, gpu_tflops: float | None, mfu: float, **kwargs: Any) -> Any:
-        from st_recipe.sweep_jobs import JobOptions, check_job_options, parse_slurm_args, parse_time
+        from st_recipe.sweep_executors import JobOptions, check_job_options, parse_slurm_args, parse_time
         from st_recipe.sweep_plan import Throughput
         from st_recipe.training.tracking import parse_report_to
 
