@@ -66,8 +66,11 @@ def read_json_object(path: Path) -> dict[str, Any]:
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` through a temporary sibling and a rename, so readers never see half a file."""
+    import secrets
+
     target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    # Unique per call (not only per process): two threads or two writers never share a temporary file.
+    tmp = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, target)
@@ -75,6 +78,29 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return target
+
+
+def disk_full(exc: BaseException, where: str | os.PathLike[str]) -> bool:
+    """Whether a failed write means the disk is full: ENOSPC anywhere in the exception chain, or little room left.
+
+    The second test is for writers that drop the errno: torch's C++ writer raises a RuntimeError
+    ("[enforce fail at inline_container.cc] ... file write failed") and safetensors' Rust writer an
+    error of its own.
+    """
+    import errno
+
+    err: BaseException | None = exc
+    while err is not None:
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+            return True
+        err = err.__cause__ or err.__context__
+    probe = Path(where)
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        return shutil.disk_usage(probe).free < 16 * 2**20
+    except OSError:
+        return False
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

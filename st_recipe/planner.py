@@ -377,6 +377,6 @@ def write_paper_grid(path: Any) -> None:
         "# our heuristic (see defaults.yaml) because the paper's per-budget table could not be obtained.\n"
     )
     body = yaml.safe_dump({"recipes": {k: r.to_dict() for k, r in paper_grid().items()}}, sort_keys=False, width=120, allow_unicode=True)
-    from pathlib import Path
+    from st_recipe._files import atomic_write_text
 
-    Path(path).write_text(header + body, encoding="utf-8")
+    atomic_write_text(path, header + body)

@@ -181,12 +181,11 @@ class Recipe:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write YAML (``.yaml``/``.yml``) or JSON, atomically."""
+        from st_recipe._files import atomic_write_text
+
         target = Path(path)
-        text = self.to_json() if target.suffix == ".json" else self.to_yaml()
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
-        return target
+        # A unique temporary sibling (a fixed name would let two saves of one path write into each other).
+        return atomic_write_text(target, self.to_json() if target.suffix == ".json" else self.to_yaml())
 
 
 ATTENTIONS = ("causal", "bidirectional")

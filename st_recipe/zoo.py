@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from st_recipe._files import atomic_write_text
 from st_recipe.errors import StRecipeError
 from st_recipe.recipes import Provenance, Recipe, read_structured, collection_from_data, registry_dir
 
@@ -69,7 +70,7 @@ def write_zoo(path: str | os.PathLike[str], published: dict[str, str | None] | N
         "zoo": {name: {"published": published.get(name)} for name in recipes},
         "recipes": {name: r.to_dict() for name, r in recipes.items()},
     }
-    Path(path).write_text(header + yaml.safe_dump(doc, sort_keys=False, width=120, allow_unicode=True), encoding="utf-8")
+    atomic_write_text(path, header + yaml.safe_dump(doc, sort_keys=False, width=120, allow_unicode=True))
 
 
 def zoo_entries() -> dict[str, tuple[Recipe, str | None]]:
