@@ -11,14 +11,15 @@ Model and data come from packages on the index (see ``bench/quality.py``: SmolLM
 
 Each evaluation set is split once into a **dev** part, the only one the grid is chosen on, and a **test** part,
 which only the final table reads (split by document, so no text is in both). Training pairs share no sentence with
-any evaluation text (checked when the assets are built). Phases, each resumable (a finished cell is a line of
+any evaluation text (checked when the assets are built). The work is ordered so that an interrupted run has
+answered the cheapest questions first, and it is resumable (a finished cell is a line of
 ``bench/results/frontier.jsonl`` and is never run again):
 
-1. ``grid``: every cell at the grid budgets, seed 0;
-2. ``seeds``: seeds 1 and 2 of the planned cell, the two best cells by dev score at each budget, and the
-   hand-written sentence-transformers baseline (its library defaults: LR 5e-5, linear decay without warm-up,
-   ``MultipleNegativesRankingLoss`` at scale 20), trained to the same metered FLOPs;
-3. ``top``: the planned cell and the best grid cell at the largest budget, three seeds.
+1. ``grid``, at each grid budget in turn (:func:`budget_steps`): the LR scan of the plain default; seeds 1 and 2 of
+   the planned cell and of the best LR; the hand-written sentence-transformers baseline (its library defaults:
+   LR 5e-5, linear decay without warm-up, ``MultipleNegativesRankingLoss`` at scale 20, trained to the same
+   metered FLOPs), three seeds; the rest of the grid; seeds 1 and 2 of the two best cells;
+2. ``top``: the planned cell, the best grid cell and the baseline at the largest budget, three seeds.
 
     python bench/frontier.py                 # run what is missing (all phases), then write the report
     python bench/frontier.py --phase grid    # one phase
@@ -113,32 +114,107 @@ def lee_splits(manifest: dict[str, Any], seed: int = 0) -> dict[str, list[dict[s
     return out
 
 
-WORD_SETS = {"simlex": "simlex999.txt", "wordsim": "wordsim353.tsv"}
-
-
-def word_splits(manifest: dict[str, Any], file: str, seed: int = 0) -> dict[str, list[dict[str, Any]]]:
-    """A human-rated word-pair set from gensim's test data, split by pair into dev and test halves."""
-    import zipfile
-
-    wheel = Path(manifest["model"]["folder"]).parents[1] / "wheels" / manifest["data"]["wheel"]
-    with zipfile.ZipFile(wheel) as zf:
-        lines = zf.read(Q.LEE_DIR + file).decode("utf-8").splitlines()
+def simlex_splits(manifest: dict[str, Any], seed: int = 0) -> dict[str, list[dict[str, Any]]]:
+    """SimLex-999 (human-rated word similarity, gensim's test data), split by pair into dev and test halves."""
     rows = []
-    for line in lines:
+    for line in _gensim_file(manifest, "simlex999.txt").splitlines():
         parts = line.split("\t")
-        if line.startswith("#") or len(parts) != 3:
-            continue
-        rows.append({"sentence1": parts[0], "sentence2": parts[1], "score": float(parts[2])})
+        if not line.startswith("#") and len(parts) == 3:
+            rows.append({"sentence1": parts[0], "sentence2": parts[1], "score": float(parts[2])})
     random.Random(seed).shuffle(rows)
     return {"dev": rows[: len(rows) // 2], "test": rows[len(rows) // 2:]}
 
 
+def polarity_splits(manifest: dict[str, Any], seed: int = 0) -> dict[str, list[dict[str, Any]]]:
+    """Pang & Lee's sentence polarity (movie-review snippets labelled positive or negative; gensim's test data,
+    200 sentences), split into dev and test halves with equal labels in each."""
+    by_label: dict[str, list[dict[str, Any]]] = {}
+    for line in _gensim_file(manifest, "pang_lee_polarity.cor").splitlines():
+        label, _, text = line.partition(" ")
+        if label.startswith("__label__") and text.strip():
+            by_label.setdefault(label.removeprefix("__label__"), []).append({"text": text.strip(), "label": label})
+    out: dict[str, list[dict[str, Any]]] = {"dev": [], "test": []}
+    for label in sorted(by_label):
+        rows = by_label[label]
+        random.Random(seed).shuffle(rows)
+        out["dev"] += rows[: len(rows) // 2]
+        out["test"] += rows[len(rows) // 2:]
+    return out
+
+
+def newsgroups_splits(manifest: dict[str, Any], seed: int = 0) -> dict[str, list[dict[str, Any]]]:
+    """200 Usenet posts of two newsgroups (alt.atheism, sci.space; gensim's test data, as scikit-learn pickled
+    them), labelled by the group their author posted to; headers and quoted lines removed, so the label is not in
+    the text. Split into dev and test halves with equal labels in each."""
+    import pickle
+    import types
+    import zlib
+
+    class Bunch(dict):
+        """Stand-in for the scikit-learn 0.x container the file was pickled with."""
+
+        def __setstate__(self, state: dict[str, Any]) -> None:
+            self.update(state)
+
+    shim = types.ModuleType("sklearn.datasets.base")
+    shim.Bunch = Bunch  # type: ignore[attr-defined]
+    saved = sys.modules.get("sklearn.datasets.base")
+    sys.modules["sklearn.datasets.base"] = shim
+    try:
+        bunch = pickle.loads(zlib.decompress(_gensim_bytes(manifest, "mini_newsgroup")))
+    finally:
+        sys.modules.pop("sklearn.datasets.base")
+        if saved is not None:
+            sys.modules["sklearn.datasets.base"] = saved
+    by_label: dict[str, list[dict[str, Any]]] = {}
+    for post, target in zip(bunch["data"], bunch["target"]):
+        body = post.partition("\n\n")[2]
+        lines = [x for x in body.splitlines() if x.strip() and not x.lstrip().startswith((">", "|"))
+                 and not x.rstrip().endswith("writes:")]
+        text = " ".join(" ".join(lines).split())
+        if text:
+            label = bunch["target_names"][int(target)]
+            by_label.setdefault(label, []).append({"text": text, "label": label})
+    out: dict[str, list[dict[str, Any]]] = {"dev": [], "test": []}
+    for label in sorted(by_label):
+        rows = by_label[label]
+        random.Random(seed).shuffle(rows)
+        out["dev"] += rows[: len(rows) // 2]
+        out["test"] += rows[len(rows) // 2:]
+    return out
+
+
+def _gensim_bytes(manifest: dict[str, Any], name: str) -> bytes:
+    import zipfile
+
+    wheel = Path(manifest["model"]["folder"]).parents[1] / "wheels" / manifest["data"]["wheel"]
+    with zipfile.ZipFile(wheel) as zf:
+        return zf.read(Q.LEE_DIR + name)
+
+
+def _gensim_file(manifest: dict[str, Any], name: str) -> str:
+    return _gensim_bytes(manifest, name).decode("latin-1")
+
+
+# Sets the grid is chosen on (their dev parts); the others are reported as a transfer check only.
+CHOICE_SETS = ("lee", "newsgroups")
+
+
 def eval_sets(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every evaluation set: name -> {kind, dev, test} (rows: sentence1, sentence2, human score)."""
-    sets = {"lee": {"kind": "document similarity", "metric": "cosine Spearman", **lee_splits(manifest)}}
-    for name, file in WORD_SETS.items():
-        sets[name] = {"kind": "word similarity", "metric": "cosine Spearman", **word_splits(manifest, file)}
-    return sets
+    """Every evaluation set: name -> {kind, metric, dev, test}."""
+    return {
+        "lee": {"kind": "document similarity (STS)", "metric": "cosine Spearman", **lee_splits(manifest)},
+        "newsgroups": {"kind": "topic (pair classification)", "metric": "same-label pair AUC",
+                       **newsgroups_splits(manifest)},
+        "polarity": {"kind": "sentence sentiment (pair classification)", "metric": "same-label pair AUC",
+                     **polarity_splits(manifest)},
+        "simlex": {"kind": "word similarity (STS)", "metric": "cosine Spearman", **simlex_splits(manifest)},
+    }
+
+
+def set_texts(s: dict[str, Any]) -> set[str]:
+    """Every text of a set's dev and test parts."""
+    return {r[k] for part in ("dev", "test") for r in s[part] for k in ("sentence1", "sentence2", "text") if k in r}
 
 
 def training_overlap(manifest: dict[str, Any], sets: dict[str, Any]) -> int:
@@ -147,8 +223,7 @@ def training_overlap(manifest: dict[str, Any], sets: dict[str, Any]) -> int:
     for line in Path(manifest["pairs"]["path"]).read_text(encoding="utf-8").splitlines():
         pair = json.loads(line)
         train |= {pair["anchor"].strip().lower(), pair["positive"].strip().lower()}
-    texts = {r[k].strip().lower() for s in sets.values() for part in ("dev", "test") for r in s[part]
-             for k in ("sentence1", "sentence2")}
+    texts = {t.strip().lower() for s in sets.values() for t in set_texts(s)}
     return len(texts & train)
 
 
@@ -163,20 +238,34 @@ def score_worker(spec: dict[str, Any]) -> None:
     model = SentenceTransformer(spec["folder"], device="cpu")
     # A model trained with prompts is used as its card says: the query prompt on both sides of a symmetric task.
     prompt_name = "query" if "query" in (model.prompts or {}) else None
-    texts = sorted({r[k] for s in sets.values() for part in ("dev", "test") for r in s[part]
-                    for k in ("sentence1", "sentence2")})
-    full = model.encode(texts, batch_size=16, convert_to_tensor=True, prompt_name=prompt_name).float()
+    texts = sorted(set().union(*(set_texts(s) for s in sets.values())))
+    full = model.encode(texts, batch_size=64, convert_to_tensor=True, prompt_name=prompt_name).float()
     index = {t: i for i, t in enumerate(texts)}
     scores: dict[str, Any] = {}
     for name, s in sets.items():
         for part in ("dev", "test"):
-            rows = s[part]
             for dim in (None, 256, 64):
                 emb = torch.nn.functional.normalize(full if dim is None else full[:, :dim], dim=-1)
-                cos = [float(emb[index[r["sentence1"]]] @ emb[index[r["sentence2"]]]) for r in rows]
                 key = f"{name}.{part}" + ("" if dim is None else f".d{dim}")
-                scores[key] = float(spearmanr(cos, [r["score"] for r in rows]).statistic)
+                scores[key] = _part_score(s[part], emb, index, spearmanr)
     print(json.dumps({"scores": scores, "texts": len(texts), "prompt_name": prompt_name}))
+
+
+def _part_score(rows: list[dict[str, Any]], emb: Any, index: dict[str, int], spearmanr: Any) -> float:
+    """Cosine Spearman against human scores (STS rows), or the AUC of cosine for same-label pairs (labelled rows)."""
+    if "label" not in rows[0]:
+        cos = [float(emb[index[r["sentence1"]]] @ emb[index[r["sentence2"]]]) for r in rows]
+        return float(spearmanr(cos, [r["score"] for r in rows]).statistic)
+    from sklearn.metrics import roc_auc_score
+
+    idx = [index[r["text"]] for r in rows]
+    sim = (emb[idx] @ emb[idx].T).numpy()
+    same, cos = [], []
+    for i in range(len(rows)):
+        for j in range(i + 1, len(rows)):
+            same.append(rows[i]["label"] == rows[j]["label"])
+            cos.append(float(sim[i, j]))
+    return float(roc_auc_score(same, cos))
 
 
 def score(folder: Path, sets: dict[str, Any], logs: Path, name: str) -> tuple[dict[str, float], float]:
@@ -409,13 +498,13 @@ def by_config(rows: list[dict[str, Any]], budget: float) -> dict[str, list[dict[
 
 
 def dev_mean(rows: list[dict[str, Any]]) -> float:
-    """Mean dev score over every set and seed (what cells are chosen on)."""
-    return statistics.fmean(v for r in rows for k, v in r["scores"].items() if k.endswith(".dev"))
+    """Mean dev score over the choice sets and seeds (what cells are chosen on)."""
+    return statistics.fmean(r["scores"][f"{s}.dev"] for r in rows for s in CHOICE_SETS if f"{s}.dev" in r["scores"])
 
 
-def best_configs(bench: Bench, budget: float, k: int = 2) -> list[Cell]:
-    """The k best seed-0 grid cells of a budget by dev score (the planned cell excluded: it is always seeded)."""
-    cells = {c.config: c for c in grid(budget)}
+def best_configs(bench: Bench, budget: float, k: int = 2, among: list[Cell] | None = None) -> list[Cell]:
+    """The k best grid cells of a budget by mean dev score (the planned cell excluded: it is always seeded)."""
+    cells = {c.config: c for c in (among or grid(budget))}
     ranked = sorted(((dev_mean(rs), cfg) for cfg, rs in by_config(bench.rows, budget).items() if cfg in cells),
                     reverse=True)
     return [cells[cfg] for _, cfg in ranked if not cells[cfg].planned][:k]
@@ -425,22 +514,36 @@ def with_seed(cell: Cell, seed: int) -> Cell:
     return Cell(cell.budget, cell.method, cell.args, cell.lr_scale, cell.levers, seed, cell.baseline)
 
 
+def budget_steps(bench: Bench, b: float) -> list[list[Cell]]:
+    """The work at one grid budget, cheapest answers first; each step is re-planned from the rows finished so far.
+
+    1. the learning-rate scan of the plain default (full FT at 0.5x-8x the planned LR); 2. seeds 1 and 2 of the
+    planned cell and of the best LR; 3. the hand-written ST baseline, three seeds; 4. the rest of the grid (LoRA
+    scalings, freezing, Propulsion, levers); 5. seeds 1 and 2 of the two best cells of the whole grid.
+    """
+    scan = [c for c in grid(b) if c.method == "full" and not c.levers]
+    best_lr = [c for c in best_configs(bench, b, k=1, among=scan)]
+    return [scan,
+            [with_seed(c, s) for c in (Cell(b), *best_lr) for s in SEEDS[1:]],
+            [with_seed(Cell(b, baseline=True), s) for s in SEEDS],
+            grid(b),
+            [with_seed(c, s) for c in best_configs(bench, b) for s in SEEDS[1:]]]
+
+
 def phase_cells(bench: Bench, phase: str) -> list[Cell]:
-    """The cells of a phase (later phases depend on the finished rows of earlier ones)."""
+    """The next cells of a phase (later steps depend on the finished rows of earlier ones)."""
     if phase == "grid":
-        # Budgets interleaved, so an interrupted grid still compares every budget on its first cells.
-        return [c for cells in zip(*(grid(b) for b in GRID_BUDGETS)) for c in cells]
-    if phase == "seeds":
-        out = []
         for b in GRID_BUDGETS:
-            chosen = [Cell(b), *best_configs(bench, b), Cell(b, baseline=True)]
-            out += [with_seed(c, s) for c in chosen for s in SEEDS]
-        return out
+            for step in budget_steps(bench, b):
+                todo = [c for c in step if not bench.done(c)]
+                if todo:
+                    return todo
+        return []
     if phase == "top":
         best = best_configs(bench, GRID_BUDGETS[-1], k=1)
         chosen = [Cell(TOP_BUDGET), *(Cell(TOP_BUDGET, c.method, c.args, c.lr_scale, c.levers) for c in best),
                   Cell(TOP_BUDGET, baseline=True)]
-        return [with_seed(c, s) for c in chosen for s in SEEDS]
+        return [c for c in (with_seed(c, s) for c in chosen for s in SEEDS) if not bench.done(c)]
     raise SystemExit(f"unknown phase {phase!r}")
 
 
@@ -464,7 +567,7 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--assets", type=Path, default=C.REPO / ".assets")
-    parser.add_argument("--phase", choices=("grid", "seeds", "top", "all"), default="all")
+    parser.add_argument("--phase", choices=("grid", "top", "all"), default="all")
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--rescore-only", action="store_true", help="score finished cells on sets added since")
     parser.add_argument("--keep-weights", action="store_true", help="keep each cell's model weights (540 MB each)")
@@ -481,9 +584,9 @@ def main() -> None:
     if not args.report_only:
         bench.rescore()
         untrained(bench)
-        for phase in (("grid", "seeds", "top") if args.phase == "all" else (args.phase,)):
-            for cell in phase_cells(bench, phase):
-                bench.run(cell)
+        for phase in (("grid", "top") if args.phase == "all" else (args.phase,)):
+            while todo := phase_cells(bench, phase):
+                bench.run(todo[0])
     try:
         from frontier_report import write_report
     except ImportError:

@@ -1,4 +1,5 @@
-"""Where a recipe value came from: the paper, its formulas, our written rule, the user's own sweep, or a flag."""
+"""Where a recipe value came from: the paper, its formulas, our written rule, our real-model benchmark, the user's
+own sweep, or a flag."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import dataclass
 
 from st_recipe.errors import StRecipeError
 
-SOURCES = ("paper", "derived", "heuristic", "fitted", "user")
+SOURCES = ("paper", "derived", "heuristic", "measured", "fitted", "user")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The Recipe: one validated, serialisable training configuration in which every field carries its provenance.
 
 Provenance sources: ``paper`` (stated by the paper or set in its code), ``derived`` (computed from the
-paper's formulas), ``heuristic`` (our written rule), ``fitted`` (from the user's own sweep), ``user`` (a flag
+paper's formulas), ``heuristic`` (our written rule), ``measured`` (chosen from our real-model benchmark,
+bench/results/frontier.md), ``fitted`` (from the user's own sweep), ``user`` (a flag
 or a hand-written file).
 """
 

@@ -94,6 +94,7 @@ class FlopsInfo:
     profile: dict[str, Any] = field(default_factory=dict)
     stopped_by: str = ""
     not_counted: str | None = None
+    mining_charged: float = 0.0  # hard-negative mining FLOPs charged to the budget (0: reported apart from it)
 
 
 @dataclass

@@ -112,6 +112,7 @@ CASES = [
          "triplets.jsonl", "--hard-negatives", "3"),
     case("train-mine-negatives-0", "--mine-negatives must be an integer >= 1", "train", *TINY, "--mine-negatives", "0"),
     case("train-mine-and-hard", "not both", "train", *TINY, "--mine-negatives", "1", "--hard-negatives", "1"),
+    case("train-mining-in-budget-alone", "needs --mine-negatives", "train", *TINY, "--mining-in-budget"),
     case("mine-num-negatives-0", "--num-negatives must be an integer in [1, 64]", "mine", "pairs.jsonl", "--model",
          "random:pythia-14m", "--out", "m.jsonl", "--num-negatives", "0"),
     case("mine-out-exists", "already exists; pass --overwrite", "mine", "pairs.jsonl", "--model", "random:pythia-14m",

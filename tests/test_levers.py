@@ -321,7 +321,7 @@ def test_train_lever_flags_fail_in_one_line(tmp_path, args, message):
 
 
 def test_train_flags_set_the_recipe_with_user_provenance():
-    from st_recipe.cli.train import apply_levers
+    from st_recipe.recipe_builder import apply_levers
     from st_recipe.planner import plan
 
     r = apply_levers(plan(1e16), attention="bidirectional", prompts=('query=q: ', 'document=d: '),

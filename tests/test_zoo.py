@@ -28,7 +28,7 @@ def test_zoo_covers_the_papers_budgets_and_methods_with_full_recipes() -> None:
     for name, (recipe, _) in entries.items():
         assert name == f"{recipe.model}-{recipe.method}-embed"
         assert recipe.pairs > 0 and recipe.learning_rate > 0
-        assert all(p.source in {"paper", "derived", "heuristic", "fitted", "user"} for p in recipe.provenance.values())
+        assert all(p.source in {"paper", "derived", "heuristic", "measured", "fitted", "user"} for p in recipe.provenance.values())
 
 
 def test_zoo_list_shows_every_entry_and_its_build_state(tmp_path: Path) -> None:

@@ -64,6 +64,11 @@ from st_recipe.errors import StRecipeError
 @click.option("--mine-negatives", type=int, default=None, metavar="K",
               help="Mine K hard negatives per training pair with the base model (sentence-transformers' "
                    "mine_hard_negatives) before training, then train with them.")
+@click.option("--dry-run", is_flag=True,
+              help="Print the recipe this command would train (JSON, provenance included) and exit; writes nothing.")
+@click.option("--mining-in-budget", is_flag=True,
+              help="With --mine-negatives: charge the mining pass's FLOPs to --budget (training gets the rest); "
+                   "by default they are reported apart from it.")
 @click.option("--padding-free/--no-padding-free", default=True, show_default=True,
               help="Encode each side of a batch without padding: packed rows, or length-sorted sub-batches "
                    "where packing does not check out (same loss and gradients; fewer FLOPs run).")
@@ -82,10 +87,10 @@ def train_cmd(budget: str | None, recipe_file: str | None, zoo_name: str | None,
               attention: str | None = None, prompts: tuple[str, ...] = (), exclude_prompt_from_pooling: bool = False,
               matryoshka_dims: str | None = None, hard_negatives: int | None = None, mine_negatives: int | None = None,
               padding_free: bool = True, distributed: str | None = None, gpus: int | None = None, force: bool = False,
-              nodes: int = 1) -> None:
+              nodes: int = 1, mining_in_budget: bool = False, dry_run: bool = False) -> None:
     """Train an embedding model within a FLOP budget; writes a run dir that loads with SentenceTransformer(path)."""
     from st_recipe.planner import check_budget_ceiling
-    from st_recipe.recipe_builder import build_recipe
+    from st_recipe.recipe_builder import build_recipe, check_levers, lever_summary
 
     # Everything checkable without torch is checked first, so bad input fails in well under a second.
     if recipe_file is not None and zoo_name is not None:
@@ -93,12 +98,12 @@ def train_cmd(budget: str | None, recipe_file: str | None, zoo_name: str | None,
     check_batch_size(batch_size)
     check_min(mini_batch_size, "--mini-batch-size", 1)
     check_min(save_steps, "--save-steps", 1)
-    parse_prompts(prompts)
     negatives = _check_negative_flags(hard_negatives, mine_negatives)
-    if matryoshka_dims is not None:
-        from st_recipe.recipes import check_matryoshka_dims
-
-        check_matryoshka_dims(matryoshka_dims)
+    if mining_in_budget and not mine_negatives:
+        raise StRecipeError("--mining-in-budget charges mining to the budget: it needs --mine-negatives K")
+    levers = dict(attention=attention, prompts=prompts, include_prompt=not exclude_prompt_from_pooling,
+                  matryoshka_dims=matryoshka_dims, hard_negatives=negatives)
+    check_levers(**levers)
     if out is not None and not out.strip():
         raise StRecipeError("the output folder (--out) must not be empty")
     if repo_id is not None:
@@ -109,18 +114,15 @@ def train_cmd(budget: str | None, recipe_file: str | None, zoo_name: str | None,
         from st_recipe.zoo import get_entry
 
         get_entry(zoo_name)
-    if model is not None and distributed is None:  # --distributed only prints a command for other machines
+    if model is not None and distributed is None and not dry_run:  # these only print, for other machines too
         check_model(model)
     recipe = build_recipe(budget=budget, recipe=recipe_file or zoo_name, model=model, method=method,
                           method_args=method_args, batch_size=batch_size, mini_batch_size=mini_batch_size,
-                          learning_rate=learning_rate, max_seq_length=max_seq_length, bf16=bf16, seed=seed)
+                          learning_rate=learning_rate, max_seq_length=max_seq_length, bf16=bf16, seed=seed, **levers)
     check_budget_ceiling(recipe.budget, force)
-    recipe = apply_levers(recipe, attention=attention, prompts=prompts, include_prompt=not exclude_prompt_from_pooling,
-                          matryoshka_dims=matryoshka_dims)
-    if negatives is not None:
-        from st_recipe.planner import with_hard_negatives
-
-        recipe = with_hard_negatives(recipe, negatives)
+    if dry_run:
+        click.echo(json.dumps(recipe.to_dict(), indent=2))
+        return
     if distributed is not None:
         click.echo(distributed_command(distributed, recipe, gpus=gpus, nodes=nodes, bf16=bf16))
         return
@@ -130,7 +132,6 @@ def train_cmd(budget: str | None, recipe_file: str | None, zoo_name: str | None,
     check_run_out(target, overwrite=overwrite, resume=resume)
     if model is None:
         check_model(recipe.model)  # the planned or recipe's model
-    check_matryoshka_fits(recipe)
     pairs = check_data(data, anchor_column=anchor_column, positive_column=positive_column, seed=recipe.seed)
     if recipe.hard_negatives and not mine_negatives and hasattr(pairs, "with_negatives"):
         pairs.with_negatives(recipe.hard_negatives)  # a file without enough negatives fails here, before torch
@@ -151,7 +152,8 @@ def train_cmd(budget: str | None, recipe_file: str | None, zoo_name: str | None,
         result = train(recipe, pairs, target, resume=resume, overwrite=overwrite, **run_extras(),
                        gradient_checkpointing=gradient_checkpointing, save_steps=save_steps, quiet=quiet,
                        anchor_column=anchor_column, positive_column=positive_column, repo_id=repo_id,
-                       padding_free=padding_free, mine_negatives=bool(mine_negatives))
+                       padding_free=padding_free, mine_negatives=bool(mine_negatives),
+                       mining_in_budget=mining_in_budget)
     except KeyboardInterrupt:
         # Without --quiet the progress bar's line is still open; end it so the hint is a line of its own.
         click.echo(("" if quiet else "\n") + interrupted_hint(target), err=True)
@@ -200,70 +202,6 @@ def _check_negative_flags(hard: int | None, mine: int | None) -> int | None:
         raise StRecipeError(f"--mine-negatives must be an integer >= 1, not {mine}")
     value = mine if mine is not None else hard
     return None if value is None else check_negative_count(value)
-
-
-def parse_prompts(items: tuple[str, ...] | list[str]) -> dict[str, str]:
-    """``NAME=TEXT`` items (``--prompt``) as a dict; one-line errors for a missing ``=`` or a repeated name."""
-    from st_recipe.recipes import check_prompts
-
-    out: dict[str, str] = {}
-    for item in items:
-        name, eq, text = item.partition("=")
-        name = name.strip()
-        if not eq or not name:
-            raise StRecipeError(f'--prompt must look like NAME=TEXT (e.g. query="Represent this question: "), not {item!r}')
-        if name in out:
-            raise StRecipeError(f"--prompt {name} given twice")
-        out[name] = text
-    return check_prompts(out)
-
-
-def apply_levers(recipe, *, attention: str | None = None, prompts: tuple[str, ...] | list[str] = (),
-                 include_prompt: bool = True, matryoshka_dims: str | None = None):
-    """The recipe with the quality-lever flags applied (provenance ``user``); checked without torch."""
-    from st_recipe.recipes import check_matryoshka_dims
-
-    changes: dict = {}
-    if attention is not None and attention != recipe.attention:
-        changes["attention"] = attention
-    if prompts:
-        changes["prompts"] = parse_prompts(prompts)
-    if not include_prompt:
-        if not (changes.get("prompts") or recipe.prompts):
-            raise StRecipeError("--exclude-prompt-from-pooling needs a --prompt (or prompts in the recipe)")
-        changes["include_prompt"] = False
-    if matryoshka_dims is not None:
-        changes["matryoshka_dims"] = check_matryoshka_dims(matryoshka_dims)
-    return recipe.replace(**changes) if changes else recipe
-
-
-def lever_summary(recipe) -> str:
-    """The quality levers in use, for the start line ('' when all are off)."""
-    parts = []
-    if recipe.attention != "causal":
-        parts.append(f"attention {recipe.attention}")
-    if recipe.prompts:
-        parts.append("prompts " + ", ".join(recipe.prompts) + ("" if recipe.include_prompt else " (not pooled)"))
-    if recipe.matryoshka_dims:
-        parts.append("matryoshka " + ",".join(str(d) for d in recipe.matryoshka_dims))
-    if recipe.hard_negatives:
-        parts.append(f"{recipe.hard_negatives} hard negative(s) per pair")
-    return "".join(f"; {p}" for p in parts)
-
-
-def check_matryoshka_fits(recipe) -> None:
-    """Matryoshka dims no larger than the model's hidden size, where its shape can be read without torch."""
-    if not recipe.matryoshka_dims:
-        return
-    from st_recipe.recipes import check_matryoshka_dims
-    from st_recipe.shapes import resolve_shape
-
-    try:
-        hidden = getattr(resolve_shape(recipe.model), "hidden_size", None)
-    except StRecipeError:
-        return  # checked again in training, against the loaded model's embedding dimension
-    if isinstance(hidden, int):
-        check_matryoshka_dims(recipe.matryoshka_dims, hidden)
 
 
 def interrupted_hint(target: str) -> str:

@@ -104,6 +104,18 @@ def _check_same_run(root: Path, identity: dict[str, Any]) -> None:
                             "use --overwrite to start again")
 
 
+def charge_mining(budget: float | None, mining: Any) -> tuple[float | None, float]:
+    """(training budget, FLOPs charged): the mining pass's forward FLOPs come out of the budget when it is charged."""
+    if mining is None:
+        return budget, 0.0
+    if budget is None:
+        raise StRecipeError("mining inside the budget needs a FLOP budget (--budget)")
+    if mining.forward_flops >= budget:
+        raise StRecipeError(f"mining cost {format_flops(mining.forward_flops)} FLOP, the whole budget of "
+                            f"{format_flops(budget)} or more; raise the budget or mine outside it (st-recipe mine)")
+    return budget - mining.forward_flops, float(mining.forward_flops)
+
+
 def _holding_out_lock(fn: Any) -> Any:
     """Run ``train`` holding ``<out>.lock`` (its run dir and checkpoints are this process's until it returns)."""
     import functools
@@ -141,6 +153,7 @@ def train(
     padding_free: bool = True,
     tracking: Any = None, dev_eval: Any = None,  # training.tracking.Tracking (report_to), training.dev_eval.DevEval
     mine_negatives: bool = False,
+    mining_in_budget: bool = False,
 ) -> RunResult:
     """Train ``recipe`` on ``data`` until its FLOP budget is spent; write the run dir ``out``.
 
@@ -150,7 +163,8 @@ def train(
     fewer FLOPs run; see :mod:`st_recipe.training.packing`); ``False`` keeps the padded batch.
     With ``recipe.hard_negatives`` k, each pair trains with its first k hard negatives from the data, or, with
     ``mine_negatives``, k negatives mined with the base model before training (its encoding FLOPs are reported
-    in the record's ``data.hard_negatives.mining``, apart from the training budget).
+    in the record's ``data.hard_negatives.mining``, apart from the training budget unless ``mining_in_budget``:
+    then they are charged to the budget and training gets what is left, ``flops.mining_charged`` in the record).
     """
     import torch
 
@@ -207,7 +221,7 @@ def train(
     profile = profile_model(model)
     meter = FlopMeter(profile)
 
-    budget = recipe.budget
+    budget, charged = charge_mining(recipe.budget, mining if mining_in_budget else None)
     per_pair = pair_cost(model, train_pairs, meter, recipe.max_seq_length, recipe.seed, recipe.hard_negatives)
     if budget is None:
         budget = per_pair * recipe.pairs
@@ -266,8 +280,8 @@ def train(
                               cost_formula=method.cost_formula),
             data=data_info(source, pairs_all, train_pairs, held, planned_steps * recipe.batch_size / len(train_pairs),
                             recipe.hard_negatives, mining),
-            flops=FlopsInfo(budget=budget, planned=min(planned_steps * per_batch, budget), spent=state.flops,
-                            spent_fraction=state.flops / budget, executed_with_padding=state.padded,
+            flops=FlopsInfo(budget=budget + charged, planned=min(planned_steps * per_batch, budget), spent=state.flops,
+                            spent_fraction=(state.flops + charged) / (budget + charged), mining_charged=charged, executed_with_padding=state.padded,
                             paper_formula=method.flops_per_token(n, nt) * state.tokens, per_pair_estimate=per_pair,
                             profile=profile.to_dict(), stopped_by=state.stopped_by, not_counted=not_counted),
             steps=trainer.state.global_step,

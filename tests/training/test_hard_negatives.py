@@ -140,6 +140,39 @@ def test_train_mine_negatives_records_the_mining(tiny_neox_dir, tmp_path):
     assert hn["mining"]["forward_flops"] > 0 and 0.99 <= rec.flops.spent_fraction <= 1.0
 
 
+def _echo_pairs(path: Path) -> Path:
+    src = load_pairs("builtin", seed=0, limit=200)
+    path.write_text("".join(json.dumps({"anchor": a, "positive": a + " " + p}) + "\n" for a, p in src), encoding="utf-8")
+    return path
+
+
+def test_mining_in_budget_charges_its_flops_and_trains_on_the_rest(tiny_neox_dir, tmp_path):
+    """--mining-in-budget: mining + training land in [0.99, 1.0] of the budget; training alone spends less."""
+    from st_recipe.run import read_run
+    from st_recipe.training import train
+
+    data = str(_echo_pairs(tmp_path / "echo.jsonl"))
+    apart = read_run(train(_recipe(tiny_neox_dir, hard_negatives=1), data, tmp_path / "a", quiet=True,
+                           mine_negatives=True).out)
+    charged = read_run(train(_recipe(tiny_neox_dir, hard_negatives=1), data, tmp_path / "c", quiet=True,
+                             mine_negatives=True, mining_in_budget=True).out)
+    mined = charged.data.hard_negatives["mining"]["forward_flops"]
+    assert mined > 0 and apart.flops.mining_charged == 0 and charged.flops.mining_charged == pytest.approx(mined)
+    assert charged.flops.budget == apart.flops.budget == 4e9
+    assert 0.99 <= (charged.flops.spent + mined) / 4e9 <= 1.0 and 0.99 <= charged.flops.spent_fraction <= 1.0
+    assert charged.flops.spent < apart.flops.spent and charged.pairs_seen < apart.pairs_seen
+
+
+def test_mining_that_costs_the_whole_budget_is_refused(tiny_neox_dir, tmp_path):
+    from st_recipe import StRecipeError
+    from st_recipe.training import train
+
+    with pytest.raises(StRecipeError, match=r"mining cost .* the whole budget of"):
+        train(_recipe(tiny_neox_dir, hard_negatives=1, budget=1e8), str(_echo_pairs(tmp_path / "e.jsonl")),
+              tmp_path / "m", quiet=True, mine_negatives=True, mining_in_budget=True)
+    assert not (tmp_path / "m").exists()
+
+
 def test_train_refuses_when_mining_leaves_most_pairs_without_negatives(tiny_neox_dir, triplets, tmp_path, monkeypatch):
     """A random model rarely ranks the real positive first: among only its top 2 candidates the margin rejects both
     for most pairs. Training on the few left would drop most of the data, so it refuses in one line, no run."""
