@@ -87,12 +87,54 @@ CASES = [
     case("train-data-name-too-long", "File name too long", "train", *TINY, "--data", "a" * 300 + ".jsonl"),
     case("fit-sweep-name-too-long", "File name too long", "fit", "a" * 300),
     case("eval-cache-unwritable", "--cache '/proc/x' cannot be written", "eval", "runs/done", "--cache", "/proc/x"),
+    # Late errors, now before the model: mteb names (from an earlier eval's saved list, else mteb alone) ...
+    case("eval-tasks-unknown", "unknown mteb task 'NOPE'", "eval", "runs/done", "--tasks", "STS12,NOPE"),
+    case("eval-benchmark-unknown", "unknown benchmark 'NOPE'", "eval", "runs/done", "--benchmark", "NOPE"),
+    case("eval-tasks-unknown-saved-names", "unknown mteb task 'Banking77Clasification' (did you mean "
+         "Banking77Classification", "eval", "runs/done", "--tasks", "Banking77Clasification"),
+    case("eval-benchmark-unknown-saved-names", "did you mean MTEB(eng, v2)", "eval", "runs/done", "--benchmark",
+         "mteb(eng,v2)"),
+    # ... and --truncate-dim against the width the model's config files give (no weights in these folders).
+    case("eval-truncate-dim-too-wide", "--truncate-dim 33 exceeds the model's embedding dimension 32", "eval",
+         "stmodel", "--truncate-dim", "33"),
+    case("eval-truncate-dim-dense", "--truncate-dim 17 exceeds the model's embedding dimension 16", "eval",
+         "stdense", "--truncate-dim", "17"),
+    case("eval-truncate-dim-plain-folder", "exceeds the model's embedding dimension 128", "eval", "plainmodel",
+         "--truncate-dim", "129"),
+    case("eval-truncate-dim-catalogue", "exceeds the model's embedding dimension 128", "eval",
+         "random:pythia-14m", "--truncate-dim", "1000"),
 ]
 NEEDS_PROC = {"publish-dry-run-unwritable", "eval-cache-unwritable"}
 
 # Cases whose check needs a library (PEFT's config classes) but still no model.
 MAY_IMPORT = {"methods-peft-r-abc": {"peft", "torch", "transformers"},
-              "methods-peft-type-bogus": {"peft", "torch", "transformers"}}
+              "methods-peft-type-bogus": {"peft", "torch", "transformers"},
+              # No saved names yet: mteb itself is read (it imports datasets, not torch), before the model.
+              "eval-tasks-unknown": {"mteb", "datasets"}, "eval-benchmark-unknown": {"mteb", "datasets"}}
+# Cases run with mteb's names as an earlier eval saves them (a short list, so the test does not need mteb's).
+SAVED_NAMES = {"eval-tasks-unknown-saved-names", "eval-benchmark-unknown-saved-names"}
+
+
+def _save_mteb_names(cache: Path) -> None:
+    from importlib import metadata
+
+    cache.mkdir(parents=True, exist_ok=True)
+    names = {"tasks": ["STS12", "Banking77Classification", "SICK-R"],
+             "benchmarks": {"mteb(eng, v2)": "MTEB(eng, v2)", "mteb(eng, v1)": "MTEB(eng, v1)"}}
+    (cache / f"mteb-names-{metadata.version('mteb')}.json").write_text(json.dumps(names))
+
+
+def _st_folder(root: Path, modules: list[tuple[str, str, dict]], config: dict) -> None:
+    """A sentence-transformers folder without weights: modules.json, the model's config and each module's config."""
+    root.mkdir()
+    (root / "config.json").write_text(json.dumps(config))
+    listed = []
+    for idx, (kind, path, module_config) in enumerate(modules):
+        listed.append({"idx": idx, "name": str(idx), "path": path, "type": f"sentence_transformers.modules.{kind}"})
+        if path:
+            (root / path).mkdir()
+            (root / path / "config.json").write_text(json.dumps(module_config))
+    (root / "modules.json").write_text(json.dumps(listed))
 
 
 def _seed2(root: Path) -> None:
@@ -121,6 +163,13 @@ def _seed2(root: Path) -> None:
     from st_recipe.catalog import CATALOG
     from st_recipe.model_config import catalogue_config
 
+    small = {**catalogue_config(CATALOG["pythia-14m"]), "hidden_size": 32}
+    pooling = ("Pooling", "1_Pooling", {"embedding_dimension": 32, "pooling_mode": "mean"})
+    _st_folder(root / "stmodel", [("Transformer", "", {}), pooling], small)
+    _st_folder(root / "stdense", [("Transformer", "", {}), pooling, ("Dense", "2_Dense", {"in_features": 32,
+               "out_features": 16}), ("Normalize", "3_Normalize", {})], small)
+    (root / "plainmodel").mkdir()
+    (root / "plainmodel" / "config.json").write_text(json.dumps(catalogue_config(CATALOG["pythia-14m"])))
     for name, key, value in (("zeroheads", "num_attention_heads", 0), ("strlayers", "num_hidden_layers", "two")):
         (root / name).mkdir()
         (root / name / "config.json").write_text(json.dumps({**catalogue_config(CATALOG["pythia-14m"]), key: value}))
@@ -129,6 +178,8 @@ def _seed2(root: Path) -> None:
 def _run(c: Case, base: Path) -> Outcome:
     work = base / c.id / "work"
     _seed2(work)
+    if c.id in SAVED_NAMES:
+        _save_mteb_names(Path(_env(base / c.id)["ST_RECIPE_CACHE_DIR"]))
     before = _snapshot(work)
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "st_recipe.cli", *c.args], cwd=work,
@@ -216,3 +267,27 @@ def test_mine_quiet_prints_only_its_result_line(tmp_path: Path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stderr.strip() == "", proc.stderr[-2000:]  # no tqdm bars, no random-weights notice
     assert proc.stdout.count("\n") == 1 and "wrote m.jsonl" in proc.stdout
+
+
+def test_mteb_names_are_saved_for_the_next_name_check(tmp_path: Path, monkeypatch):
+    from st_recipe.evaluation import tasks
+
+    monkeypatch.setenv("ST_RECIPE_CACHE_DIR", str(tmp_path))
+    tasks._mteb_names.cache_clear()
+    try:
+        live = tasks._mteb_names()
+    finally:
+        tasks._mteb_names.cache_clear()
+    assert tasks._names_file().parent == tmp_path and tasks._names_file().is_file()
+    assert tasks.known_names() == live  # read back without mteb: the same names, the same suggestions
+    assert "sts12" in live[0] and "mteb(eng, v2)" in live[1]
+
+
+def test_embedding_width_of_older_pooling_files(tmp_path: Path):
+    from st_recipe.evaluation.width import embedding_width
+
+    legacy = {"word_embedding_dimension": 32, "pooling_mode_cls_token": True, "pooling_mode_mean_tokens": True}
+    _st_folder(tmp_path / "m", [("Transformer", "", {}), ("Pooling", "1_Pooling", legacy)], {"hidden_size": 32})
+    assert embedding_width(str(tmp_path / "m")) == 64  # cls and mean, concatenated
+    _st_folder(tmp_path / "odd", [("Transformer", "", {}), ("SomethingElse", "1_X", {})], {"hidden_size": 32})
+    assert embedding_width(str(tmp_path / "odd")) is None  # a module it cannot size: no check, the load decides

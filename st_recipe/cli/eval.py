@@ -42,6 +42,8 @@ def eval_cmd(model: str, benchmarks: tuple[str, ...], tasks: tuple[str, ...], ta
 
     from st_recipe.evaluation import evaluate, parse_task_file
     from st_recipe.evaluation.taskfiles import load_task_file
+    from st_recipe.evaluation.tasks import check_names
+    from st_recipe.evaluation.width import check_truncate_dim
 
     span = None
     if score_range is not None:
@@ -62,6 +64,9 @@ def eval_cmd(model: str, benchmarks: tuple[str, ...], tasks: tuple[str, ...], ta
     for spec in task_files:
         # The files are read and checked here, before mteb and the model take tens of seconds to load.
         load_task_file(parse_task_file(spec, span))
+    check_truncate_dim(model, truncate_dim)  # from the model's config files, before its weights load
+    # mteb's names, saved by an earlier eval (else mteb alone, without torch): before the model and its libraries.
+    check_names(benchmarks, tasks)
     # Superseded-task notices, retry logs and dataset map bars would drown the summary.
     warnings.filterwarnings("ignore", message=r".*is superseded by.*")
     quiet_libraries("mteb", "datasets", "sentence_transformers", "huggingface_hub")

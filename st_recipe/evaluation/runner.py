@@ -25,6 +25,7 @@ from st_recipe.evaluation.models import LoadedModel, base_model, base_settings, 
 from st_recipe.evaluation.summary import EvalSummary, TaskScore, save_summary
 from st_recipe.evaluation.taskfiles import build_local_task, load_task_file, parse_task_file
 from st_recipe.evaluation.tasks import PAPER_BENCHMARK, check_local_name, dedupe, resolve_tasks
+from st_recipe.evaluation.width import check_truncate_dim
 from st_recipe.run import RUN_RECORD, RunDir
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -301,6 +302,7 @@ def evaluate(
         check_local_name(data)
     if not benchmarks and not tasks and not parsed:
         benchmarks = (PAPER_BENCHMARK,)
+    check_truncate_dim(model, truncate_dim)  # from config files: a too-wide D fails before mteb and the weights
     task_objs = dedupe(resolve_tasks(benchmarks, tasks) + [build_local_task(d) for d in parsed])
     if compare_base and isinstance(model, (str, os.PathLike)):
         if not RunDir(Path(os.path.expanduser(os.fspath(model)))).is_run():

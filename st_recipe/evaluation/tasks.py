@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import functools
+import json
+import re
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from st_recipe._files import atomic_write_text, cache_root
 from st_recipe.catalog import suggest
 from st_recipe.errors import StRecipeError
 from st_recipe.evaluation.local_data import LocalData, is_local_task
@@ -47,9 +51,12 @@ def paper_15_tasks() -> list[AbsTask]:
     return tasks
 
 
+Names = tuple[dict[str, str], dict[str, str]]
+
+
 @functools.lru_cache(maxsize=1)
-def _mteb_names() -> tuple[dict[str, str], dict[str, str]]:
-    """Task names and benchmark names (+ aliases), each keyed by lower case."""
+def _mteb_names() -> Names:
+    """Task names and benchmark names (+ aliases), each keyed by lower case, from mteb itself."""
     import importlib
 
     import mteb
@@ -60,7 +67,47 @@ def _mteb_names() -> tuple[dict[str, str], dict[str, str]]:
     for bench in mteb.get_benchmarks():
         for name in [bench.name, *(getattr(bench, "aliases", None) or [])]:
             benchmarks[name.lower()] = name
+    _save_names(tasks, benchmarks)
     return tasks, benchmarks
+
+
+def _names_file() -> Path | None:
+    """Where the installed mteb version's names are kept (None without mteb)."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version("mteb")
+    except metadata.PackageNotFoundError:
+        return None
+    return cache_root() / f"mteb-names-{re.sub(r'[^A-Za-z0-9._-]', '_', version)}.json"
+
+
+def _save_names(tasks: dict[str, str], benchmarks: dict[str, str]) -> None:
+    path = _names_file()
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps({"tasks": sorted(tasks.values()), "benchmarks": benchmarks}))
+    except OSError:
+        pass  # only a shortcut for the next eval's name check: never a reason to fail this one
+
+
+def known_names() -> Names | None:
+    """mteb's names as :func:`_mteb_names` gives them, read without importing mteb when an earlier eval saved them.
+
+    Otherwise mteb is imported (seconds; no torch, no model). None when mteb is not installed.
+    """
+    path = _names_file()
+    if path is None:
+        return None
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        tasks = {name.lower(): name for name in saved["tasks"]}
+        benchmarks = {key: name for key, name in saved["benchmarks"].items()}
+        return tasks, benchmarks
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return _mteb_names()
 
 
 def _close(name: str, choices: Iterable[str]) -> str:
@@ -68,30 +115,40 @@ def _close(name: str, choices: Iterable[str]) -> str:
     return suggest(name, choices, cutoff=0.6, fold_case=True, list_choices=False)
 
 
+def check_names(benchmarks: Sequence[str] = (), tasks: Sequence[str] = (), names: Names | None = None) -> None:
+    """Raise a one-line error for the first unknown benchmark or task name (``names``: default :func:`known_names`)."""
+    names = names or known_names()
+    if names is None:
+        return  # no mteb: the evaluation itself says which extra to install
+    task_names, bench_names = names
+    for raw in benchmarks:
+        name = raw.strip()
+        if name.lower() not in {PAPER_BENCHMARK, *bench_names, *task_names}:
+            hint = _close(name, [PAPER_BENCHMARK, *bench_names.values(), *task_names.values()])
+            raise StRecipeError(f"unknown benchmark {name!r}{hint or ' (try paper-15 or MTEB(eng, v2))'}")
+    for raw in tasks:
+        for name in (n.strip() for n in raw.split(",")):
+            if name and name.lower() not in task_names:
+                raise StRecipeError(f"unknown mteb task {name!r}{_close(name, task_names.values())}")
+
+
 def resolve_tasks(benchmarks: Sequence[str] = (), tasks: Sequence[str] = ()) -> list[AbsTask]:
     """mteb task objects for benchmark names (``paper-15``, any mteb benchmark or task name) and task names."""
     import mteb
 
     task_names, bench_names = _mteb_names()
+    check_names(benchmarks, tasks, (task_names, bench_names))
     out: list[Any] = []
     for raw in benchmarks:
-        name = raw.strip()
-        if name.lower() == PAPER_BENCHMARK:
+        name = raw.strip().lower()
+        if name == PAPER_BENCHMARK:
             out += paper_15_tasks()
-        elif name.lower() in bench_names:
-            out += list(mteb.get_benchmark(bench_names[name.lower()]).tasks)
-        elif name.lower() in task_names:
-            out.append(mteb.get_task(task_names[name.lower()]))
+        elif name in bench_names:
+            out += list(mteb.get_benchmark(bench_names[name]).tasks)
         else:
-            hint = _close(name, [PAPER_BENCHMARK, *bench_names.values(), *task_names.values()])
-            raise StRecipeError(f"unknown benchmark {name!r}{hint or ' (try paper-15 or MTEB(eng, v2))'}")
+            out.append(mteb.get_task(task_names[name]))
     for raw in tasks:
-        for name in (n.strip() for n in raw.split(",")):
-            if not name:
-                continue
-            if name.lower() not in task_names:
-                raise StRecipeError(f"unknown mteb task {name!r}{_close(name, task_names.values())}")
-            out.append(mteb.get_task(task_names[name.lower()]))
+        out += [mteb.get_task(task_names[n.strip().lower()]) for n in raw.split(",") if n.strip()]
     return out
 
 
