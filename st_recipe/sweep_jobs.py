@@ -26,7 +26,8 @@ logger = logging.getLogger("st_recipe")
 
 JOB_SUFFIX = ".job.json"
 JOBS_DIR = "jobs"  # submitit's folder: pickles and each job's stdout/stderr logs
-_SLURM_ALIVE = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "SUSPENDED", "RESIZING", "UNKNOWN"}
+_SLURM_ALIVE = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "SUSPENDED", "RESIZING"}
+UNKNOWN_GRACE_S = 600  # sacct may not know a job just submitted; after this an unknown job counts as vanished
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,8 @@ class Marker:
         from st_recipe._files import atomic_write_text
 
         entry = {"executor": executor, "job_id": str(job.job_id), "submitted": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                 "log": str(job.paths.stderr), "folder": str(job.paths.folder), "devices": devices}
+                 "log": str(job.paths.stderr), "folder": str(job.paths.folder), "devices": devices,
+                 "submitted_at": time.time()}
         self.data = {**entry, "jobs": [*self.data.get("jobs", []), entry]}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.path, json.dumps(self.data, indent=2))
@@ -138,7 +140,10 @@ class Marker:
             return _pid_alive(int(job_id))
         import submitit
 
-        return str(submitit.SlurmJob(folder=self.data.get("folder", "."), job_id=job_id).state).upper() in _SLURM_ALIVE
+        state = str(submitit.SlurmJob(folder=self.data.get("folder", "."), job_id=job_id).state).upper()
+        if state == "UNKNOWN":
+            return time.time() - self.data.get("submitted_at", 0.0) < UNKNOWN_GRACE_S
+        return state in _SLURM_ALIVE
 
 
 def _pid_alive(pid: int) -> bool:

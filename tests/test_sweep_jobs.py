@@ -173,6 +173,27 @@ def test_slurm_jobs_ask_for_what_the_flags_say(tmp_path, monkeypatch):
     assert executor.parameters["array_parallelism"] == 4
 
 
+def test_slurm_job_states_decide_whether_a_cell_is_resubmitted(tmp_path, monkeypatch):
+    submitit = pytest.importorskip("submitit")
+    from st_recipe.sweep_jobs import Marker
+
+    states = {"1": "PENDING", "2": "UNKNOWN", "3": "FAILED", "4": "COMPLETED"}
+
+    class FakeSlurmJob:  # what sacct would say
+        def __init__(self, folder, job_id):
+            self.state = states[job_id]
+
+    monkeypatch.setattr(submitit, "SlurmJob", FakeSlurmJob)
+
+    def marker(job_id, age_s):
+        data = {"executor": "slurm", "job_id": job_id, "folder": str(tmp_path), "submitted_at": time.time() - age_s}
+        return Marker(tmp_path / "cells" / f"c{job_id}.job.json", data)
+
+    assert marker("1", 1e5).alive()  # pending: wait for it, never submit the cell again
+    assert marker("2", 5).alive() and not marker("2", 1e5).alive()  # unknown to sacct: only just after submission
+    assert not marker("3", 5).alive() and not marker("4", 5).alive()  # over: resubmitted unless the cell finished
+
+
 def test_parse_time():
     from st_recipe.sweep_executors import parse_time
 
