@@ -102,64 +102,106 @@ def profile_model(model: Any, *, attention_backward_factor: float = 2.0, probe_t
     the model's trainable flags must already be set by the method. ``attention_backward_factor`` is 2 for
     plain (math/eager) attention; fused kernels that recompute the scores cost 2.5.
     """
-    import torch
-
-    from st_recipe.architecture import find_blocks, hf_model
+    from st_recipe.architecture import hf_model
 
     model = hf_model(model)
-    config = getattr(model, "config", None)
-    records: list[tuple[str, int, bool, bool]] = []
-    hooks = []
+    probe = _GradientProbe()
+    probe.run(model, probe_tokens)
+    forward, backward, grad_layers = _matmul_costs(model, probe.records, *_lora_embedding_costs(model))
+    total_weights = sum({n: w for n, w, *_ in probe.records}.values())
+    attn_fwd, attn_bwd, layers_with_grad, n_layers = _attention_costs(
+        model, grad_layers, probe.qk_grad, attention_backward_factor)
+    return CostProfile(
+        forward_per_token=forward,
+        backward_per_token=backward,
+        attention_forward=attn_fwd,
+        attention_backward=attn_bwd,
+        matmul_weights=total_weights,
+        layers_with_grad=layers_with_grad,
+        layers=n_layers,
+    )
 
-    def watch(name: str, weights: int, trainable: bool) -> Any:
+
+class _GradientProbe:
+    """Step 1 of :func:`profile_model`: one forward pass with hooks, recording what gradients would reach.
+
+    ``records`` holds, per linear-layer call, ``(name, weights, input needs grad, output needs grad or
+    weight trains)``; ``qk_grad`` says whether each query/key projection's output needs a gradient, which
+    decides which halves of the score matmul's backward run.
+    """
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, int, bool, bool]] = []
+        self.qk_grad: dict[str, bool] = {}
+
+    def _watch(self, name: str, weights: int, trainable: bool) -> Any:
         def hook(_mod: Any, inputs: Any, output: Any) -> None:
             x = inputs[0] if inputs else None
             out_grad = bool(getattr(output, "requires_grad", False))
-            records.append((name, weights, bool(getattr(x, "requires_grad", False)), trainable or out_grad))
+            self.records.append((name, weights, bool(getattr(x, "requires_grad", False)), trainable or out_grad))
 
         return hook
 
-    # Whether queries and keys need gradients decides which halves of the score matmul's backward run.
-    qk_grad: dict[str, bool] = {}
-
-    def watch_qk(name: str) -> Any:
+    def _watch_qk(self, name: str) -> Any:
         def hook(_mod: Any, _inputs: Any, output: Any) -> None:
             out = output[0] if isinstance(output, tuple) else output
-            qk_grad[name] = qk_grad.get(name, False) or bool(getattr(out, "requires_grad", False))
+            self.qk_grad[name] = self.qk_grad.get(name, False) or bool(getattr(out, "requires_grad", False))
 
         return hook
 
-    for name, mod in model.named_modules():
-        if name.rsplit(".", 1)[-1] in _QK_NAMES:
-            hooks.append(mod.register_forward_hook(watch_qk(name)))
-    for name, mod in model.named_modules():
-        if isinstance(mod, torch.nn.Linear):
-            hooks.append(mod.register_forward_hook(watch(name, mod.weight.numel(), mod.weight.requires_grad)))
-        elif type(mod).__name__ == "Conv1D" and hasattr(mod, "weight"):  # GPT-2 style linear layers
-            hooks.append(mod.register_forward_hook(watch(name, mod.weight.numel(), mod.weight.requires_grad)))
+    def _install(self, model: Any) -> list[Any]:
+        import torch
+
+        hooks = []
+        for name, mod in model.named_modules():
+            if name.rsplit(".", 1)[-1] in _QK_NAMES:
+                hooks.append(mod.register_forward_hook(self._watch_qk(name)))
+        for name, mod in model.named_modules():
+            if isinstance(mod, torch.nn.Linear):
+                hooks.append(mod.register_forward_hook(self._watch(name, mod.weight.numel(), mod.weight.requires_grad)))
+            elif type(mod).__name__ == "Conv1D" and hasattr(mod, "weight"):  # GPT-2 style linear layers
+                hooks.append(mod.register_forward_hook(self._watch(name, mod.weight.numel(), mod.weight.requires_grad)))
+        return hooks
+
+    def run(self, model: Any, probe_tokens: int) -> None:
+        """Install the hooks, run ``probe_tokens`` tokens through ``model`` in training mode, remove them."""
+        import torch
+
+        hooks = self._install(model)
+        device = next(model.parameters()).device
+        ids = torch.ones((1, probe_tokens), dtype=torch.long, device=device)
+        was_training = model.training
+        try:
+            model.train()
+            with torch.enable_grad():
+                model(input_ids=ids, attention_mask=torch.ones_like(ids))
+        finally:
+            for h in hooks:
+                h.remove()
+            model.train(was_training)
+
+
+def _lora_embedding_costs(model: Any) -> tuple[float, float]:
+    """Per-token (forward, backward) FLOPs of LoRA on an embedding: a lookup into A (free), then a matmul with B."""
+    import torch
+
     extra_forward = extra_backward = 0.0
-    for name, mod in model.named_modules():
-        # LoRA on an embedding: a lookup into A (free) followed by a matmul with B (r × hidden per token).
+    for _name, mod in model.named_modules():
         lora_b = getattr(mod, "lora_embedding_B", None)
         if isinstance(lora_b, torch.nn.ParameterDict):
             for p in lora_b.values():
                 extra_forward += 2.0 * p.numel()
                 extra_backward += 2.0 * p.numel() if p.requires_grad else 0.0
-    device = next(model.parameters()).device
-    ids = torch.ones((1, probe_tokens), dtype=torch.long, device=device)
-    was_training = model.training
-    try:
-        model.train()
-        with torch.enable_grad():
-            model(input_ids=ids, attention_mask=torch.ones_like(ids))
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was_training)
+    return extra_forward, extra_backward
 
-    # Every call counts: a module applied twice per token (shared weights) really costs twice.
-    forward = extra_forward
-    backward = extra_backward
+
+def _matmul_costs(model: Any, records: list[tuple[str, int, bool, bool]], forward: float = 0.0,
+                  backward: float = 0.0) -> tuple[float, float, set[str]]:
+    """Per-token (forward, backward) matmul FLOPs of the probed calls added to ``forward``/``backward``
+    (the LoRA-embedding costs), and the layers gradients flow through.
+
+    Every call counts: a module applied twice per token (shared weights) really costs twice.
+    """
     grad_layers: set[str] = set()
     for name, weights, input_grad, output_grad in records:
         forward += 2.0 * weights
@@ -169,13 +211,22 @@ def profile_model(model: Any, *, attention_backward_factor: float = 2.0, probe_t
             backward += 2.0 * weights
         if output_grad or input_grad:
             grad_layers.add(name)
-    total_weights = sum({n: w for n, w, *_ in records}.values())
+    return forward, backward, grad_layers
 
-    # Attention scores: QK^T and AV, each 2·T²·d per layer forward; backward where gradients flow.
-    d_attn = _attention_width(config)
+
+def _attention_costs(model: Any, grad_layers: set[str], qk_grad: dict[str, bool],
+                     attention_backward_factor: float) -> tuple[float, float, int, int]:
+    """Attention-score coefficients per T²: (forward, backward, layers with gradients, layers).
+
+    QK^T and AV each cost 2·T²·d per layer forward; backward runs where gradients flow: dP and dV always,
+    dQ and dK only where queries and keys need gradients.
+    """
+    from st_recipe.architecture import find_blocks
+
+    d_attn = _attention_width(getattr(model, "config", None))
     stack, n_layers = find_blocks(model)
     layers_with_grad = 0
-    score_backward = 0.0  # in units of 2·T²·d: dP and dV always, dQ and dK only where they need gradients
+    score_backward = 0.0  # in units of 2·T²·d
     for i in range(n_layers):
         if not any(n.startswith(f"{stack}.{i}.") for n in grad_layers):
             continue
@@ -187,15 +238,7 @@ def profile_model(model: Any, *, attention_backward_factor: float = 2.0, probe_t
         score_backward += 2 + int(q) + int(k)
     attn_fwd = 4.0 * d_attn * n_layers
     attn_bwd = attention_backward_factor * d_attn * score_backward
-    return CostProfile(
-        forward_per_token=forward,
-        backward_per_token=backward,
-        attention_forward=attn_fwd,
-        attention_backward=attn_bwd,
-        matmul_weights=total_weights,
-        layers_with_grad=layers_with_grad,
-        layers=n_layers,
-    )
+    return attn_fwd, attn_bwd, layers_with_grad, n_layers
 
 
 _FUSED_QKV = ("query_key_value", "c_attn", "qkv_proj", "Wqkv")
