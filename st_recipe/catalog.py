@@ -211,7 +211,7 @@ def _spec_from_local(path: str) -> ModelSpec | None:
         return None
     if not isinstance(cfg, dict):
         return None
-    from st_recipe.model_config import check_shape_values, text_config
+    from st_recipe.config_values import check_shape_values, text_config
 
     # Every local folder passes here first: a zero or non-integer shape value is refused before any load.
     check_shape_values(text_config(cfg)[0], f"{cfg_path!r}")
