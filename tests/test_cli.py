@@ -104,8 +104,9 @@ def test_train_summary_labels_the_padded_count(monkeypatch, tmp_path):
     _fake_train(monkeypatch, finished)
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text("".join(json.dumps({"anchor": f"a{i}", "positive": f"p{i}"}) + "\n" for i in range(40)))
+    # Batch 16: the data is checked against the batch size before training (40 pairs cannot fill the planned 1024).
     result = run("train", "--model", "random:pythia-14m", "--budget", "1e15", "--out", str(tmp_path / "run"),
-                 "--data", str(pairs), "--quiet")
+                 "--data", str(pairs), "--batch-size", "16", "--quiet")
     assert result.exit_code == 0, result.output
     assert "executed incl. padding 1.2e+13" in result.output and "; with padding" not in result.output
     # A local data file is read (and checked) before training starts, and handed over as pairs.
