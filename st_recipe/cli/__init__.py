@@ -60,6 +60,11 @@ _NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 def os_error_line(exc: OSError) -> str:
     """``cannot use 'PATH': <reason>`` for an OSError (its errno text, not Python's repr)."""
+    import errno
+
+    if exc.errno == errno.ENOSPC:  # worded as the README says, with the file that did not fit
+        where = f" ({exc.filename})" if exc.filename is not None else ""
+        return f"no space left on device{where}"
     reason = exc.strerror or str(exc)
     return _one_line(f"cannot use {str(exc.filename)!r}: {reason}" if exc.filename is not None else reason)
 

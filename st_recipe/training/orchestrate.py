@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from st_recipe._files import OutputLock, atomic_write_text
+from st_recipe._files import OutputLock, atomic_write_text, disk_full
 from st_recipe.errors import StRecipeError
 from st_recipe.flops import FlopMeter, format_flops
 from st_recipe.recipes import Recipe
@@ -71,7 +71,9 @@ def check_out(out: Path, *, overwrite: bool, resume: bool) -> None:
             raise StRecipeError(f"refusing to replace {str(out)!r}: it is neither an earlier st-recipe run dir "
                                 f"(no {RUN_RECORD}) nor empty; choose another --out")
     ckpt = checkpoint_dir(out)
-    if ckpt.exists() and not resume and not overwrite:
+    # Only a complete checkpoint makes an unfinished run: a record alone (a run that failed or was killed
+    # before its first checkpoint) has nothing to resume, and the run below replaces it.
+    if _resumable(ckpt) and not resume and not overwrite:
         raise StRecipeError(f"{str(ckpt)!r} holds checkpoints of an unfinished run; pass --resume to continue "
                             "it or --overwrite to start again")
 
@@ -87,6 +89,22 @@ def prepare_out(out: Path, *, overwrite: bool, resume: bool) -> None:
         raise StRecipeError(f"cannot write the output folder {str(out)!r}: {exc.strerror or exc}") from None
     ckpt = checkpoint_dir(out)
     if ckpt.exists() and not resume:
+        shutil.rmtree(ckpt, ignore_errors=True)
+
+
+def _resumable(ckpt: Path) -> bool:
+    from st_recipe.training.trainer import latest_checkpoint
+
+    return latest_checkpoint(ckpt) is not None
+
+
+def _drop_unresumable(ckpt: Path, kept: bool) -> None:
+    """After a failed run: remove its checkpoint folder unless it holds a complete checkpoint (or is ``kept``).
+
+    Left behind, its record alone would make the next plain run refuse, naming an unfinished run that
+    cannot be resumed. ``kept``: the folder a --resume was pointed at, which is the user's and stays.
+    """
+    if not kept and ckpt.is_dir() and not _resumable(ckpt):
         shutil.rmtree(ckpt, ignore_errors=True)
 
 
@@ -130,7 +148,13 @@ def _holding_out_lock(fn: Any) -> Any:
         except OSError as exc:
             raise StRecipeError(f"cannot write the output folder {str(path)!r}: {exc.strerror or exc}") from None
         with OutputLock(path):
-            return fn(recipe, data, out, **kwargs)
+            ckpt = RunDir(path).checkpoints
+            kept = bool(kwargs.get("resume")) and ckpt.exists()
+            try:
+                return fn(recipe, data, out, **kwargs)
+            except BaseException:
+                _drop_unresumable(ckpt, kept)
+                raise
 
     return locked
 
@@ -297,12 +321,22 @@ def train(
             gradient_checkpointing=gradient_checkpointing,
             resumed=resume_from is not None, dev=extras.record(),
         )
-        run_dir.write(lambda tmp: save_encoder(model, tmp), record)
+        _save_run(run_dir, lambda tmp: save_encoder(model, tmp), record)
         if not keep_checkpoints:
             shutil.rmtree(run_dir.checkpoints, ignore_errors=True)
     if world > 1 and torch.distributed.is_initialized():
         torch.distributed.barrier()
     return RunResult(out=run_dir.path, record=record)
+
+
+def _save_run(run_dir: RunDir, save_model: Any, record: RunRecord) -> None:
+    """Write the run dir (through a temporary sibling); a full disk is one line naming the run dir."""
+    try:
+        run_dir.write(save_model, record)
+    except (OSError, RuntimeError) as exc:  # safetensors and torch raise their own types for a full disk
+        if disk_full(exc, run_dir.path.parent):
+            raise StRecipeError(f"no space left on device ({run_dir.path})") from None
+        raise
 
 
 def _resume_point(root: Path, identity: dict[str, Any]) -> Path | None:
@@ -357,6 +391,8 @@ def _budget_trainer(model: Any, recipe: Recipe, train_pairs: Any, state: BudgetS
             # Atomic: a run killed mid-write must not leave a truncated record that blocks --resume.
             atomic_write_text(checkpoints / IDENTITY_FILE, json.dumps(identity, indent=2))
         except OSError as exc:
+            if disk_full(exc, checkpoints):
+                raise StRecipeError(f"no space left on device ({checkpoints})") from None
             raise StRecipeError(f"cannot write checkpoints to {str(checkpoints)!r}: {exc.strerror or exc}") from None
     extras = extras or RunExtras(state)
     args = extras.args_class()(
