@@ -10,7 +10,7 @@ Rules, all read from ``recipes/defaults.yaml`` with their provenance:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from st_recipe.catalog import CATALOG, ModelSpec, parse_model_spec
@@ -63,6 +63,48 @@ def _default_method(name: str, defaults: dict[str, Any], method_args: dict[str, 
     return get_method_class(name).planned(defaults)
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    """What :func:`plan` was asked for, checked, with the defaults it reads (the seed of every later step)."""
+
+    budget: float
+    defaults: dict[str, Any]
+    hard_negatives: int
+    tpp: float
+    batch: int
+    cap: int | None
+    seq_len: int
+    devices: int
+    precision: str
+    method: str | None
+    fitted: Any
+    model: str | None = None
+    specs: tuple[Any, ...] = ()
+    model_value: Any = None  # the user's MODEL argument as written, when given
+
+    def choose(self, method_obj: Method) -> list[Candidate]:
+        """The models ``method_obj`` can train on at least one batch of the budget, best first."""
+        cands = [_candidate(s, method_obj, self.budget, self.tpp) for s in self.specs]
+        usable = [c for c in cands if c.pairs >= self.batch]
+        if not usable:
+            smallest = min(cands, key=lambda c: c.flops_per_token)
+            need = smallest.flops_per_token * self.tpp * self.batch
+            raise StRecipeError(
+                f"budget {format_flops(self.budget)} FLOP buys less than one batch of {self.batch} pairs; the minimum is "
+                f"{format_flops(need)} FLOP ({smallest.spec.name}, {method_obj.name})"
+            )
+        if self.model is not None or self.fitted is not None:
+            if self.fitted is not None and self.model is None:
+                best = self.fitted.model_for(self.budget, method_obj.name, [c.spec.name for c in usable])
+                return sorted(usable, key=lambda c: c.spec.name != best)
+            return usable
+        ratio = float(self.defaults["model_size"]["tokens_per_param"])
+        enough = [c for c in usable if c.pairs * self.tpp / c.n_params >= ratio]
+        ordered = sorted(enough, key=lambda c: -c.n_params) or sorted(usable, key=lambda c: c.n_params)
+        rest = sorted((c for c in usable if c not in ordered), key=lambda c: -c.n_params)
+        return ordered + rest
+
+
 def plan(
     budget: float | str,
     *,
@@ -82,7 +124,25 @@ def plan(
     ``max_memory`` is per device. With ``gpus`` per node × ``nodes`` > 1 devices, the memory check assumes fully
     sharded data parallelism over all of them (FSDP full shard or DeepSpeed ZeRO-3, see ``recipes/launch/``).
     ``hard_negatives`` k prices k more passage-side texts per pair, so the same budget buys fewer pairs.
+
+    Steps: check the inputs (:func:`_seed`), pick the method (:func:`_pick_method`), rank the models and fit
+    the memory cap (:class:`_Inputs` ``.choose``, :func:`_fit_memory`), then write the recipe (:func:`_allocate`).
     """
+    ins = _seed(budget, max_memory, method, precision, batch_size, fitted, gpus, nodes, hard_negatives)
+    primary, method_prov, args_prov = _pick_method(ins, method_args)
+    ins = _with_models(ins, model)
+    candidates = ins.choose(primary)
+    chosen, mem_note = candidates[0], ""
+    if ins.cap is not None:
+        chosen, mem_note = _fit_memory(ins, candidates, primary)
+    if chosen.method is not primary:
+        method_prov = args_prov = Provenance("heuristic", mem_note)
+    return _allocate(ins, chosen, primary, mem_note, method_prov, args_prov, batch_from_user=bool(batch_size))
+
+
+def _seed(budget: Any, max_memory: Any, method: str | None, precision: str, batch_size: int | None, fitted: Any,
+          gpus: int, nodes: int, hard_negatives: int) -> _Inputs:
+    """Step 1 of :func:`plan`: check the budget, devices, batch and hard negatives; read the defaults."""
     budget = check_budget(budget)
     devices = check_devices(gpus, nodes)
     defaults = load_defaults()
@@ -93,116 +153,80 @@ def plan(
     batch = int(batch_size or _value(defaults["batch_size"]))
     cap = parse_memory(max_memory) if max_memory is not None else None
     seq_len = int(_value(defaults["max_seq_length"]))
-    if batch % devices:
-        raise StRecipeError(f"batch size {batch} is not divisible by the {devices} devices")
+    check_batch_divides(batch, devices, "devices")
+    return _Inputs(budget, defaults, k, tpp, batch, cap, seq_len, devices, precision, method, fitted)
 
-    # 1. method
-    if method is not None:
-        method_name, method_prov = method, Provenance("user")
-    elif fitted is not None:
-        method_name, method_prov = fitted.method_for(budget), Provenance("fitted", fitted.describe())
+
+def _pick_method(ins: _Inputs, method_args: dict[str, Any] | None) -> tuple[Method, Provenance, Provenance]:
+    """Step 2 of :func:`plan`: the user's method, the fitted law's, or the paper's crossover rule."""
+    if ins.method is not None:
+        method_name, method_prov = ins.method, Provenance("user")
+    elif ins.fitted is not None:
+        method_name, method_prov = ins.fitted.method_for(ins.budget), Provenance("fitted", ins.fitted.describe())
     else:
-        crossover = float(_value(defaults["method_crossover"]))
-        above = budget >= crossover
-        method_name = _value(defaults["method_above" if above else "method_below"])
+        crossover = float(_value(ins.defaults["method_crossover"]))
+        above = ins.budget >= crossover
+        method_name = _value(ins.defaults["method_above" if above else "method_below"])
         method_prov = Provenance("paper", f"{'LoRA at or above' if above else 'full fine-tuning below'} the paper's crossover of {crossover:.3g} FLOP")
-    primary, args_prov = _default_method(method_name, defaults, method_args)
+    primary, args_prov = _default_method(method_name, ins.defaults, method_args)
+    return primary, method_prov, args_prov
 
-    # 2. model candidates
-    if model is not None:
-        specs = [resolve_shape(model)]
-        model_value, model_prov = parse_model_spec(model).raw, Provenance("user")
-    else:
-        specs = list(CATALOG.values())
-        model_value, model_prov = None, None
 
-    def choose(method_obj: Method) -> list[Candidate]:
-        cands = [_candidate(s, method_obj, budget, tpp) for s in specs]
-        usable = [c for c in cands if c.pairs >= batch]
-        if not usable:
-            smallest = min(cands, key=lambda c: c.flops_per_token)
-            need = smallest.flops_per_token * tpp * batch
-            raise StRecipeError(
-                f"budget {format_flops(budget)} FLOP buys less than one batch of {batch} pairs; the minimum is "
-                f"{format_flops(need)} FLOP ({smallest.spec.name}, {method_obj.name})"
-            )
-        if model is not None or fitted is not None:
-            if fitted is not None and model is None:
-                best = fitted.model_for(budget, method_obj.name, [c.spec.name for c in usable])
-                return sorted(usable, key=lambda c: c.spec.name != best)
-            return usable
-        ratio = float(defaults["model_size"]["tokens_per_param"])
-        enough = [c for c in usable if c.pairs * tpp / c.n_params >= ratio]
-        ordered = sorted(enough, key=lambda c: -c.n_params) or sorted(usable, key=lambda c: c.n_params)
-        rest = sorted((c for c in usable if c not in ordered), key=lambda c: -c.n_params)
-        return ordered + rest
+def _with_models(ins: _Inputs, model: str | None) -> _Inputs:
+    """Step 3 of :func:`plan`: the model candidates, the user's one or the whole catalogue."""
+    if model is None:
+        return replace(ins, specs=tuple(CATALOG.values()))
+    return replace(ins, model=model, specs=(resolve_shape(model),), model_value=parse_model_spec(model).raw)
 
-    candidates = choose(primary)
-    chosen = candidates[0]
-    mem_note = ""
-    if cap is not None:
-        chosen, mem_note = _fit_memory(candidates, primary, cap, batch, seq_len, precision, defaults, budget, tpp,
-                                       method is not None, choose, devices=devices, hard_negatives=k)
 
-    if model_value is None:
-        model_value = chosen.spec.name
-        if fitted is not None:
-            model_prov = Provenance("fitted", fitted.describe())
-        else:
-            rule = defaults["model_size"]
-            model_prov = Provenance("heuristic", str(rule["rule"]))
-    if chosen.method is not primary:
-        method_prov = Provenance("heuristic", mem_note)
-        args_prov = Provenance("heuristic", mem_note)
+def _model_choice(ins: _Inputs, chosen: Candidate) -> tuple[Any, Provenance]:
+    """The recipe's model and its provenance: the user's argument, the fitted law's pick, or the heuristic's."""
+    if ins.model is not None:
+        return ins.model_value, Provenance("user")
+    if ins.fitted is not None:
+        return chosen.spec.name, Provenance("fitted", ins.fitted.describe())
+    return chosen.spec.name, Provenance("heuristic", str(ins.defaults["model_size"]["rule"]))
+
+
+def _allocate(ins: _Inputs, chosen: Candidate, primary: Method, mem_note: str, method_prov: Provenance,
+              args_prov: Provenance, *, batch_from_user: bool) -> Recipe:
+    """Last step of :func:`plan`: the recipe for the chosen candidate, every field with its provenance."""
+    defaults, k, batch = ins.defaults, ins.hard_negatives, ins.batch
+    model_value, model_prov = _model_choice(ins, chosen)
     lr_value, lr_prov = learning_rate_for(chosen.spec)
     prov = {
         "model": model_prov,
         "method": method_prov,
         "method_args": args_prov,
         "budget": Provenance("user"),
-        "pairs": Provenance("derived", f"budget / ({chosen.method.cost_formula} = {chosen.flops_per_token:.4g} FLOP/token × {tpp:g} tokens/pair)"),
+        "pairs": Provenance("derived", f"budget / ({chosen.method.cost_formula} = {chosen.flops_per_token:.4g} FLOP/token × {ins.tpp:g} tokens/pair)"),
         "tokens_per_pair": _prov(defaults["tokens_per_pair"]) if not k else Provenance(
             "derived", f"{_value(defaults['tokens_per_pair'])} per pair + {k} hard negative(s) × "
                        f"{_value(defaults['negative_tokens'])} passage tokens"),
-        "batch_size": _sharded(Provenance("user") if batch_size else _prov(defaults["batch_size"]), devices, batch,
+        "batch_size": _sharded(Provenance("user") if batch_from_user else _prov(defaults["batch_size"]), ins.devices,
+                               batch,
                                # (the memory note once: here unless GradCache or freezing carry it)
-                               mem_note if cap is not None and not chosen.mini_batch_size
+                               mem_note if ins.cap is not None and not chosen.mini_batch_size
                                and chosen.method is primary else ""),
         "mini_batch_size": Provenance("heuristic", mem_note) if chosen.mini_batch_size else Provenance("heuristic", "no GradCache needed"),
         "learning_rate": lr_prov,
-        "schedule": _prov(defaults["schedule"]),
-        "warmup_ratio": _prov(defaults["warmup_ratio"]),
-        "temperature": _prov(defaults["temperature"]),
-        "max_seq_length": _prov(defaults["max_seq_length"]),
-        "weight_decay": _prov(defaults["weight_decay"]),
-        "pooling": _prov(defaults["pooling"]),
-        "precision": Provenance("user") if precision != "fp32" else Provenance("heuristic", "fp32 unless --bf16"),
+        **{name: _prov(defaults[name]) for name in ("schedule", "warmup_ratio", "temperature", "max_seq_length",
+                                                     "weight_decay", "pooling")},
+        "precision": Provenance("user") if ins.precision != "fp32" else Provenance("heuristic", "fp32 unless --bf16"),
         "seed": _prov(defaults["seed"], "heuristic"),
         **{name: _prov(defaults[name], "heuristic") for name in LEVERS},
         **({"hard_negatives": Provenance("user")} if k else {}),
     }
     return Recipe(
-        model=model_value,
-        method=chosen.method.name,
-        method_args=chosen.method.args(),
-        budget=budget,
-        pairs=chosen.pairs,
-        tokens_per_pair=tpp,
-        batch_size=batch,
-        mini_batch_size=chosen.mini_batch_size,
-        learning_rate=lr_value,
-        schedule=_value(defaults["schedule"]),
-        warmup_ratio=float(_value(defaults["warmup_ratio"])),
-        temperature=float(_value(defaults["temperature"])),
-        max_seq_length=seq_len,
-        weight_decay=float(_value(defaults["weight_decay"])),
-        pooling=_value(defaults["pooling"]),
-        precision=precision,
-        seed=int(_value(defaults["seed"])),
-        attention=_value(defaults["attention"]),
-        prompts=dict(_value(defaults["prompts"]) or {}),
-        include_prompt=bool(_value(defaults["include_prompt"])),
-        matryoshka_dims=_value(defaults["matryoshka_dims"]),
+        model=model_value, method=chosen.method.name, method_args=chosen.method.args(),
+        budget=ins.budget, pairs=chosen.pairs, tokens_per_pair=ins.tpp,
+        batch_size=batch, mini_batch_size=chosen.mini_batch_size, learning_rate=lr_value,
+        schedule=_value(defaults["schedule"]), warmup_ratio=float(_value(defaults["warmup_ratio"])),
+        temperature=float(_value(defaults["temperature"])), max_seq_length=ins.seq_len,
+        weight_decay=float(_value(defaults["weight_decay"])), pooling=_value(defaults["pooling"]),
+        precision=ins.precision, seed=int(_value(defaults["seed"])),
+        attention=_value(defaults["attention"]), prompts=dict(_value(defaults["prompts"]) or {}),
+        include_prompt=bool(_value(defaults["include_prompt"])), matryoshka_dims=_value(defaults["matryoshka_dims"]),
         hard_negatives=k or int(_value(defaults["hard_negatives"])),
         provenance=prov,
     )
@@ -239,39 +263,27 @@ def learning_rate_for(spec: Any) -> tuple[float, Provenance]:
                                           f"{spec.n_params:,}), {nearest.pretrain_lr:g} / {lr_div:g} = {value:g}.")
 
 
-def _fit_memory(
-    candidates: list[Candidate],
-    primary: Method,
-    cap: int,
-    batch: int,
-    seq_len: int,
-    precision: str,
-    defaults: dict[str, Any],
-    budget: float,
-    tpp: float,
-    method_fixed: bool,
-    choose: Any,
-    devices: int = 1,
-    hard_negatives: int = 0,
-) -> tuple[Candidate, str]:
-    """The first option that fits under ``cap`` per device: mini-batches, then block freezing, then smaller models."""
-    minis_ok = [m for m in defaults["memory"]["mini_batch_sizes"] if m < batch]
+def _fit_memory(ins: _Inputs, candidates: list[Candidate], primary: Method) -> tuple[Candidate, str]:
+    """The first option that fits under ``ins.cap`` per device: mini-batches, then block freezing, then smaller models."""
+    cap, batch, devices = ins.cap, ins.batch, ins.devices
+    assert cap is not None
+    minis_ok = [m for m in ins.defaults["memory"]["mini_batch_sizes"] if m < batch]
     if devices > 1:
         # Each device runs batch / devices pairs; a GradCache mini-batch only helps when smaller than that.
         minis_ok = [m for m in minis_ok if m < batch // devices]
     where = f"per device, fully sharded (FSDP full shard / ZeRO-3) over {devices} devices" if devices > 1 else ""
     minis = [None] + minis_ok
     methods: list[Method] = [primary]
-    if not method_fixed:
-        methods += [get_method("freeze", fraction=f) for f in defaults["memory"]["freeze_fractions"]]
+    if ins.method is None:
+        methods += [get_method("freeze", fraction=f) for f in ins.defaults["memory"]["freeze_fractions"]]
     smallest: tuple[int, str] | None = None
     for method_obj in methods:
-        cands = candidates if method_obj is primary else choose(method_obj)
+        cands = candidates if method_obj is primary else ins.choose(method_obj)
         for cand in cands:
             for mini in minis:
-                est = estimate_memory(cand.spec, method_obj, batch_size=batch, max_seq_length=seq_len,
-                                      precision=precision, mini_batch_size=mini, devices=devices,
-                                      hard_negatives=hard_negatives)
+                est = estimate_memory(cand.spec, method_obj, batch_size=batch, max_seq_length=ins.seq_len,
+                                      precision=ins.precision, mini_batch_size=mini, devices=devices,
+                                      hard_negatives=ins.hard_negatives)
                 label = f"{cand.spec.name} / {method_obj.describe()}" + (f" / mini-batch {mini}" if mini else "")
                 if smallest is None or est.total < smallest[0]:
                     smallest = (est.total, label)
@@ -330,6 +342,12 @@ def check_devices(gpus: Any, nodes: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise StRecipeError(f"--{name} must be an integer >= 1, not {value!r}")
     return gpus * nodes
+
+
+def check_batch_divides(batch: int, count: int, what: str = "processes") -> None:
+    """The one check that a global batch splits evenly over ``count`` devices or processes."""
+    if batch % count:
+        raise StRecipeError(f"batch size {batch} is not divisible by the {count} {what}")
 
 
 def method_costs(spec: Any, recipe: Recipe | None = None) -> list[dict[str, Any]]:
