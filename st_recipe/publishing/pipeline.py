@@ -128,8 +128,6 @@ def publish(
     ``no_scores`` allows a run without MTEB scores; ``overwrite`` lets a dry run replace an earlier dry run of
     the same run (see :mod:`st_recipe.publishing.files` for how one is recognised).
     """
-    from st_recipe import __version__
-
     run = Path(run_dir)
     rec = RunDir(run).read()
     repo = validate_repo_id(repo_id if repo_id is not None else (rec.repo_id or ""))
@@ -139,32 +137,13 @@ def publish(
                             "pass --allow-random to publish it anyway (the card will say so)")
     if overwrite and dry_run is None:
         raise StRecipeError("--overwrite only applies to --dry-run (a push replaces the repo's files by itself)")
-    summary = results_for(run, results)
-    if summary is None or not summary["tasks"]:
-        if not no_scores:
-            why = (f"run {str(run)!r} has no MTEB scores (no {RESULTS_FILE})" if summary is None else
-                   f"{str(results) if results is not None else str(run / RESULTS_FILE)!r} has no scored task (all failed)")
-            raise StRecipeError(f"{why}: run `st-recipe eval {run}` first, or pass --no-scores to publish without them")
-        # Failures alone are no result worth a card section or an uploaded summary.
-        summary = None
-    law = None
-    if frontier is not None:
-        from st_recipe.scaling import FittedLaw
-
-        law = FittedLaw.load(frontier)
+    summary = _scores(run, results, no_scores)
+    law = _fitted_law(frontier)
     secret = None if dry_run is not None else resolve_token(token)
     if revision is not None and not revision.strip():
         raise StRecipeError("--revision must name a branch")
-
-    notes: list[str] = []
-    if summary is None:
-        notes.append("no evaluation results (--no-scores): the card has no MTEB scores")
-    elif summary.get("model_name") and summary["model_name"] != repo:
-        notes.append(f"the results were filed as {summary['model_name']!r} in the mteb cache, not {repo!r}")
     identity = run_identity(run)
-    if summary is not None and summary.get("revision") not in (None, identity["model_revision"]):
-        notes.append(f"the results are for model revision {summary.get('revision')}, not this run's "
-                     f"{identity['model_revision']} (re-run `st-recipe eval` if the weights changed)")
+    notes = _notes(summary, repo, identity)
 
     if dry_run is not None:
         target = Path(dry_run)
@@ -175,8 +154,54 @@ def publish(
             check_no_secret(tmp, staged, token_to_scan_for(token))
             move_into_place(tmp, target)
         return PublishResult(repo_id=repo, files=staged, private=private, dry_run=target, notes=notes)
+    result = _push_staged(run, files, rec, summary, repo, law, identity, secret=secret, private=private,
+                          revision=revision, commit_message=commit_message)
+    result.notes = notes
+    return result
 
+
+def _scores(run: Path, results: str | os.PathLike[str] | None, no_scores: bool) -> dict[str, Any] | None:
+    """The run's eval summary, or None when it has no scored task and ``no_scores`` allows that (else refused)."""
+    summary = results_for(run, results)
+    if summary is None or not summary["tasks"]:
+        if not no_scores:
+            why = (f"run {str(run)!r} has no MTEB scores (no {RESULTS_FILE})" if summary is None else
+                   f"{str(results) if results is not None else str(run / RESULTS_FILE)!r} has no scored task (all failed)")
+            raise StRecipeError(f"{why}: run `st-recipe eval {run}` first, or pass --no-scores to publish without them")
+        # Failures alone are no result worth a card section or an uploaded summary.
+        return None
+    return summary
+
+
+def _fitted_law(frontier: str | os.PathLike[str] | None) -> Any:
+    """The fitted scaling law whose frontier the card plots, when ``frontier`` names one."""
+    if frontier is None:
+        return None
+    from st_recipe.scaling import FittedLaw
+
+    return FittedLaw.load(frontier)
+
+
+def _notes(summary: dict[str, Any] | None, repo: str, identity: dict[str, str]) -> list[str]:
+    """What the user should know about the scores published beside the model (missing, filed elsewhere, stale)."""
+    notes: list[str] = []
+    if summary is None:
+        notes.append("no evaluation results (--no-scores): the card has no MTEB scores")
+    elif summary.get("model_name") and summary["model_name"] != repo:
+        notes.append(f"the results were filed as {summary['model_name']!r} in the mteb cache, not {repo!r}")
+    if summary is not None and summary.get("revision") not in (None, identity["model_revision"]):
+        notes.append(f"the results are for model revision {summary.get('revision')}, not this run's "
+                     f"{identity['model_revision']} (re-run `st-recipe eval` if the weights changed)")
+    return notes
+
+
+def _push_staged(run: Path, files: list[str], rec: RunRecord, summary: dict[str, Any] | None, repo: str, law: Any,
+                 identity: dict[str, str], *, secret: str | None, private: bool, revision: str | None,
+                 commit_message: str | None) -> PublishResult:
+    """Check the Hub side, stage the upload beside the run and push it in one commit."""
     from huggingface_hub import HfApi
+
+    from st_recipe import __version__
 
     api = HfApi(token=secret)
     # Reachability, the token, the branch and the visibility are checked before the (slower) staging.
@@ -193,4 +218,4 @@ def publish(
                          description=description)
     is_private = private if existing_private is None else existing_private
     return PublishResult(repo_id=repo, files=staged, private=is_private, commit=getattr(info, "oid", None),
-                         commit_url=getattr(info, "commit_url", None), url=url, notes=notes)
+                         commit_url=getattr(info, "commit_url", None), url=url)
