@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from st_recipe.errors import StRecipeError
+from st_recipe.hub_ids import is_repo_id
 
 RANDOM_PREFIX = "random:"
 
@@ -190,7 +191,7 @@ def parse_model_spec(model: str) -> ModelRef:
     looks_like_path = model.startswith((".", "/", "~")) or os.sep in model.strip("/").replace("/", "", 1)
     if looks_like_path or os.path.exists(expanded) or model.count("/") > 1:
         raise StRecipeError(f"model path {model!r} does not exist or is not a folder")
-    if re.fullmatch(r"[\w.-]+/[\w.-]+", model):
+    if is_repo_id(model):
         return ModelRef(raw=model, kind="hub")
     raise StRecipeError(
         f"unknown model {model!r}: not a catalogue name{suggest(model, tuple(CATALOG))}, a Hub id (org/name) or a local folder"

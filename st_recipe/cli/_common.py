@@ -44,9 +44,9 @@ def check_data(data: str, *, anchor_column: str | None = None, positive_column: 
                 seed: int = 0, load: bool = True) -> Any:
     """Check --data; a local file is read now (returned as pairs), 'builtin' and Hub ids are returned as given."""
     import os
-    import re
 
     from st_recipe.data import BUILTIN, FILE_SUFFIXES, load_pairs
+    from st_recipe.hub_ids import parse_dataset_spec
 
     text = (BUILTIN if data is None else data).strip()
     if not text:
@@ -56,7 +56,7 @@ def check_data(data: str, *, anchor_column: str | None = None, positive_column: 
     path = os.path.expanduser(text)
     is_hub_id = (not os.path.exists(path) and os.path.splitext(text)[1].lower() not in FILE_SUFFIXES
                  and not text.startswith((".", "/", "~"))
-                 and re.fullmatch(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*(:[^/]*)?", text) is not None)
+                 and parse_dataset_spec(text) is not None)
     if is_hub_id:
         from st_recipe import hub_access
 

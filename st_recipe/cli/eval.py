@@ -88,10 +88,10 @@ def eval_cmd(model: str, benchmarks: tuple[str, ...], tasks: tuple[str, ...], ta
 def check_eval_model(model: str, *, compare_base: bool = False) -> None:
     """The model argument of eval: an existing model folder, a catalogue name or a reachable (or cached) Hub id."""
     import os
-    import re
     from pathlib import Path
 
     from st_recipe import hub_access
+    from st_recipe.hub_ids import is_repo_id, split_revision
     from st_recipe.run import RUN_RECORD
 
     raw = model.strip()
@@ -118,9 +118,9 @@ def check_eval_model(model: str, *, compare_base: bool = False) -> None:
         return
     if folder.exists():
         raise StRecipeError(f"{raw!r} is a file, not a model folder")
-    repo, at, revision = raw.partition("@")
-    if re.fullmatch(r"[\w.\-]+/[\w.\-]+", repo) and not raw.startswith((".", "~")):
-        hub_access.require_model(repo, revision=revision if at else None, instead="pass DIR as MODEL")
+    repo, revision = split_revision(raw)
+    if is_repo_id(repo):
+        hub_access.require_model(repo, revision=revision, instead="pass DIR as MODEL")
         return
     check_model(raw, instead="pass DIR as MODEL")
 

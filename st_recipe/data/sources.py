@@ -7,7 +7,6 @@ reader (:mod:`.builtin`, :mod:`.files` or :mod:`.hub`).
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,12 +15,7 @@ from st_recipe.data.files import FILE_SUFFIXES, load_file
 from st_recipe.data.hub import load_hub
 from st_recipe.data.pairs import PairData
 from st_recipe.errors import StRecipeError
-
-# org/name, org/name:config, org/name:config:split or org/name::split (the default config).
-_HUB_ID = re.compile(
-    r"^(?P<repo>[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*)(?::(?P<config>[\w.-]*)(?::(?P<split>[\w.%\[\]:+-]+))?)?$"
-)
-
+from st_recipe.hub_ids import parse_dataset_spec
 
 def load_pairs(
     source: str | os.PathLike[str] | None = BUILTIN,
@@ -53,8 +47,8 @@ def recorded_hub_id(source: str) -> str | None:
     """The Hub dataset repo named by a source string as a run record holds it (no file-system check), else None."""
     if source.lower().endswith(FILE_SUFFIXES) or os.path.isabs(source) or source.startswith((".", "~")):
         return None
-    m = _HUB_ID.match(source)
-    return m["repo"] if m else None
+    spec = parse_dataset_spec(source)
+    return spec["repo"] if spec else None
 
 
 @dataclass(frozen=True)
@@ -92,7 +86,7 @@ def classify_source(source: str | os.PathLike[str] | None) -> DataSource:
         or text.count("/") > 1
         or "\\" in text
     )
-    hub = _HUB_ID.match(text)
+    hub = parse_dataset_spec(text)
     if looks_like_path or hub is None:
         if hub is None and not looks_like_path:
             raise StRecipeError(

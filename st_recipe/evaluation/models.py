@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from st_recipe._text import slugify
 from st_recipe.catalog import parse_model_spec
 from st_recipe.errors import StRecipeError
+from st_recipe.hub_ids import is_repo_id, split_revision
 from st_recipe.run import EVAL_SUMMARY, MTEB_RESULTS, RUN_RECORD, RunDir, RunRecord
 
 # Files and folders inside a model folder that are not part of the model (they change without the
@@ -59,7 +59,7 @@ def folder_revision(folder: str | os.PathLike[str]) -> str:
 
 def _check_name(name: str) -> str:
     name = name.strip()
-    if not re.fullmatch(r"[\w.\-]+/[\w.\-]+", name):
+    if not is_repo_id(name):
         raise StRecipeError(f"model name {name!r} must look like 'org/name'")
     return name
 
@@ -116,10 +116,10 @@ def load_model(model: Any, *, model_name: str | None = None) -> LoadedModel:
         raise StRecipeError(f"{raw!r} is not a model folder (no modules.json, config.json or {RUN_RECORD})")
     if expanded.exists():
         raise StRecipeError(f"{raw!r} is a file, not a model folder")
-    repo, at, rev = raw.partition("@")
-    if re.fullmatch(r"[\w.\-]+/[\w.\-]+", repo) and not raw.startswith((".", "~")):
-        st_model = _load_st(repo, revision=rev if at else None)
-        return LoadedModel(st_model, _check_name(model_name or repo), _hub_revision(repo, rev if at else None))
+    repo, rev = split_revision(raw)
+    if is_repo_id(repo):
+        st_model = _load_st(repo, revision=rev)
+        return LoadedModel(st_model, _check_name(model_name or repo), _hub_revision(repo, rev))
     return base_model(raw, pooling="mean", max_seq_length=None, model_name=model_name)
 
 

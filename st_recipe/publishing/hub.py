@@ -6,46 +6,12 @@ HTTP status (or the connection problem), with the token masked should the client
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 from st_recipe.errors import StRecipeError
+from st_recipe.hub_ids import validate_repo_id  # noqa: F401 -- re-exported: publishing validates what it creates
 from st_recipe.publishing.files import GENERATED_PATTERNS, MODEL_PATTERNS
-
-_REPO_PART = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
-# First path segments the Hub routes itself (huggingface.co/datasets/x is a dataset), never an owner's name.
-_RESERVED_OWNERS = frozenset({"datasets", "spaces", "models", "api", "docs", "new", "settings", "organizations"})
-
-
-def validate_repo_id(repo_id: Any) -> str:
-    """``ORG/NAME`` with the Hub's character rules, or a one-line error."""
-    if repo_id is not None and not isinstance(repo_id, str):
-        raise StRecipeError(f"repo id must be text like ORG/NAME, not {type(repo_id).__name__}")
-    if not repo_id or not repo_id.strip():
-        raise StRecipeError("repo id is empty: pass --repo ORG/NAME")
-    parts = repo_id.split("/")
-    problem = None
-    if len(parts) != 2:
-        problem = "it must be exactly ORG/NAME (one '/')"
-    elif not all(parts):
-        problem = "the owner and the name must both be non-empty"
-    # fullmatch: a "$" anchor would let a trailing newline through.
-    elif not all(_REPO_PART.fullmatch(p) for p in parts):
-        problem = ("each part may use only ASCII letters, digits, '-', '_' and '.', "
-                   "and must start and end with a letter or digit")
-    elif any("--" in p or ".." in p for p in parts):
-        problem = "'--' and '..' are not allowed"
-    elif any(len(p) > 96 for p in parts):
-        problem = "each part may be at most 96 characters"
-    elif parts[1].lower().endswith(".git"):
-        problem = "the name cannot end in '.git'"
-    elif parts[0].lower() in _RESERVED_OWNERS:
-        problem = f"{parts[0]!r} is a Hub address, not an owner (did you mean ORG/NAME?)"
-    if problem:
-        raise StRecipeError(f"invalid repo id {repo_id!r}: {problem}")
-    return repo_id
-
 
 # ----------------------------------------------------------------------------------------- errors
 

@@ -29,14 +29,6 @@ def test_missing_file_and_unknown_sources(tmp_path: Path) -> None:
         load_pairs(str(tmp_path / "pairs.txt"))
 
 
-def test_hub_id_forms() -> None:
-    match = sources._HUB_ID.match
-    assert match("org/name")["repo"] == "org/name"
-    assert match("org/name:cfg")["config"] == "cfg"
-    assert match("org/name:cfg:train[:10%]")["split"] == "train[:10%]"
-    assert match("name") is None and match("a/b/c") is None
-
-
 def test_import_stays_light() -> None:
     import subprocess
 
