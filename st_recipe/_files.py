@@ -117,9 +117,29 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 obj = loads_json(line, f"{path}:{number}")
                 if not isinstance(obj, dict):
                     raise StRecipeError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
+                if "\\u" in line:  # only an escape can make a lone surrogate, which no tokenizer takes
+                    check_unicode(obj, f"{path}:{number}")
                 yield number, obj
         except UnicodeDecodeError:
             raise StRecipeError(f"{path}: not UTF-8 text") from None
+
+
+def check_unicode(value: Any, where: str) -> None:
+    """Raise a one-line error naming the key when a string in ``value`` holds a lone surrogate (not encodable text)."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:  # a loop, not recursion: the JSON may be nested as deeply as json.loads allows
+        key, item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend((str(k), v) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((key, v) for v in item)
+        elif isinstance(item, str) and not item.isascii():
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                named = f" {key!r}" if key else ""
+                raise StRecipeError(f"{where}:{named} not valid Unicode text (a lone surrogate {item[exc.start]!r} at "
+                                    f"character {exc.start + 1}); tokenizers reject it") from None
 
 
 CACHE_ENV = "ST_RECIPE_CACHE_DIR"

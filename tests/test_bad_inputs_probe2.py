@@ -103,6 +103,20 @@ CASES = [
          "--truncate-dim", "129"),
     case("eval-truncate-dim-catalogue", "exceeds the model's embedding dimension 128", "eval",
          "random:pythia-14m", "--truncate-dim", "1000"),
+    # Text the tokenizer rejects, refused where it is read: a lone surrogate (JSON "\ud800") names its place ...
+    case("train-data-lone-surrogate", "surrogate.jsonl: line 3: column 'anchor' is not valid Unicode text (a lone "
+         "surrogate", "train", *TINY, "--data", "surrogate.jsonl"),
+    case("train-negative-lone-surrogate", "line 2: column 'negative' is not valid Unicode", "train", *TINY, "--data",
+         "surrogate_neg.jsonl", "--hard-negatives", "1"),
+    case("mine-data-lone-surrogate", "column 'anchor' is not valid Unicode", "mine", "surrogate.jsonl", "--model",
+         "random:pythia-14m", "--out", "m.jsonl"),
+    case("eval-task-file-lone-surrogate", "sts_surrogate.jsonl:2: 'sentence1' not valid Unicode text", "eval",
+         "runs/done", "--task-file", "sts:sts_surrogate.jsonl"),
+    case("eval-retrieval-lone-surrogate", "corpus.jsonl:1: 'text' not valid Unicode text", "eval", "runs/done",
+         "--task-file", "retrieval:ret"),
+    # ... and a text of NUL characters only holds nothing: an empty row, skipped (6 rows, 5 pairs, 2 held out).
+    case("train-data-nul-only-text", "only 3 pairs from nul6.jsonl (after 2 held out", "train", *TINY, "--data",
+         "nul6.jsonl"),
 ]
 NEEDS_PROC = {"publish-dry-run-unwritable", "eval-cache-unwritable"}
 
@@ -151,6 +165,16 @@ def _seed2(root: Path) -> None:
     (root / "deep.jsonl").write_text("[" * 200_000 + "]" * 200_000 + "\n")
     (root / "bigint.jsonl").write_text(json.dumps({"anchor": "a", "positive": "b"}) + "\n"
                                        + '{"anchor": "a", "positive": "b", "n": ' + "7" * 5000 + "}\n")
+    pairs = [{"anchor": f"q{i}", "positive": f"p{i}"} for i in range(6)]
+    _jsonl(root / "surrogate.jsonl", pairs[:2] + [{"anchor": "bad \ud800", "positive": "x"}] + pairs[2:])
+    _jsonl(root / "surrogate_neg.jsonl", [{**p, "negative": "n\ud800" if i == 1 else f"n{i}"} for i, p in enumerate(pairs)])
+    _jsonl(root / "nul6.jsonl", [{**p, "anchor": "\0\0"} if i == 4 else p for i, p in enumerate(pairs)])
+    _jsonl(root / "sts_surrogate.jsonl", [{"sentence1": "a\udfff" if i == 1 else f"a{i}", "sentence2": f"b{i}",
+                                          "score": i} for i in range(4)])
+    (root / "ret").mkdir()
+    _jsonl(root / "ret" / "queries.jsonl", [{"_id": "q1", "text": "query"}])
+    _jsonl(root / "ret" / "corpus.jsonl", [{"_id": "d1", "text": "doc \ud83d alone"}])  # half of an emoji's pair
+    _jsonl(root / "ret" / "qrels.jsonl", [{"query-id": "q1", "corpus-id": "d1", "score": 1}])
     nan_sweep = root / "nan_sweep"
     nan_sweep.mkdir()
     rows = [{"cell": f"c{i}", "budget": b, "model": "pythia-14m", "method": "full", "config": "full()",
@@ -173,6 +197,10 @@ def _seed2(root: Path) -> None:
     for name, key, value in (("zeroheads", "num_attention_heads", 0), ("strlayers", "num_hidden_layers", "two")):
         (root / name).mkdir()
         (root / name / "config.json").write_text(json.dumps({**catalogue_config(CATALOG["pythia-14m"]), key: value}))
+
+
+def _jsonl(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))  # ensure_ascii: surrogates written as escapes
 
 
 def _run(c: Case, base: Path) -> Outcome:
@@ -291,3 +319,14 @@ def test_embedding_width_of_older_pooling_files(tmp_path: Path):
     assert embedding_width(str(tmp_path / "m")) == 64  # cls and mean, concatenated
     _st_folder(tmp_path / "odd", [("Transformer", "", {}), ("SomethingElse", "1_X", {})], {"hidden_size": 32})
     assert embedding_width(str(tmp_path / "odd")) is None  # a module it cannot size: no check, the load decides
+
+
+def test_tokenizable_text():
+    from st_recipe.data.pairs import tokenizable
+    from st_recipe.errors import StRecipeError
+
+    assert tokenizable("  ok \n", "x") == "ok" and tokenizable("\0\x01 \t", "x") == ""
+    assert tokenizable("caf\u00e9 \U0001f600", "x") == "caf\u00e9 \U0001f600"  # a proper pair is one character
+    assert tokenizable("a\0b", "x") == "a\0b"  # text around a NUL is still text
+    with pytest.raises(StRecipeError, match=r"^f: line 2: column 'anchor' is not valid Unicode text"):
+        tokenizable("x\ud800", "f: line 2: column 'anchor'")

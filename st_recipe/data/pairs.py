@@ -166,6 +166,30 @@ def check_enough(pairs: PairData | Sized, batch_size: int) -> None:
         )
 
 
+def tokenizable(text: str, where: str) -> str:
+    """``text`` stripped, as a tokenizer can take it: "" when nothing but control characters is left.
+
+    Where text enters (every pair reader), so the tokenizer never sees what it rejects: a lone surrogate
+    (JSON's "\\ud800" decodes to one) cannot be encoded as UTF-8 and is a one-line error naming the place;
+    text of NUL and other control characters only holds nothing to embed, so it counts as empty.
+    """
+    text = text.strip()
+    if text.isascii():
+        return text if text.isprintable() or not _only_controls(text) else ""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise StRecipeError(f"{where} is not valid Unicode text (a lone surrogate {text[exc.start]!r} at character "
+                            f"{exc.start + 1}); tokenizers reject it") from None
+    return text if text.isprintable() or not _only_controls(text) else ""
+
+
+def _only_controls(text: str) -> bool:
+    import unicodedata
+
+    return all(unicodedata.category(c)[0] in "CZ" for c in text)
+
+
 class Collector:
     """Turns raw rows into cleaned pairs while counting what was dropped and why."""
 
@@ -186,7 +210,7 @@ class Collector:
         if value is None:
             return ""
         if isinstance(value, str):
-            return value.strip()
+            return tokenizable(value, f"{self.where}: {self.unit} {pos}: column '{column}'")
         if allow_list and isinstance(value, (list, tuple)):
             if not value:
                 return None  # a positive list with nothing in it: the row is unusable, not fatal
@@ -212,7 +236,7 @@ class Collector:
                 if not isinstance(item, str):
                     raise StRecipeError(f"{self.where}: {self.unit} {pos}: column '{column}' holds "
                                         f"{type(item).__name__} ({_short(item)}), expected text or a list of texts")
-                text = item.strip()
+                text = tokenizable(item, f"{self.where}: {self.unit} {pos}: column '{column}'")
                 # A "negative" equal to the positive (or the anchor) would teach the model to push it away.
                 if text and text not in (a, p) and text not in out:
                     out.append(text)
