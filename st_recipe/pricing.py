@@ -15,6 +15,7 @@ def param_counts(spec: Any, method: Any) -> tuple[int, int]:
     """Exact non-embedding (N, N_t) of ``method`` on the model of ``spec`` (a ModelSpec or ModelShape)."""
     from st_recipe.catalog import ModelSpec
 
+    method.check_shape(spec)  # what the config alone rules out fails before the meta build imports torch
     if isinstance(spec, ModelSpec):
         counts = method.predict_params(spec)
         if counts is not None:

@@ -197,6 +197,28 @@ def _count(model_type: str, c: dict[str, Any]) -> dict[str, Any]:
                 max_positions=positions, rotary_pct=_rotary_pct(c, 1.0), tie_word_embeddings=tied, vocab_size=V)
 
 
+def has_biases(spec: Any) -> bool | None:
+    """Whether the base model of a shape holds any bias parameter, from its config; None when not known without torch.
+
+    Catalogue specs are GPT-NeoX (biased); a :class:`ModelShape` of an architecture with a formula is read
+    from its config switches, the same ones :func:`_count` counts by.
+    """
+    if not isinstance(spec, ModelShape):
+        return True if getattr(spec, "family", None) == "pythia" else None
+    text, nested = text_config(spec.config())
+    model_type = model_type_of(text)
+    if model_type not in DEFAULTS:
+        return None
+    c = resolve_config(text, nested)
+    if model_type in ("gpt2", "gpt_neox"):
+        return True  # LayerNorm biases at least
+    if model_type == "opt":
+        return bool(c["enable_bias"]) or bool(c["layer_norm_elementwise_affine"])
+    layout = _LLAMA_LIKE[model_type]
+    return bool(layout.qkv_bias is True or (isinstance(layout.qkv_bias, str) and c.get(layout.qkv_bias))
+                or (layout.mlp_bias and c.get(layout.mlp_bias)))
+
+
 def _rotary_pct(c: dict[str, Any], default: float) -> float:
     rope = c.get("rope_parameters") or c.get("rope_scaling") or {}
     for value in (c.get("rotary_pct"), c.get("partial_rotary_factor"),

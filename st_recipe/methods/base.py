@@ -117,6 +117,9 @@ class Method:
         """(N, N_t) for a catalogue shape without building the model; None if there is no closed form."""
         return None
 
+    def check_shape(self, spec: Any) -> None:
+        """Refuse a model this method cannot apply to, from its shape alone (before torch builds anything)."""
+
     def report(self, st_model: Any) -> ParamReport:
         """Current parameter counts of the model under this method."""
         return count_params(hf_model(st_model), self.name)

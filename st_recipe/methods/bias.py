@@ -37,6 +37,14 @@ class Bias(Method):
         set_trainable(model, _is_bias)
         return self.report(st_model)
 
+    def check_shape(self, spec: Any) -> None:
+        """A config that says there are no biases is refused now, as :meth:`apply` would after the model is built."""
+        from st_recipe.shapes import has_biases
+
+        if has_biases(spec) is False:
+            raise StRecipeError(f"bias: {spec.name} ({spec.model_type}) has no bias parameters (e.g. Llama-style "
+                                "models); choose another method")
+
     def activation_rule(self, spec: Any) -> Any:
         """No weight gradients, so no linear inputs: the norm input, attention and GELU input only (11h for f = 4h).
 
