@@ -121,6 +121,12 @@ CASES = [
          "--budget", "1e12", "--method", "bias"),
     case("plan-bias-no-biases", "has no bias parameters", "plan", "--model", "nobias", "--budget", "1e12",
          "--method", "bias"),
+    # Targets that match nothing: found on the meta device (torch, no weights: these folders hold none).
+    case("train-lora-targets-match-nothing", "lora targets 'nope' match no module of LlamaModel", "train", "--model",
+         "nobias", "--budget", "1e12", "--method", "lora", "--method-arg", "targets=nope"),
+    case("train-peft-targets-match-nothing", "Target modules nope not found", "train", "--model", "nobias",
+         "--budget", "1e12", "--method", "peft", "--method-arg", "peft_type=lora", "--method-arg",
+         "target_modules=nope"),
     case("train-data-nul-only-text", "only 3 pairs from nul6.jsonl (after 2 held out", "train", *TINY, "--data",
          "nul6.jsonl"),
 ]
@@ -130,7 +136,9 @@ NEEDS_PROC = {"publish-dry-run-unwritable", "eval-cache-unwritable"}
 MAY_IMPORT = {"methods-peft-r-abc": {"peft", "torch", "transformers"},
               "methods-peft-type-bogus": {"peft", "torch", "transformers"},
               # No saved names yet: mteb itself is read (it imports datasets, not torch), before the model.
-              "eval-tasks-unknown": {"mteb", "datasets"}, "eval-benchmark-unknown": {"mteb", "datasets"}}
+              "eval-tasks-unknown": {"mteb", "datasets"}, "eval-benchmark-unknown": {"mteb", "datasets"},
+              "train-lora-targets-match-nothing": {"peft", "torch", "transformers"},
+              "train-peft-targets-match-nothing": {"peft", "torch", "transformers"}}
 # Cases run with mteb's names as an earlier eval saves them (a short list, so the test does not need mteb's).
 SAVED_NAMES = {"eval-tasks-unknown-saved-names", "eval-benchmark-unknown-saved-names"}
 
