@@ -67,6 +67,8 @@ def compare_methods(model: str | None, methods: list[Any]) -> list[dict[str, Any
 
     Counts come from the model's config (meta device or the catalogue's closed forms): no weights are read.
     """
+    from st_recipe.errors import StRecipeError
+
     shape = None
     if model is not None:
         from st_recipe.shapes import resolve_shape
@@ -77,7 +79,11 @@ def compare_methods(model: str | None, methods: list[Any]) -> list[dict[str, Any
         row: dict[str, Any] = {"method": method.name, "args": method.args(), "cost": type(method).cost_formula,
                                "summary": type(method).summary}
         if shape is not None:
-            row.update(_report(shape, method))
+            try:
+                method.check_shape(shape)
+                row.update(_report(shape, method))
+            except StRecipeError as exc:  # a listing shows what does not apply (bias on a bias-free model)
+                row["unavailable"] = str(exc)
         rows.append(row)
     return rows
 

@@ -358,3 +358,13 @@ def test_has_biases_from_the_config_matches_the_meta_model(name: str):
     if said is None:
         pytest.skip(f"{name}: no closed form, left to the meta build")
     assert said == any(n.endswith("bias") for n, _ in meta_model(config).named_parameters())
+
+
+def test_methods_listing_for_a_bias_free_model_marks_bias_not_applicable(tmp_path: Path):
+    work = tmp_path / "work"
+    _seed2(work)
+    proc = subprocess.run([sys.executable, "-m", "st_recipe.cli", "methods", "--model", "nobias"], cwd=work,
+                          env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]  # the other methods are listed, not an error for all
+    assert "not applicable to this model: bias: nobias (llama) has no bias parameters" in proc.stdout
+    assert [line.split()[0] for line in proc.stdout.splitlines()[2:7]] == ["bias", "freeze", "full", "lora", "peft"]

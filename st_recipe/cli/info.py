@@ -69,10 +69,16 @@ def methods_cmd(model: str | None, method_args: tuple[str, ...], as_json: bool) 
         return
     rows = [("method", "trainable N_t", "total N", "N_t/N", "trainable (all)", "total (all)", "cost/token", "FLOP/token")]
     for r in records:
+        if "unavailable" in r:
+            rows.append((r["method"], "-", "-", "-", "-", "-", r["cost"], "-"))
+            continue
         rows.append((r["method"], f"{r['n_trainable']:,}", f"{r['n_params']:,}", f"{r['trainable_fraction']:.2%}",
                      f"{r['n_trainable_all']:,}", f"{r['n_params_all']:,}", r["cost"], f"{r['flops_per_token']:.4g}"))
     click.echo(format_table(rows))
     click.echo("N, N_t exclude embedding parameters (the paper's convention); '(all)' columns include them.")
+    for r in records:
+        if "unavailable" in r:
+            click.echo(f"not applicable to this model: {r['unavailable']}")
 
 
 @click.group("recipes")
