@@ -129,6 +129,52 @@ CASES = [
          "target_modules=nope"),
     case("train-data-nul-only-text", "only 3 pairs from nul6.jsonl (after 2 held out", "train", *TINY, "--data",
          "nul6.jsonl"),
+    # Round 3's new flags (tracking, dev evaluation, sweeps as jobs, levers through build_recipe).
+    case("train-report-to-unknown", "'nope' is not a supported tracker", "train", *TINY, "--report-to", "nope"),
+    case("train-report-to-none-and-tracker", "--report-to none turns tracking off", "train", *TINY, "--report-to",
+         "none,tensorboard"),
+    case("train-eval-file-missing", "task file 'missing.jsonl' does not exist", "train", *TINY, "--eval-file",
+         "sts:missing.jsonl"),
+    case("train-eval-file-unknown-kind", "unknown task file kind 'foo'", "train", *TINY, "--eval-file", "foo:x"),
+    case("train-eval-flops-abc", "'abc' is not a valid float", "train", *TINY, "--eval-flops", "abc"),
+    case("train-eval-flops-negative", "--eval-flops must be a positive number", "train", *TINY, "--eval-file",
+         "sts:dev_sts.jsonl", "--eval-flops", "-1"),
+    case("train-eval-points-0", "--eval-points must be an integer >= 1", "train", *TINY, "--eval-file",
+         "sts:dev_sts.jsonl", "--eval-points", "0"),
+    case("train-eval-flops-and-points", "give --eval-flops or --eval-points, not both", "train", *TINY,
+         "--eval-file", "sts:dev_sts.jsonl", "--eval-flops", "1e10", "--eval-points", "3"),
+    case("train-eval-points-without-file", "give --eval-file", "train", *TINY, "--eval-points", "3"),
+    case("train-mining-in-budget-dry-run", "needs --mine-negatives", "train", *TINY, "--dry-run",
+         "--mining-in-budget"),
+    case("train-prompt-no-equals", "--prompt must look like NAME=TEXT", "train", *TINY, "--prompt", "noequals"),
+    case("train-prompt-twice", "--prompt q given twice", "train", *TINY, "--prompt", "q=a", "--prompt", "q=b"),
+    case("train-exclude-prompt-alone", "needs a --prompt", "train", *TINY, "--exclude-prompt-from-pooling"),
+    case("train-matryoshka-not-integers", "comma-separated integers", "train", *TINY, "--matryoshka-dims", "10,abc"),
+    case("train-matryoshka-too-wide", "exceed the model's embedding dimension 128", "train", *TINY,
+         "--matryoshka-dims", "99999"),
+    case("train-attention-unknown", "'sideways' is not one of", "train", *TINY, "--attention", "sideways"),
+    case("train-freeze-fraction-0", "fraction must be a number > 0 and <= 1", "train", *TINY, "--method", "freeze",
+         "--method-arg", "fraction=0"),
+    case("train-freeze-blocks-too-many", "blocks=99 but the model has only 6 blocks", "train", *TINY, "--method",
+         "freeze", "--method-arg", "blocks=99"),
+    case("train-propulsion-degree-0", "degree must be a number > 0", "train", *TINY, "--method", "propulsion",
+         "--method-arg", "degree=0"),
+    case("plan-hard-negatives-negative", "--hard-negatives must be an integer in [0, 64]", "plan", "--budget",
+         "1e17", "--hard-negatives", "-1"),
+    case("plan-gpus-0", "--gpus must be an integer >= 1", "plan", "--budget", "1e17", "--gpus", "0"),
+    case("sweep-grid-unknown", "'nope' is not 'paper'", "sweep", "--grid", "nope", "--out", "s"),
+    case("sweep-executor-unknown", "'nope' is not one of 'inprocess', 'local', 'slurm'", "sweep", "--grid", "paper", "--out", "s", "--dry-run", "--executor",
+         "nope"),
+    case("sweep-max-parallel-0", "--max-parallel must be a positive integer", "sweep", "--grid", "paper", "--out", "s", "--dry-run", "--executor", "local",
+         "--max-parallel", "0"),
+    case("sweep-slurm-time-bad", "--slurm-time 'abc'", "sweep", "--grid", "paper", "--out", "s", "--dry-run", "--executor", "slurm", "--slurm-time", "abc"),
+    case("sweep-slurm-arg-no-value", "--slurm-arg 'novalue': give KEY=VALUE", "sweep", "--grid", "paper", "--out", "s", "--dry-run", "--executor", "slurm",
+         "--slurm-arg", "novalue"),
+    case("sweep-slurm-option-without-slurm", "--slurm-* options need --executor slurm", "sweep", "--grid", "paper", "--out", "s", "--dry-run", "--executor",
+         "local", "--slurm-partition", "gpu"),
+    case("sweep-grid-with-budgets", "--grid paper sets the budgets", "sweep", "--grid", "paper", "--out", "s", "--dry-run", "--budgets", "1e15"),
+    case("sweep-mfu-above-1", "--mfu must be in (0, 1]", "sweep", "--grid", "paper", "--out", "s", "--dry-run", "--mfu", "2"),
+    case("sweep-gpu-tflops-negative", "--gpu-tflops positive", "sweep", "--grid", "paper", "--out", "s", "--dry-run", "--gpu-tflops", "-5"),
 ]
 NEEDS_PROC = {"publish-dry-run-unwritable", "eval-cache-unwritable"}
 
@@ -169,6 +215,8 @@ def _seed2(root: Path) -> None:
     """The shared seed folder plus the probe's own files."""
     _seed(root)
     (root / "old.png").write_bytes(b"\x89PNG not really")
+    (root / "dev_sts.jsonl").write_text("".join(json.dumps({"sentence1": f"a{i}", "sentence2": f"b{i}", "score": i})
+                                                + "\n" for i in range(4)))
     (root / "five.jsonl").write_text("".join(json.dumps({"anchor": f"q{i}", "positive": f"p{i}"}) + "\n" for i in range(5)))
     killed = root / "runs" / "killed"  # an earlier run, and the checkpoints of a killed --overwrite beside it
     killed.mkdir(parents=True)

@@ -51,6 +51,8 @@ def parse_report_to(value: str | Sequence[str] | None) -> tuple[str, ...]:
     names = [str(i).strip().lower() for i in items if str(i).strip()]
     if names == ["none"] or not names:
         return ()
+    if "none" in names:
+        raise StRecipeError(f"--report-to none turns tracking off; it cannot be combined with {', '.join(n for n in names if n != 'none')}")
     for name in names:
         if name not in TRACKERS:
             raise StRecipeError(f"--report-to {name!r} is not a supported tracker; choose from "
