@@ -517,14 +517,17 @@ def with_seed(cell: Cell, seed: int) -> Cell:
 def budget_steps(bench: Bench, b: float) -> list[list[Cell]]:
     """The work at one grid budget, cheapest answers first; each step is re-planned from the rows finished so far.
 
-    1. the learning-rate scan of the plain default (full FT at 0.5x-8x the planned LR); 2. seeds 1 and 2 of the
-    planned cell and of the best LR; 3. the hand-written ST baseline, three seeds; 4. the rest of the grid (LoRA
-    scalings, freezing, Propulsion, levers); 5. seeds 1 and 2 of the two best cells of the whole grid.
+    1. the learning-rate scan of the plain default (full FT at 0.5x-4x the planned LR); 2. seeds 1 and 2 of the
+    best LR and of the planned cell; 3. the scan's 8x cell; 4. the hand-written ST baseline, three seeds; 5. the rest
+    of the grid (LoRA scalings, freezing, Propulsion, levers); 6. seeds 1 and 2 of the two best cells of the grid.
     """
     scan = [c for c in grid(b) if c.method == "full" and not c.levers]
-    best_lr = [c for c in best_configs(bench, b, k=1, among=scan)]
-    return [scan,
-            [with_seed(c, s) for c in (Cell(b), *best_lr) for s in SEEDS[1:]],
+    core = [c for c in scan if c.lr_scale <= 4]
+    best_lr = best_configs(bench, b, k=1, among=scan)
+    # Seeds alternate between the best LR and the planned one, so an interrupted run has both at n = 2 first.
+    return [core,
+            [with_seed(c, s) for s in SEEDS[1:] for c in (*best_lr, Cell(b))],
+            scan,
             [with_seed(Cell(b, baseline=True), s) for s in SEEDS],
             grid(b),
             [with_seed(c, s) for c in best_configs(bench, b) for s in SEEDS[1:]]]

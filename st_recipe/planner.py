@@ -258,9 +258,15 @@ def learning_rate_for(spec: Any) -> tuple[float, Provenance]:
     import math
 
     nearest = min(CATALOG.values(), key=lambda c: abs(math.log(c.n_params / max(1, spec.n_params))))
-    value = float(f"{nearest.pretrain_lr / lr_div:.6g}")
-    return value, Provenance("heuristic", f"{rule['rule']} Here: {nearest.name} (N {nearest.n_params:,} vs "
-                                          f"{spec.n_params:,}), {nearest.pretrain_lr:g} / {lr_div:g} = {value:g}.")
+    # A measured multiplier on the borrowed rule (recipes/defaults.yaml cites the benchmark it came from).
+    scale = rule.get("scale") or {}
+    factor = float(scale.get("value", 1.0))
+    value = float(f"{nearest.pretrain_lr / lr_div * factor:.6g}")
+    times = f" × {factor:g}" if factor != 1 else ""
+    why = f" {scale['note']}" if factor != 1 and scale.get("note") else ""
+    return value, Provenance(scale.get("source", "heuristic") if factor != 1 else "heuristic",
+                             f"{rule['rule']} Here: {nearest.name} (N {nearest.n_params:,} vs {spec.n_params:,}), "
+                             f"{nearest.pretrain_lr:g} / {lr_div:g}{times} = {value:g}.{why}")
 
 
 def _fit_memory(ins: _Inputs, candidates: list[Candidate], primary: Method) -> tuple[Candidate, str]:

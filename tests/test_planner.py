@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
@@ -172,3 +173,32 @@ def test_plan_cli_gpus_and_nodes_stay_torch_free():
     recipe = json.loads(proc.stdout)
     assert recipe["method"] == "full" and recipe["mini_batch_size"]
     assert "over the 8 devices" in recipe["provenance"]["batch_size"]["note"]
+
+
+def test_unknown_pretraining_lr_follows_the_written_rule_and_its_measured_scale(tmp_path, monkeypatch):
+    """A decoder whose pretraining LR is unknown borrows the nearest Pythia's LR / 10, times the scale
+    recipes/defaults.yaml gives (provenance and note say which, and where it was measured)."""
+    import copy
+    import math
+
+    from st_recipe import planner
+    from st_recipe.catalog import CATALOG
+    from st_recipe.shapes import resolve_shape
+    from tests.model_configs import TINY
+
+    folder = tmp_path / "llama-like"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(TINY["llama"]))
+    spec = resolve_shape(str(folder))
+    nearest = min(CATALOG.values(), key=lambda c: abs(math.log(c.n_params / max(1, spec.n_params))))
+    defaults = planner.load_defaults()
+    scale = (defaults["unknown_pretrain_lr"].get("scale") or {}).get("value", 1)
+    lr, prov = planner.learning_rate_for(spec)
+    assert lr == pytest.approx(nearest.pretrain_lr / 10 * scale) and nearest.name in prov.note
+
+    changed = copy.deepcopy(defaults)
+    changed["unknown_pretrain_lr"]["scale"] = {"value": 3, "source": "measured", "note": "see bench/results/x.md"}
+    monkeypatch.setattr(planner, "load_defaults", lambda: changed)
+    lr3, prov3 = planner.learning_rate_for(spec)
+    assert lr3 == pytest.approx(nearest.pretrain_lr / 10 * 3)
+    assert prov3.source == "measured" and "× 3" in prov3.note and "bench/results/x.md" in prov3.note
