@@ -1,9 +1,10 @@
-"""What a run trains on: its pairs with the recipe's hard negatives, prompts by column, the cost of a pair, the
-data part of the run record."""
+"""What a run trains on: its pairs loaded and split (:func:`load_training_data`) with the recipe's hard negatives,
+prompts by column, the cost of a pair, the data part of the run record."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from st_recipe.flops import FlopMeter
@@ -75,3 +76,29 @@ def column_prompts(recipe: Recipe) -> dict[str, str]:
     if "document" in recipe.prompts:
         out.update({f"negative_{j}": recipe.prompts["document"] for j in range(1, recipe.hard_negatives + 1)})
     return out
+
+
+@dataclass
+class TrainData:
+    """A run's data: where it came from, all its pairs, the training pairs (with their hard negatives) and the
+    held-out pairs (None when too few to hold any out)."""
+
+    source: str
+    pairs_all: Any
+    train_pairs: Any
+    held: Any
+
+
+def load_training_data(recipe: Recipe, data: Any, *, anchor_column: str | None, positive_column: str | None,
+                       mine_negatives: bool) -> TrainData:
+    """Read ``data`` (a source name, or loaded pairs), hold some pairs out and attach the recipe's hard negatives."""
+    from st_recipe.data import BUILTIN, check_enough, load_pairs
+    from st_recipe.training.heldout import split_heldout
+
+    source = str(data or BUILTIN) if isinstance(data, (str, type(None))) else getattr(data, "source", "pairs")
+    pairs_all = data if hasattr(data, "anchors") else load_pairs(
+        data or BUILTIN, anchor_column=anchor_column, positive_column=positive_column, seed=recipe.seed)
+    train_pairs, held = split_heldout(pairs_all, source)
+    train_pairs = negatives_for_training(recipe, pairs_all, train_pairs, mine_negatives)
+    check_enough(train_pairs, recipe.batch_size)
+    return TrainData(source, pairs_all, train_pairs, held)
