@@ -90,30 +90,12 @@ def train_cmd(budget: str | None, recipe_file: str | None, zoo_name: str | None,
               nodes: int = 1, mining_in_budget: bool = False, dry_run: bool = False) -> None:
     """Train an embedding model within a FLOP budget; writes a run dir that loads with SentenceTransformer(path)."""
     from st_recipe.planner import check_budget_ceiling
-    from st_recipe.recipe_builder import build_recipe, check_levers, lever_summary
+    from st_recipe.recipe_builder import build_recipe
 
     # Everything checkable without torch is checked first, so bad input fails in well under a second.
-    if recipe_file is not None and zoo_name is not None:
-        raise StRecipeError("give --recipe or --zoo, not both")
-    check_batch_size(batch_size)
-    check_min(mini_batch_size, "--mini-batch-size", 1)
-    check_min(save_steps, "--save-steps", 1)
-    negatives = _check_negative_flags(hard_negatives, mine_negatives)
-    if mining_in_budget and not mine_negatives:
-        raise StRecipeError("--mining-in-budget charges mining to the budget: it needs --mine-negatives K")
-    levers = dict(attention=attention, prompts=prompts, include_prompt=not exclude_prompt_from_pooling,
-                  matryoshka_dims=matryoshka_dims, hard_negatives=negatives)
-    check_levers(**levers)
-    if out is not None and not out.strip():
-        raise StRecipeError("the output folder (--out) must not be empty")
-    if repo_id is not None:
-        from st_recipe.publishing import validate_repo_id
-
-        validate_repo_id(repo_id)
-    if zoo_name is not None:
-        from st_recipe.zoo import get_entry
-
-        get_entry(zoo_name)
+    levers = _check_flags(recipe_file, zoo_name, batch_size, mini_batch_size, save_steps, hard_negatives,
+                          mine_negatives, mining_in_budget, out, repo_id, attention=attention, prompts=prompts,
+                          include_prompt=not exclude_prompt_from_pooling, matryoshka_dims=matryoshka_dims)
     if model is not None and distributed is None and not dry_run:  # these only print, for other machines too
         check_model(model)
     recipe = build_recipe(budget=budget, recipe=recipe_file or zoo_name, model=model, method=method,
@@ -126,11 +108,65 @@ def train_cmd(budget: str | None, recipe_file: str | None, zoo_name: str | None,
     if distributed is not None:
         click.echo(distributed_command(distributed, recipe, gpus=gpus, nodes=nodes, bf16=bf16))
         return
+    target, pairs = _check_inputs(recipe, out, data, model_given=model is not None, overwrite=overwrite,
+                                  resume=resume, anchor_column=anchor_column, positive_column=positive_column,
+                                  mine_negatives=mine_negatives, quiet=quiet)
+    try:
+        quiet_libraries()
+        from st_recipe.training import train
+
+        result = train(recipe, pairs, target, resume=resume, overwrite=overwrite, **run_extras(),
+                       gradient_checkpointing=gradient_checkpointing, save_steps=save_steps, quiet=quiet,
+                       anchor_column=anchor_column, positive_column=positive_column, repo_id=repo_id,
+                       padding_free=padding_free, mine_negatives=bool(mine_negatives),
+                       mining_in_budget=mining_in_budget)
+    except KeyboardInterrupt:
+        # Without --quiet the progress bar's line is still open; end it so the hint is a line of its own.
+        click.echo(("" if quiet else "\n") + interrupted_hint(target), err=True)
+        sys.exit(130)
+    if result.record is not None:
+        _print_result(result)
+
+
+def _check_flags(recipe_file: str | None, zoo_name: str | None, batch_size: int | None, mini_batch_size: int | None,
+                 save_steps: int | None, hard_negatives: int | None, mine_negatives: int | None,
+                 mining_in_budget: bool, out: str | None, repo_id: str | None, **levers: object) -> dict[str, object]:
+    """The flags checked on their own (no model, data or torch); returns the levers for ``build_recipe``."""
+    from st_recipe.recipe_builder import check_levers
+
+    if recipe_file is not None and zoo_name is not None:
+        raise StRecipeError("give --recipe or --zoo, not both")
+    check_batch_size(batch_size)
+    check_min(mini_batch_size, "--mini-batch-size", 1)
+    check_min(save_steps, "--save-steps", 1)
+    negatives = _check_negative_flags(hard_negatives, mine_negatives)
+    if mining_in_budget and not mine_negatives:
+        raise StRecipeError("--mining-in-budget charges mining to the budget: it needs --mine-negatives K")
+    levers = {**levers, "hard_negatives": negatives}
+    check_levers(**levers)
+    if out is not None and not out.strip():
+        raise StRecipeError("the output folder (--out) must not be empty")
+    if repo_id is not None:
+        from st_recipe.publishing import validate_repo_id
+
+        validate_repo_id(repo_id)
+    if zoo_name is not None:
+        from st_recipe.zoo import get_entry
+
+        get_entry(zoo_name)
+    return levers
+
+
+def _check_inputs(recipe, out: str | None, data: str, *, model_given: bool, overwrite: bool, resume: bool,
+                  anchor_column: str | None, positive_column: str | None, mine_negatives: int | None,
+                  quiet: bool) -> tuple[str, object]:
+    """The output folder, model and data checked for ``recipe`` before torch; returns (out, the pairs or source)."""
     from st_recipe.planner import budget_label
+    from st_recipe.recipe_builder import lever_summary
 
     target = out or f"runs/{model_slug(recipe.model)}-{recipe.method}-{budget_label(recipe.budget or 0)}"
     check_run_out(target, overwrite=overwrite, resume=resume)
-    if model is None:
+    if not model_given:
         check_model(recipe.model)  # the planned or recipe's model
     pairs = check_data(data, anchor_column=anchor_column, positive_column=positive_column, seed=recipe.seed)
     if recipe.hard_negatives and not mine_negatives and hasattr(pairs, "with_negatives"):
@@ -145,22 +181,12 @@ def train_cmd(budget: str | None, recipe_file: str | None, zoo_name: str | None,
         click.echo(f"model {display(recipe.model)}; method {recipe.method} {json.dumps(recipe.method_args)}; "
                    f"budget {recipe.budget:.4g} FLOP; batch {recipe.batch_size}; data {data}; out {target}"
                    f"{lever_summary(recipe)}", err=True)
-    try:
-        quiet_libraries()
-        from st_recipe.training import train
+    return target, pairs
 
-        result = train(recipe, pairs, target, resume=resume, overwrite=overwrite, **run_extras(),
-                       gradient_checkpointing=gradient_checkpointing, save_steps=save_steps, quiet=quiet,
-                       anchor_column=anchor_column, positive_column=positive_column, repo_id=repo_id,
-                       padding_free=padding_free, mine_negatives=bool(mine_negatives),
-                       mining_in_budget=mining_in_budget)
-    except KeyboardInterrupt:
-        # Without --quiet the progress bar's line is still open; end it so the hint is a line of its own.
-        click.echo(("" if quiet else "\n") + interrupted_hint(target), err=True)
-        sys.exit(130)
+
+def _print_result(result) -> None:
+    """The finished run in three lines: where and how long, FLOPs spent, held-out scores before -> after."""
     rec = result.record
-    if rec is None:
-        return
     f = rec.flops
     click.echo(f"wrote {result.out}  ({rec.steps} steps, {rec.pairs_seen:,} pairs, {rec.tokens_seen:,} tokens, "
                f"{rec.wall_time_s:.0f} s)")
@@ -180,9 +206,9 @@ def distributed_command(kind: str, recipe, *, gpus: int | None, nodes: int, bf16
     check_min(nodes, "--nodes", 1)
     from st_recipe.launch import CONFIG_PROCESSES
 
-    devices = (gpus or CONFIG_PROCESSES) * nodes
-    if recipe.batch_size % devices:
-        raise StRecipeError(f"batch size {recipe.batch_size} is not divisible by the {devices} processes")
+    from st_recipe.planner import check_batch_divides
+
+    check_batch_divides(recipe.batch_size, (gpus or CONFIG_PROCESSES) * nodes, "processes")
     argv = list(sys.argv[1:])
     if argv and argv[0] == "train":
         argv = argv[1:]
