@@ -62,6 +62,19 @@ def check_budget(budget: Any) -> float:
     return value
 
 
+MAX_BUDGET = 1e26
+"""The largest budget planned or trained without ``--force``: about the compute of today's largest pretraining
+runs, so a fine-tuning budget above it is a typo (1e40 planned 2.8e27 pairs, a run that could never end)."""
+
+
+def check_budget_ceiling(budget: float | None, force: bool = False, *, can_force: bool = True) -> None:
+    """Refuse a budget above :data:`MAX_BUDGET` unless ``force`` (``can_force``: the command has --force)."""
+    if budget is not None and budget > MAX_BUDGET and not force:
+        hint = "pass --force to use it anyway" if can_force else "sweep cells must stay below it"
+        raise StRecipeError(f"budget {budget:.3g} FLOP is above the {MAX_BUDGET:.0e} ceiling (more than the largest "
+                            f"pretraining runs; likely a typo); {hint}".replace("e+", "e"))
+
+
 @dataclass(frozen=True)
 class CostProfile:
     """Per-token and per-T² FLOP coefficients of one training step, read off a live model.

@@ -15,7 +15,9 @@ from typing import Any
 
 from st_recipe.catalog import CATALOG, ModelSpec, parse_model_spec
 from st_recipe.errors import StRecipeError
+from st_recipe.flops import MAX_BUDGET as MAX_BUDGET  # re-exported: the ceiling lives beside check_budget
 from st_recipe.flops import check_budget, format_flops, pairs_for_budget
+from st_recipe.flops import check_budget_ceiling as check_budget_ceiling  # re-exported
 from st_recipe.memory import MemoryEstimate, estimate_memory, format_bytes, parse_memory
 from st_recipe.methods import Method, get_method, get_method_class, list_methods
 from st_recipe.recipes import Provenance, Recipe, load_defaults
@@ -327,19 +329,6 @@ def with_hard_negatives(recipe: Recipe, k: int) -> Recipe:
         pairs = max(1, int(recipe.pairs * recipe.tokens_per_pair / tpp))
         out = out.replace("derived", f"the budget at {tpp:g} tokens per pair (hard negatives included)", pairs=pairs)
     return out
-
-
-MAX_BUDGET = 1e26
-"""The largest budget planned or trained without ``--force``: about the compute of today's largest pretraining
-runs, so a fine-tuning budget above it is a typo (1e40 planned 2.8e27 pairs, a run that could never end)."""
-
-
-def check_budget_ceiling(budget: float | None, force: bool = False, *, can_force: bool = True) -> None:
-    """Refuse a budget above :data:`MAX_BUDGET` unless ``force`` (``can_force``: the command has --force)."""
-    if budget is not None and budget > MAX_BUDGET and not force:
-        hint = "pass --force to use it anyway" if can_force else "sweep cells must stay below it"
-        raise StRecipeError(f"budget {budget:.3g} FLOP is above the {MAX_BUDGET:.0e} ceiling (more than the largest "
-                            f"pretraining runs; likely a typo); {hint}".replace("e+", "e"))
 
 
 def check_devices(gpus: Any, nodes: Any) -> int:
