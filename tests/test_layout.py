@@ -1,5 +1,5 @@
 """The package's shape: no import cycle between modules (imports inside functions included), no module over
-~400 lines, and no module outside the CLI importing it."""
+~400 lines, no function over 80 lines, and no module outside the CLI importing it."""
 
 from __future__ import annotations
 
@@ -87,3 +87,33 @@ def test_the_walker_sees_imports_inside_functions(tmp_path):
     mod = tmp_path / "x.py"
     mod.write_text("def f():\n    from st_recipe.catalog import get_spec\n    import st_recipe.flops\n")
     assert _imports(mod, "st_recipe.x", {"st_recipe.catalog", "st_recipe.flops"}) == {"st_recipe.catalog", "st_recipe.flops"}
+
+
+MAX_FUNCTION_LINES = 80
+
+
+def _long_functions(limit: int = MAX_FUNCTION_LINES) -> list[str]:
+    """``module.py:line name (N lines)`` for every function or method in the package longer than ``limit``."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > limit:
+                    found.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name} ({lines} lines)")
+    return found
+
+
+def test_no_function_is_too_long():
+    """Long orchestrators are split into named, documented steps (counted from ``def`` to the last line)."""
+    long = _long_functions()
+    assert not long, f"functions over {MAX_FUNCTION_LINES} lines: " + "; ".join(long)
+
+
+def test_the_function_walker_counts_lines_and_methods(tmp_path, monkeypatch):
+    pkg = tmp_path / "st_recipe"
+    pkg.mkdir()
+    (pkg / "m.py").write_text("def short():\n    a = 1\n    return a\n\n"
+                              "class C:\n    def long(self):\n" + "".join(f"        x{i} = {i}\n" for i in range(5)))
+    monkeypatch.setitem(globals(), "PACKAGE", pkg)
+    assert _long_functions(limit=5) == ["st_recipe/m.py:6 long (6 lines)"]
