@@ -573,6 +573,8 @@ def main() -> None:
     parser.add_argument("--phase", choices=("grid", "top", "all"), default="all")
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--rescore-only", action="store_true", help="score finished cells on sets added since")
+    parser.add_argument("--first", default="", help="comma-separated cell names to run before the phases "
+                        "(e.g. 6.0e12-full-lr2x-s1), for a question that cannot wait for its turn")
     parser.add_argument("--keep-weights", action="store_true", help="keep each cell's model weights (540 MB each)")
     args = parser.parse_args()
     manifest = Q.prepare(args.assets)
@@ -587,6 +589,12 @@ def main() -> None:
     if not args.report_only:
         bench.rescore()
         untrained(bench)
+        by_name = {c.name: c for b in (*GRID_BUDGETS, TOP_BUDGET) for c0 in grid(b)
+                   for c in (with_seed(c0, s) for s in SEEDS)}
+        for name in filter(None, args.first.split(",")):
+            if name not in by_name:
+                raise SystemExit(f"--first: unknown cell {name!r}")
+            bench.run(by_name[name])
         for phase in (("grid", "top") if args.phase == "all" else (args.phase,)):
             while todo := phase_cells(bench, phase):
                 bench.run(todo[0])

@@ -238,8 +238,8 @@ def plot_frontier(law: FittedLaw, points: list[Point], path: str | os.PathLike[s
         pts = [p for p in points if p.method == method]
         ax.scatter([p.budget for p in pts], [p.loss for p in pts], s=18, alpha=0.45, color=color)
         if method in law.methods:
-            best = [(b, l) for b, l in law.methods[method].points]
-            ax.scatter([b for b, _ in best], [l for _, l in best], s=40, color=color, edgecolor="black", linewidth=0.5)
+            best = list(law.methods[method].points)
+            ax.scatter([budget for budget, _ in best], [loss for _, loss in best], s=40, color=color, edgecolor="black", linewidth=0.5)
             ax.plot(grid, [law.loss(method, c) for c in grid], color=color, linewidth=1.5,
                     label=f"{method}: slope {law.methods[method].slope:.3f}, R² {law.methods[method].r2:.2f}")
     ax.plot(grid, [min(law.loss(m, c) for m in law.methods) for c in grid], color="black", linewidth=2.5,

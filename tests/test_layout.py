@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[1] / "st_recipe"
 MAX_LINES = 400
 
@@ -117,3 +119,17 @@ def test_the_function_walker_counts_lines_and_methods(tmp_path, monkeypatch):
                               "class C:\n    def long(self):\n" + "".join(f"        x{i} = {i}\n" for i in range(5)))
     monkeypatch.setitem(globals(), "PACKAGE", pkg)
     assert _long_functions(limit=5) == ["st_recipe/m.py:6 long (6 lines)"]
+
+
+def test_ruff_finds_nothing():
+    """The package passes the ruff configuration in pyproject.toml (pyflakes and pycodestyle)."""
+    import shutil
+    import subprocess
+    import sys
+
+    ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
+    if not Path(ruff).exists():
+        pytest.skip("ruff is not installed (it comes with the test extra)")
+    out = subprocess.run([ruff, "check", "st_recipe"], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
