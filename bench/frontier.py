@@ -82,8 +82,25 @@ class Cell:
 
     @property
     def planned(self) -> bool:
-        """The plain default: what ``st-recipe train --budget B`` runs with no method, LR or lever flag."""
-        return not self.baseline and self.method == "full" and not self.args and self.lr_scale == 1 and not self.levers
+        """The plain default: what ``st-recipe train --budget B`` runs today with no method, LR or lever flag."""
+        return (not self.baseline and self.method == "full" and not self.args and not self.levers
+                and self.lr_scale == default_scale())
+
+
+def planned_cell(budget: float) -> Cell:
+    """The plain default at a budget, as the defaults stand now."""
+    return Cell(budget, lr_scale=default_scale())
+
+
+def default_scale() -> float:
+    """The measured multiplier the planner applies to the borrowed LR rule (recipes/defaults.yaml; 1 without one).
+
+    Cells name their LR as a multiple of the rule *without* it (the nearest Pythia's pretraining LR / 10), so a cell's
+    name means the same learning rate before and after a default changes, and finished cells stay valid.
+    """
+    from st_recipe.planner import load_defaults
+
+    return float((load_defaults()["unknown_pretrain_lr"].get("scale") or {}).get("value", 1.0))
 
 
 def grid(budget: float) -> list[Cell]:
@@ -335,7 +352,7 @@ class Bench:
             fh.write(json.dumps(row) + "\n")
 
     def planned_lr(self, cell: Cell) -> float:
-        """The learning rate ``st-recipe plan`` picks for this budget, method and method arguments."""
+        """The reference LR of a cell's scales: what ``st-recipe plan`` picks, less the measured default scale."""
         key = (cell.budget, cell.method, cell.args)
         if key not in self.planned_lrs:
             cmd = [Q._st_recipe(), "plan", "--budget", f"{cell.budget:g}", "--model", str(self.model_dir),
@@ -343,7 +360,8 @@ class Bench:
             rc, text, _, _ = Q._run(cmd, self.work / "logs" / "plan.log")
             if rc != 0:
                 raise SystemExit(f"st-recipe plan failed:\n{text[-2000:]}")
-            self.planned_lrs[key] = float(json.loads(text[text.index("{"):text.rindex("}") + 1])["learning_rate"])
+            planned = float(json.loads(text[text.index("{"):text.rindex("}") + 1])["learning_rate"])
+            self.planned_lrs[key] = planned / default_scale()
         return self.planned_lrs[key]
 
     @staticmethod
@@ -358,7 +376,7 @@ class Bench:
         if cell.method != "full":
             cmd += ["--method", cell.method]
         cmd += self._method_args(cell)
-        if cell.lr_scale != 1:
+        if cell.lr_scale != default_scale():
             cmd += ["--lr", f"{self.planned_lr(cell) * cell.lr_scale:.6g}"]
         for lever in cell.levers:
             cmd += Q.LEVER_FLAGS[lever] if lever != "mrl" else ["--matryoshka-dims", ",".join(map(str, MRL_DIMS))]
@@ -526,7 +544,7 @@ def budget_steps(bench: Bench, b: float) -> list[list[Cell]]:
     best_lr = best_configs(bench, b, k=1, among=scan)
     # Seeds alternate between the best LR and the planned one, so an interrupted run has both at n = 2 first.
     return [core,
-            [with_seed(c, s) for s in SEEDS[1:] for c in (*best_lr, Cell(b))],
+            [with_seed(c, s) for s in SEEDS[1:] for c in dict.fromkeys((*best_lr, Cell(b), planned_cell(b)))],
             scan,
             [with_seed(Cell(b, baseline=True), s) for s in SEEDS],
             grid(b),
@@ -544,7 +562,7 @@ def phase_cells(bench: Bench, phase: str) -> list[Cell]:
         return []
     if phase == "top":
         best = best_configs(bench, GRID_BUDGETS[-1], k=1)
-        chosen = [Cell(TOP_BUDGET), *(Cell(TOP_BUDGET, c.method, c.args, c.lr_scale, c.levers) for c in best),
+        chosen = [planned_cell(TOP_BUDGET), Cell(TOP_BUDGET), *(Cell(TOP_BUDGET, c.method, c.args, c.lr_scale, c.levers) for c in best),
                   Cell(TOP_BUDGET, baseline=True)]
         return [c for c in (with_seed(c, s) for c in chosen for s in SEEDS) if not bench.done(c)]
     raise SystemExit(f"unknown phase {phase!r}")
