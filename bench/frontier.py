@@ -607,7 +607,7 @@ def main() -> None:
     if not args.report_only:
         bench.rescore()
         untrained(bench)
-        by_name = {c.name: c for b in (*GRID_BUDGETS, TOP_BUDGET) for c0 in grid(b)
+        by_name = {c.name: c for b in (*GRID_BUDGETS, TOP_BUDGET) for c0 in (*grid(b), Cell(b, baseline=True))
                    for c in (with_seed(c0, s) for s in SEEDS)}
         for name in filter(None, args.first.split(",")):
             if name not in by_name:
