@@ -244,7 +244,7 @@ class OutputLock:
         try:
             if _flock is None:
                 pid = _read_pid(fd)
-                return pid if pid is not None and pid != os.getpid() and _alive(pid) else None
+                return pid if pid is not None and pid != os.getpid() and pid_alive(pid) else None
             try:
                 _flock.flock(fd, _flock.LOCK_SH | _flock.LOCK_NB)
             except OSError:
@@ -333,13 +333,19 @@ def _read_pid(fd: int) -> int | None:
         return None
 
 
-def _alive(pid: int) -> bool:  # pragma: no cover - only the non-fcntl path asks
+def pid_alive(pid: int) -> bool:
+    """True while process ``pid`` runs (a zombie awaiting its parent's reaping counts as ended)."""
     if os.name == "nt":
         return True  # os.kill(pid, 0) would terminate it there; a stale file is then removed by hand
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
+    except OSError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
     except OSError:
         return True
     return True

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shlex
 import subprocess
 import time
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from st_recipe._files import pid_alive
 from st_recipe.sweep_executors import JobOptions, local_gpus, make_executor
 
 logger = logging.getLogger("st_recipe")
@@ -137,28 +137,13 @@ class Marker:
         if not job_id:
             return False
         if self.data.get("executor") == "local":
-            return _pid_alive(int(job_id))
+            return pid_alive(int(job_id))
         import submitit
 
         state = str(submitit.SlurmJob(folder=self.data.get("folder", "."), job_id=job_id).state).upper()
         if state == "UNKNOWN":
             return time.time() - self.data.get("submitted_at", 0.0) < UNKNOWN_GRACE_S
         return state in _SLURM_ALIVE
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    # A finished child of this process stays a zombie until reaped: that is not a live job.
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 # ------------------------------------------------------------------------------------------ the driver
