@@ -142,6 +142,17 @@ def simlex_splits(manifest: dict[str, Any], seed: int = 0) -> dict[str, list[dic
     return {"dev": rows[: len(rows) // 2], "test": rows[len(rows) // 2:]}
 
 
+def stratified_halves(by_label: dict[str, list[dict[str, Any]]], seed: int) -> dict[str, list[dict[str, Any]]]:
+    """Dev and test halves with equal numbers of each label (each label's rows shuffled with ``seed``)."""
+    out: dict[str, list[dict[str, Any]]] = {"dev": [], "test": []}
+    for label in sorted(by_label):
+        rows = by_label[label]
+        random.Random(seed).shuffle(rows)
+        out["dev"] += rows[: len(rows) // 2]
+        out["test"] += rows[len(rows) // 2:]
+    return out
+
+
 def polarity_splits(manifest: dict[str, Any], seed: int = 0) -> dict[str, list[dict[str, Any]]]:
     """Pang & Lee's sentence polarity (movie-review snippets labelled positive or negative; gensim's test data,
     200 sentences), split into dev and test halves with equal labels in each."""
@@ -150,13 +161,7 @@ def polarity_splits(manifest: dict[str, Any], seed: int = 0) -> dict[str, list[d
         label, _, text = line.partition(" ")
         if label.startswith("__label__") and text.strip():
             by_label.setdefault(label.removeprefix("__label__"), []).append({"text": text.strip(), "label": label})
-    out: dict[str, list[dict[str, Any]]] = {"dev": [], "test": []}
-    for label in sorted(by_label):
-        rows = by_label[label]
-        random.Random(seed).shuffle(rows)
-        out["dev"] += rows[: len(rows) // 2]
-        out["test"] += rows[len(rows) // 2:]
-    return out
+    return stratified_halves(by_label, seed)
 
 
 def newsgroups_splits(manifest: dict[str, Any], seed: int = 0) -> dict[str, list[dict[str, Any]]]:
@@ -192,13 +197,7 @@ def newsgroups_splits(manifest: dict[str, Any], seed: int = 0) -> dict[str, list
         if text:
             label = bunch["target_names"][int(target)]
             by_label.setdefault(label, []).append({"text": text, "label": label})
-    out: dict[str, list[dict[str, Any]]] = {"dev": [], "test": []}
-    for label in sorted(by_label):
-        rows = by_label[label]
-        random.Random(seed).shuffle(rows)
-        out["dev"] += rows[: len(rows) // 2]
-        out["test"] += rows[len(rows) // 2:]
-    return out
+    return stratified_halves(by_label, seed)
 
 
 def _gensim_bytes(manifest: dict[str, Any], name: str) -> bytes:
