@@ -191,7 +191,9 @@ def sweep(
         root.mkdir(parents=True, exist_ok=True)
         grid_path = root / GRID_FILE
         if not grid_path.is_file():
-            grid_path.write_text(json.dumps(spec, indent=2))
+            from st_recipe._files import atomic_write_text
+
+            atomic_write_text(grid_path, json.dumps(spec, indent=2))
     except OSError as exc:
         raise StRecipeError(f"cannot write the sweep dir {str(root)!r}: {exc.strerror or exc}") from None
     failures: list[Any] = []
