@@ -242,6 +242,9 @@ def _run_trainer(trainer: Any, callback: Any, state: BudgetState, extras: RunExt
         state.stopped_by = "budget"
     finally:
         callback.close(trainer.state.global_step)
+        strategy = getattr(getattr(trainer, "budget_settings", None), "padding_free", None)
+        if strategy is not None:
+            strategy.restore()
     extras.finish(trainer)
 
 

@@ -1,10 +1,13 @@
 """Padding-free training: each side of a batch runs without its padding, exactly.
 
-A padded batch runs every text at the batch's longest length. Two exact layouts replace it during
-training only (the SentenceTransformer's ``forward`` is shadowed for one loss call; the saved model is
-the plain ``Transformer + Pooling``):
+A padded batch runs every text at the batch's longest length. Exact layouts replace it during training
+only (the SentenceTransformer's ``forward`` is shadowed for one loss call; the saved model is the plain
+``Transformer + Pooling``):
 
-* packed rows (the default, :func:`encode_packed`): a side's texts are first-fit packed into a few rows
+* one flat stream per side (the default, :mod:`st_recipe.training.varlen`): the real tokens only, attention
+  restricted to each text, so executed FLOPs equal the useful ones on every length distribution. Checked
+  once on the first batch against the padded embeddings; models it does not fit take the next layout.
+* packed rows (:func:`encode_packed`): a side's texts are first-fit packed into a few rows
   of its longest length, ``position_ids`` restart at 0 for every text and no 2D mask is passed, so
   transformers builds a causal mask that never crosses texts (sdpa/eager/flex) or runs flash-attention's
   varlen kernel (one row of every text, :func:`_varlen_attention`). One forward per side, linear layers
@@ -166,21 +169,37 @@ def input_embedding(st_model: Any) -> Any:
 class PaddingFree:
     """How a training forward skips padding, and what it really ran.
 
-    ``pack`` (default): each side's texts are packed into a few rows (:func:`encode_packed`), after a
-    one-time check on the first batch that packing gives this model the padded batch's embeddings; where
-    it does not (or ``pack=False``), length-sorted sub-batches planned by ``planner``
-    (:func:`encode_sub_batches`). ``executed`` sums the FLOPs of the layouts that ran with gradients
-    (``sequence_flops`` per row at the row's width), for the run record.
+    ``varlen`` (default): each side runs as one flat stream of its real tokens with attention per text
+    (:mod:`st_recipe.training.varlen`), after a one-time check on the first batch that this gives the model the
+    padded batch's embeddings; flash-attention models run their own varlen kernel instead. Where the check
+    fails (or ``varlen=False``), ``pack``: texts first-fit packed into a few rows (:func:`encode_packed`),
+    checked the same way; else length-sorted sub-batches planned by ``planner`` (:func:`encode_sub_batches`).
+    A side without padding runs the padded forward. ``executed`` sums the FLOPs of the layouts that ran with
+    gradients (``sequence_flops`` per row at the row's width), for the run record; :meth:`restore` gives the
+    model its own attention back after training.
     """
 
     def __init__(self, planner: Callable[[list[int]], list[list[int]]], sequence_flops: Callable[[int], float],
-                 *, pack: bool = True) -> None:
+                 *, pack: bool = True, varlen: bool = True) -> None:
         self.planner = planner
         self.sequence_flops = sequence_flops
         self.pack = pack
         self.packs: bool | None = None  # None until checked on the first batch
+        self.use_varlen = varlen and pack
+        self.varlen: bool | None = None  # None until checked on the first batch
+        self._model: Any = None
+        self._before = ""
         self.executed = 0.0
         self.layouts: dict[str, int] = {}
+
+    def restore(self) -> None:
+        """Give the model back its own attention implementation (after training; varlen stays on until then,
+        since gradient-checkpoint recomputation replays the layers during the backward pass)."""
+        if self._model is not None:
+            from st_recipe.training import varlen
+
+            varlen.disable(self._model, self._before)
+            self._model = None
 
     def _count(self, layout: str, flops: float) -> None:
         import torch
@@ -188,6 +207,15 @@ class PaddingFree:
         if torch.is_grad_enabled():  # GradCache's no-grad pass is not counted (as in the padded meter)
             self.executed += flops
             self.layouts[layout] = self.layouts.get(layout, 0) + 1
+
+    def _check_varlen(self, st_model: Any, features: dict[str, Any]) -> None:
+        from st_recipe.training import varlen
+
+        hf = getattr(st_model[0], "auto_model", None)
+        before = varlen.current(hf) if hf is not None else ""
+        self.varlen = varlen.varlen_works(st_model, features)
+        if self.varlen:
+            self._model, self._before = hf, before
 
     def pop_executed(self) -> float:
         """FLOPs run since the last call."""
@@ -200,6 +228,19 @@ class PaddingFree:
         if mask is None or mask.dim() != 2:
             return original(features)
         rows, width = mask.shape
+        lengths_t = mask.sum(dim=1)
+        right = _right_padded(mask, lengths_t)
+        if right and int(lengths_t.min()) == width:
+            self._count("padded (no padding)", rows * self.sequence_flops(width))
+            return original(features)
+        if self.use_varlen and right and rows > 1 and not _varlen_attention(st_model):
+            if self.varlen is None:
+                self._check_varlen(st_model, features)
+            if self.varlen:
+                from st_recipe.training.varlen import encode_flat
+
+                self._count("flat stream (varlen)", sum(self.sequence_flops(int(t)) for t in lengths_t.tolist()))
+                return encode_flat(st_model, features)
         if self.pack and self.packs is None and _packable(mask) is not None:
             # Checked on the first batch that has something to pack (one that packs nothing proves nothing).
             self.packs = packing_works(st_model, features)
@@ -370,9 +411,11 @@ def packing_works(st_model: Any, features: dict[str, Any], rtol: float = 1e-4) -
         st_model.train(was_training)
 
 
-def padding_free_strategy(profile: CostProfile, overhead_tokens: float, *, pack: bool = True) -> Any:
-    """The default padding-free strategy for a model with cost ``profile``: packed rows, else priced sub-batches."""
-    return PaddingFree(sub_batch_planner(profile, overhead_tokens), profile.sequence_flops, pack=pack)
+def padding_free_strategy(profile: CostProfile, overhead_tokens: float, *, pack: bool = True,
+                          varlen: bool = True) -> Any:
+    """The default padding-free strategy for a model with cost ``profile``: a flat stream with attention per text,
+    else packed rows, else priced sub-batches."""
+    return PaddingFree(sub_batch_planner(profile, overhead_tokens), profile.sequence_flops, pack=pack, varlen=varlen)
 
 
 def sub_batch_planner(profile: CostProfile, overhead_tokens: float) -> Any:

@@ -13,6 +13,7 @@ from st_recipe.training.packing import (
     padding_free,
     plan_groups,
 )
+from st_recipe.training import varlen
 
 TEXTS_A = ["a", "The cat sat on the mat.", "Embeddings map sentences to vectors and more vectors.", "He cooked",
            "Rivers flow from the mountains to the sea, and back by rain over the hills again.", "x y",
@@ -68,24 +69,31 @@ def _loss_and_grads(model, features, layout):
                                            partition_mode="per_direction")
     model.zero_grad(set_to_none=True)
     planner = lambda lengths: plan_groups(lengths, overhead=0.0)  # noqa: E731 - as many groups as lengths
+    strategy = None
     if layout != "padded":
-        strategy = PaddingFree(planner, float, pack=layout == "packed")
+        strategy = PaddingFree(planner, float, pack=layout in ("packed", "varlen"), varlen=layout == "varlen")
         with padding_free(model, strategy):
             loss = loss_fn([dict(f) for f in features], None)
-        assert set(strategy.layouts) == {layout}, strategy.layouts
+        assert set(strategy.layouts) == {LAYOUT_NAMES[layout]}, strategy.layouts
         assert 0 < strategy.executed < sum(f["attention_mask"].numel() for f in features)
+        if layout == "varlen":  # every real token once, no padding at all
+            assert strategy.executed == sum(int(f["attention_mask"].sum()) for f in features)
     else:
         loss = loss_fn([dict(f) for f in features], None)
-    loss.backward()
+    loss.backward()  # outside the block, as in the trainer (gradient checkpointing recomputes here)
+    if strategy is not None:
+        strategy.restore()
+        assert model[0].auto_model.config._attn_implementation == "sdpa"
     grads = {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
     return float(loss.detach()), grads
 
 
+LAYOUT_NAMES = {"varlen": "flat stream (varlen)", "packed": "packed", "sub-batches": "sub-batches"}
 METHODS = [("full", {}), ("lora", {"r": 4}), ("bias", {}), ("freeze", {"blocks": 1}), ("propulsion", {"degree": 10}),
            ("peft", {"peft_type": "ia3"})]
 
 
-@pytest.mark.parametrize("layout", ["packed", "sub-batches"])
+@pytest.mark.parametrize("layout", ["varlen", "packed", "sub-batches"])
 @pytest.mark.parametrize("arch", ["neox", "llama"])
 @pytest.mark.parametrize("method, args", METHODS)
 def test_same_loss_gradients_and_embeddings_as_the_padded_batch(tiny_neox_dir, tiny_llama_dir, arch, method, args,
@@ -118,6 +126,10 @@ def test_same_loss_gradients_and_embeddings_as_the_padded_batch(tiny_neox_dir, t
             lengths = features[0]["attention_mask"].sum(1).tolist()
             one_row = encode_packed(model, dict(features[0]), [list(range(len(lengths)))], row_width=sum(lengths))
             assert torch.allclose(one_row["sentence_embedding"], padded, rtol=1e-5, atol=1e-6)
+        elif layout == "varlen":
+            varlen.enable(model[0].auto_model)
+            free = varlen.encode_flat(model, dict(features[0]))
+            varlen.disable(model[0].auto_model)
         else:
             free = encode_sub_batches(model.forward, dict(features[0]), lambda n: plan_groups(n, overhead=0.0))
     assert torch.allclose(free["sentence_embedding"], padded, rtol=1e-5, atol=1e-6)
@@ -156,6 +168,8 @@ def test_train_default_is_padding_free_and_spends_its_budget(tiny_neox_dir, tmp_
     for rec in (free, padded):
         assert 0.99 <= rec.flops.spent_fraction <= 1.0, rec.flops
     assert free.flops.spent <= free.flops.executed_with_padding < padded.flops.executed_with_padding
+    # The flat stream runs the real tokens only: what ran is what was metered (round 2's packed rows: 1.3x).
+    assert free.flops.executed_with_padding <= 1.001 * free.flops.spent, free.flops
     assert free.steps == padded.steps and free.pairs_seen == padded.pairs_seen
     assert free.loss.per_step == pytest.approx(padded.loss.per_step, rel=1e-3)
 
@@ -184,9 +198,11 @@ def test_cli_flag_reaches_train(monkeypatch, tmp_path, flag, expected):
     assert seen["padding_free"] is expected
 
 
+@pytest.mark.parametrize("use_varlen", [True, False])
 @pytest.mark.parametrize("arch", ["neox", "llama"])
-def test_packing_is_checked_on_the_first_batch_that_has_something_to_pack(tiny_neox_dir, tiny_llama_dir, arch):
-    """A first side that packs nothing (every text at the cap) must not switch packing off for the whole run."""
+def test_packing_is_checked_on_the_first_batch_that_has_something_to_pack(tiny_neox_dir, tiny_llama_dir, arch,
+                                                                          use_varlen):
+    """A first side that packs nothing (every text at the cap) must not switch packing (or varlen) off for the run."""
     import torch
 
     from st_recipe import build_encoder
@@ -197,7 +213,7 @@ def test_packing_is_checked_on_the_first_batch_that_has_something_to_pack(tiny_n
 
     model = build_encoder(str(tiny_neox_dir if arch == "neox" else tiny_llama_dir), max_seq_length=32)
     pairs = load_pairs("builtin", split="test", limit=64)
-    strategy = padding_free_strategy(profile_model(model), 0)
+    strategy = padding_free_strategy(profile_model(model), 0, varlen=use_varlen)
     long_side = model.tokenize(pairs.positives[:16])  # the tiny tokenizer puts these at the 32-token cap
     short_side = model.tokenize([t[:40] for t in pairs.anchors[:4]] + [t[:6] for t in pairs.anchors[4:16]])
     original = type(model).forward.__get__(model)
@@ -206,4 +222,44 @@ def test_packing_is_checked_on_the_first_batch_that_has_something_to_pack(tiny_n
             free = strategy.encode(model, original, input_embedding(model), dict(features))
             padded = original(dict(features))
             assert (free["sentence_embedding"] - padded["sentence_embedding"]).abs().max().item() <= 1e-5
-    assert strategy.packs is True
+    if use_varlen:
+        assert strategy.varlen is True and strategy.packs is None
+        assert set(strategy.layouts) <= {"padded (no padding)", "flat stream (varlen)"}
+        strategy.restore()
+        assert model[0].auto_model.config._attn_implementation == "sdpa"
+    else:
+        assert strategy.packs is True and strategy.varlen is None
+
+
+@pytest.mark.parametrize("variant", ["gradient checkpointing", "bidirectional"])
+@pytest.mark.parametrize("arch", ["neox", "llama"])
+def test_varlen_is_exact_with_checkpointing_and_bidirectional_attention(tiny_neox_dir, tiny_llama_dir, arch, variant):
+    """Checkpointed layers are replayed in the backward pass, after the padding-free block has closed; a
+    bidirectional decoder attends both ways within each text. Both must still give the padded batch's gradients."""
+    from st_recipe.encoder import make_bidirectional
+
+    model = _encoder(tiny_neox_dir if arch == "neox" else tiny_llama_dir, "full", {})
+    if variant == "bidirectional":
+        make_bidirectional(model[0].auto_model)
+    else:
+        model[0].auto_model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    features = [model.tokenize(TEXTS_A), model.tokenize(TEXTS_B)]
+    padded_loss, padded_grads = _loss_and_grads(model, features, "padded")
+    free_loss, free_grads = _loss_and_grads(model, features, "varlen")
+    assert free_loss == pytest.approx(padded_loss, rel=1e-5)
+    for name, g in padded_grads.items():
+        assert float((free_grads[name] - g).abs().max()) <= 1e-5 * max(float(g.abs().max()), 1e-12), name
+
+
+def test_varlen_refuses_a_sliding_window_a_text_could_exceed(tiny_qwen_dir):
+    """Per-text SDPA has no window: a model whose window is shorter than its texts may be keeps another layout."""
+    from st_recipe.encoder import build_encoder
+
+    model = build_encoder(str(tiny_qwen_dir), max_seq_length=32)
+    config = model[0].auto_model.config
+    assert varlen.supported(model[0].auto_model, 32)
+    config.sliding_window, config.use_sliding_window = 16, True
+    assert not varlen.supported(model[0].auto_model, 32)
+    assert varlen.supported(model[0].auto_model, 16)
+    config.use_sliding_window = False  # Qwen2's switch: the window is configured but not used
+    assert varlen.supported(model[0].auto_model, 32)
