@@ -44,22 +44,30 @@ def _sizes(cu: Any) -> list[int]:
 
 
 def _varlen_sdpa(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, **kwargs: Any) -> tuple[Any, None]:
-    """SDPA over each text of a flat stream (``cu_seq_lens_q`` given), else plain SDPA."""
+    """SDPA over each text of a flat stream (``cu_seq_lens_q`` given), else transformers' own SDPA function."""
     import torch
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+    from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
 
     cu = kwargs.get("cu_seq_lens_q")
     if cu is None or query.shape[0] != 1 or attention_mask is not None:
         rest = {k: v for k, v in kwargs.items() if k not in VARLEN_KEYS}
         return sdpa_attention_forward(module, query, key, value, attention_mask, **rest)
-    rest = {k: v for k, v in kwargs.items() if k not in VARLEN_KEYS and k != "position_ids"}
+    if kwargs.get("softcap") is not None or kwargs.get("position_bias") is not None:
+        raise ValueError("varlen attention: softcap and position bias are not supported")
+    groups = getattr(module, "num_key_value_groups", 1)
+    if groups > 1:  # once for the whole stream, not once per text
+        key, value = repeat_kv(key, groups), repeat_kv(value, groups)
+    is_causal = kwargs.get("is_causal")
+    is_causal = getattr(module, "is_causal", True) if is_causal is None else is_causal
     sizes = _sizes(cu)
-    # Each text is its own SDPA call, causal (or bidirectional, per the module) from its first token: exact,
-    # and on a CPU the per-call cost is small next to the flat stream's matrix products. split (not slicing):
-    # its backward is one concatenation, where each slice's backward would fill a stream-sized zero gradient.
-    outs = [sdpa_attention_forward(module, q, k, v, None, **rest)[0]
+    # Each text is its own SDPA call, causal (or bidirectional, per the module) from its first token: exact, and
+    # few operations per text (a machine shared with other jobs makes every small operation expensive). split, not
+    # slicing: its backward is one concatenation, where each slice's backward fills a stream-sized zero gradient.
+    outs = [torch.nn.functional.scaled_dot_product_attention(
+                q, k, v, dropout_p=kwargs.get("dropout", 0.0), scale=kwargs.get("scaling"),
+                is_causal=bool(is_causal) and q.shape[2] > 1)
             for q, k, v in zip(query.split(sizes, dim=2), key.split(sizes, dim=2), value.split(sizes, dim=2))]
-    return torch.cat(outs, dim=1), None
+    return torch.cat(outs, dim=2).transpose(1, 2).contiguous(), None
 
 
 def _varlen_mask(*args: Any, **kwargs: Any) -> Any:

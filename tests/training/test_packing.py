@@ -231,15 +231,19 @@ def test_packing_is_checked_on_the_first_batch_that_has_something_to_pack(tiny_n
         assert strategy.packs is True and strategy.varlen is None
 
 
-@pytest.mark.parametrize("variant", ["gradient checkpointing", "bidirectional"])
-@pytest.mark.parametrize("arch", ["neox", "llama"])
-def test_varlen_is_exact_with_checkpointing_and_bidirectional_attention(tiny_neox_dir, tiny_llama_dir, arch, variant):
+@pytest.mark.parametrize("variant", ["plain", "gradient checkpointing", "bidirectional"])
+@pytest.mark.parametrize("arch", ["neox", "llama", "qwen2 (GQA)"])
+def test_varlen_is_exact_with_checkpointing_and_bidirectional_attention(tiny_neox_dir, tiny_llama_dir, tiny_qwen_dir,
+                                                                        arch, variant):
     """Checkpointed layers are replayed in the backward pass, after the padding-free block has closed; a
-    bidirectional decoder attends both ways within each text. Both must still give the padded batch's gradients."""
+    bidirectional decoder attends both ways within each text; grouped-query attention shares key/value heads.
+    All must still give the padded batch's gradients."""
     from st_recipe.encoder import make_bidirectional
 
-    model = _encoder(tiny_neox_dir if arch == "neox" else tiny_llama_dir, "full", {})
-    if variant == "bidirectional":
+    model = _encoder({"neox": tiny_neox_dir, "llama": tiny_llama_dir}.get(arch, tiny_qwen_dir), "full", {})
+    if variant == "plain":
+        pass
+    elif variant == "bidirectional":
         make_bidirectional(model[0].auto_model)
     else:
         model[0].auto_model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
