@@ -36,7 +36,8 @@ _LAZY = {
     "ParamReport": "st_recipe.methods.base",
     "CATALOG": "st_recipe.catalog",
     "get_spec": "st_recipe.catalog",
-    "parse_model_spec": "st_recipe.catalog",
+    "parse_model_spec": "st_recipe.model_args",
+    "classify_model": "st_recipe.model_args",
 }
 
 __all__ = ["StRecipeError", "__version__", *_LAZY]

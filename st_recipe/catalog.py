@@ -14,7 +14,6 @@ from functools import lru_cache
 from typing import Any
 
 from st_recipe.errors import StRecipeError
-from st_recipe.hub_ids import is_repo_id
 
 RANDOM_PREFIX = "random:"
 
@@ -119,34 +118,6 @@ CATALOG: dict[str, ModelSpec] = {
 }
 
 
-@dataclass(frozen=True)
-class ModelRef:
-    """A parsed model argument: a catalogue entry, a random-init spec, a Hub id or a local folder."""
-
-    raw: str
-    kind: str  # "random" | "hub" | "local"
-    spec: ModelSpec | None = None
-
-    @property
-    def is_random(self) -> bool:
-        """True for ``random:<name>`` specs: randomly initialised weights, for tests and demos only."""
-        return self.kind == "random"
-
-    @property
-    def load_id(self) -> str:
-        """What to hand to ``from_pretrained`` (the Hub id for catalogue names)."""
-        if self.kind == "hub" and self.spec is not None:
-            return self.spec.hub_id
-        return self.raw
-
-    @property
-    def display(self) -> str:
-        """A label for logs and run records; random models say so."""
-        if self.is_random:
-            return f"{self.raw} (randomly initialised, not pretrained)"
-        return self.load_id
-
-
 def suggest(name: str, choices: Iterable[str], *, cutoff: float = 0.5, fold_case: bool = False,
             list_choices: bool = True) -> str:
     """A ' (did you mean …?)' suffix listing close matches, else the choices (or nothing for long lists)."""
@@ -161,44 +132,21 @@ def suggest(name: str, choices: Iterable[str], *, cutoff: float = 0.5, fold_case
 
 def get_spec(name: str) -> ModelSpec:
     """The catalogue entry for a name such as ``pythia-410m`` or ``EleutherAI/pythia-410m``."""
-    key = _catalog_key(name)
+    key = catalog_key(name)
     if key is None:
         raise StRecipeError(f"unknown catalogue model {name!r}{suggest(name, tuple(CATALOG))}")
     return CATALOG[key]
 
 
-def _catalog_key(name: str) -> str | None:
+def catalog_key(name: str) -> str | None:
+    """The catalogue key of a name (``pythia-410m``, ``EleutherAI/pythia-410m-deduped``), else None."""
     short = name.strip().lower()
     short = short.removeprefix("eleutherai/")
     short = re.sub(r"-deduped$", "", short)
     return short if short in CATALOG else None
 
 
-def parse_model_spec(model: str) -> ModelRef:
-    """Classify a model argument without touching the network or loading weights."""
-    if not isinstance(model, str) or not model.strip():
-        raise StRecipeError("model must be a non-empty string (a catalogue name, Hub id, local folder or random:<name>)")
-    model = model.strip()
-    if model.startswith(RANDOM_PREFIX):
-        name = model[len(RANDOM_PREFIX) :]
-        return ModelRef(raw=f"{RANDOM_PREFIX}{get_spec(name).name}", kind="random", spec=get_spec(name))
-    expanded = os.path.expanduser(model)
-    if os.path.isdir(expanded):
-        return ModelRef(raw=os.path.abspath(expanded), kind="local", spec=_spec_from_local(expanded))
-    key = _catalog_key(model)
-    if key is not None:
-        return ModelRef(raw=model, kind="hub", spec=CATALOG[key])
-    looks_like_path = model.startswith((".", "/", "~")) or os.sep in model.strip("/").replace("/", "", 1)
-    if looks_like_path or os.path.exists(expanded) or model.count("/") > 1:
-        raise StRecipeError(f"model path {model!r} does not exist or is not a folder")
-    if is_repo_id(model):
-        return ModelRef(raw=model, kind="hub")
-    raise StRecipeError(
-        f"unknown model {model!r}: not a catalogue name{suggest(model, tuple(CATALOG))}, a Hub id (org/name) or a local folder"
-    )
-
-
-def _spec_from_local(path: str) -> ModelSpec | None:
+def spec_from_local(path: str) -> ModelSpec | None:
     """The catalogue entry a local GPT-NeoX folder has the shape of (so plans know its pretraining LR)."""
     import json
 

@@ -13,9 +13,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from st_recipe.catalog import ModelRef, build_random_model, parse_model_spec, suggest
+from st_recipe.catalog import build_random_model, suggest
 from st_recipe._text import public
 from st_recipe.errors import StRecipeError
+from st_recipe.model_args import ModelRef, parse_model_spec
 from st_recipe.recipes import ATTENTIONS
 
 logger = logging.getLogger(__name__)

@@ -73,7 +73,8 @@ _CORE_KEYS: dict[str, tuple[str, ...]] = {
 
 def read_config(model: str) -> dict[str, Any]:
     """The ``config.json`` of a local folder (or file), a catalogue name, ``random:<name>`` or a Hub id."""
-    from st_recipe.catalog import RANDOM_PREFIX, parse_model_spec
+    from st_recipe.catalog import RANDOM_PREFIX
+    from st_recipe.model_args import parse_model_spec
 
     folder = os.path.expanduser(model.strip()) if isinstance(model, str) else ""
     if folder.endswith(".json") and os.path.isfile(folder):

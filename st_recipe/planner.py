@@ -13,13 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from st_recipe.catalog import CATALOG, ModelSpec, parse_model_spec
+from st_recipe.catalog import CATALOG, ModelSpec
 from st_recipe.errors import StRecipeError
 from st_recipe.flops import MAX_BUDGET as MAX_BUDGET  # re-exported: the ceiling lives beside check_budget
 from st_recipe.flops import check_budget, format_flops, pairs_for_budget
 from st_recipe.flops import check_budget_ceiling as check_budget_ceiling  # re-exported
 from st_recipe.memory import MemoryEstimate, estimate_memory, format_bytes, parse_memory
 from st_recipe.methods import Method, get_method, get_method_class, list_methods
+from st_recipe.model_args import parse_model_spec
 from st_recipe.recipes import Provenance, Recipe, load_defaults
 from st_recipe.shapes import resolve_shape
 

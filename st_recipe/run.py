@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from st_recipe._files import read_json_object, replace_dir
+from st_recipe._files import OutputLock, read_json_object, replace_dir
 from st_recipe.errors import StRecipeError
 
 RUN_RECORD = "st_recipe.json"
@@ -204,11 +204,43 @@ class RunRecord:
             raise StRecipeError(f"{where}: malformed run record ({exc})") from None
 
 
-class RunDir:
-    """A run dir: a sentence-transformers model folder plus ``st_recipe.json``, checkpoints beside it."""
+def check_folder(target: str | os.PathLike[str], what: str, *, empty: str | None = None) -> Path:
+    """A folder to be created or reused: named, not a file, its nearest existing ancestor a folder; else one line.
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    ``what`` names it in the messages (a flag such as ``--out``); ``empty`` replaces the message for an empty name.
+    """
+    text = os.fspath(target)
+    if not text.strip():
+        raise StRecipeError(empty or f"{what} must not be empty")
+    path = Path(os.path.abspath(os.path.expanduser(text)))
+    if path.exists() and not path.is_dir():
+        raise StRecipeError(f"{what} {text!r} is a file, not a folder")
+    ancestor = path
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise StRecipeError(f"{what} {text!r} cannot be created: {str(ancestor)!r} is a file, not a folder")
+    return path
+
+
+class RunDir:
+    """A run dir: a sentence-transformers model folder plus ``st_recipe.json``, checkpoints beside it.
+
+    :meth:`check` and :meth:`prepare` own the rules for writing one (a lock, a file, an earlier run, --overwrite,
+    --resume, unfinished checkpoints); :func:`check_folder` holds the part every output folder shares.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, given: str | None = None) -> None:
         self.path = Path(path)
+        self.given = os.fspath(path) if given is None else given  # the name the user gave, for messages
+
+    @classmethod
+    def at(cls, out: str | os.PathLike[str]) -> RunDir:
+        """The run dir an output name gives (``~`` expanded, made absolute); an empty name is refused."""
+        if not str(out).strip():
+            raise StRecipeError("the output folder (--out) must not be empty")
+        # An absolute path gives '.' or 'runs/' a real name for the temporary siblings and checkpoints.
+        return cls(os.path.abspath(os.path.expanduser(out)), given=os.fspath(out))
 
     @property
     def record_path(self) -> Path:
@@ -233,6 +265,65 @@ class RunDir:
     def is_run(self) -> bool:
         """True when the folder holds a run record."""
         return self.record_path.is_file()
+
+    def resumable(self) -> bool:
+        """True when a complete checkpoint of an unfinished run lies beside the folder."""
+        from st_recipe.training.checkpoints import latest_checkpoint
+
+        return latest_checkpoint(self.checkpoints) is not None
+
+    def check(self, *, overwrite: bool = False, resume: bool = False) -> None:
+        """May a run be written here? One line, nothing written, when it may not (train and the CLI ask it early)."""
+        out, ckpt = self.path, self.checkpoints
+        # First: while another run holds the folder, what it holds says nothing about what this run may do.
+        OutputLock(out).check()
+        if out.exists() or out.is_symlink():
+            self._check_existing(overwrite=overwrite, resume=resume)
+        # Only a complete checkpoint makes an unfinished run: a record alone (a run that failed or was killed
+        # before its first checkpoint) has nothing to resume, and the run replaces it.
+        if not resume and not overwrite and self.resumable():
+            raise StRecipeError(f"{str(ckpt)!r} holds checkpoints of an unfinished run; pass --resume to continue "
+                                "it or --overwrite to start again")
+        check_folder(self.given, "--out")
+
+    def _check_existing(self, *, overwrite: bool, resume: bool) -> None:
+        out, ckpt = self.path, self.checkpoints
+        if not out.is_dir():
+            raise StRecipeError(f"output path {str(out)!r} is a file, not a folder")
+        empty = not any(out.iterdir())
+        if not overwrite and not empty:
+            if resume and any(ckpt.glob("checkpoint-*")):
+                # A killed --overwrite: the old run is still there and the new one's checkpoints beside it.
+                raise StRecipeError(f"{str(out)!r} holds an earlier run and {str(ckpt)!r} an unfinished "
+                                    "one: --resume --overwrite finishes the unfinished run and then replaces the "
+                                    "earlier one; --overwrite alone deletes those checkpoints and starts again")
+            raise StRecipeError(f"output folder {str(out)!r} already exists; pass --overwrite to replace it")
+        if overwrite and not (self.is_run() or empty):
+            # --overwrite must never wipe a folder of the user's that is not an earlier run.
+            raise StRecipeError(f"refusing to replace {str(out)!r}: it is neither an earlier st-recipe run dir "
+                                f"(no {RUN_RECORD}) nor empty; choose another --out")
+
+    def prepare(self, *, overwrite: bool = False, resume: bool = False) -> None:
+        """:meth:`check`, then make sure the folder can be written, and drop stale checkpoints unless resuming."""
+        self.check(overwrite=overwrite, resume=resume)
+        self.make_parent()
+        try:
+            # Probe with a real folder: access() says yes for root on read-only or virtual file systems.
+            Path(tempfile.mkdtemp(prefix=f".{self.path.name}.probe-", dir=self.path.parent)).rmdir()
+        except OSError as exc:
+            raise self._unwritable(exc) from None
+        if self.checkpoints.exists() and not resume:
+            shutil.rmtree(self.checkpoints, ignore_errors=True)
+
+    def make_parent(self) -> None:
+        """Create the folder the run dir goes in (one line when it cannot be)."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise self._unwritable(exc) from None
+
+    def _unwritable(self, exc: OSError) -> StRecipeError:
+        return StRecipeError(f"cannot write the output folder {str(self.path)!r}: {exc.strerror or exc}")
 
     def read(self) -> RunRecord:
         """The finished run's record (one-line errors for anything else)."""

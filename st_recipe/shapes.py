@@ -317,7 +317,7 @@ def resolve_shape(model: str) -> Any:
 
     A Hub id reads only its ``config.json`` (cached; one line when offline); a local folder its own file.
     """
-    from st_recipe.catalog import parse_model_spec
+    from st_recipe.model_args import parse_model_spec
 
     ref = parse_model_spec(model)
     if ref.spec is not None:

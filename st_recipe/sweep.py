@@ -19,7 +19,7 @@ from typing import Any
 
 from st_recipe.errors import StRecipeError
 from st_recipe.recipes import Recipe
-from st_recipe.run import read_run
+from st_recipe.run import check_folder, read_run
 from st_recipe.scaling import PLOT_SUFFIXES, FittedLaw, Point, fit_points, plot_frontier
 from st_recipe.sweep_results import RESULTS_FILE, append_result, collect_results, result_row
 
@@ -58,7 +58,7 @@ def grid_cells(budgets: list[float], models: list[str], methods: list[str], *, r
     ``axes`` maps a method name to the values of its axis (``Method.sweep_axis`` names the argument and its
     default values); ``ranks`` and ``fractions`` are the same for ``lora`` and ``freeze``.
     """
-    from st_recipe.catalog import parse_model_spec
+    from st_recipe.model_args import parse_model_spec
     from st_recipe.flops import check_budget
     from st_recipe.methods import get_method, get_method_class
 
@@ -134,12 +134,9 @@ def prepare_sweep(
 
 
 def check_sweep_dir(out: str | os.PathLike[str], spec: dict[str, Any]) -> None:
-    """Refuse a sweep dir that is a file or holds another grid (nothing is written)."""
+    """Refuse a sweep dir that is a file, lies under a file or holds another grid (nothing is written)."""
+    check_folder(out, "sweep dir", empty="the sweep dir (--out) must not be empty")
     root = Path(out)
-    if not str(out).strip():
-        raise StRecipeError("the sweep dir (--out) must not be empty")
-    if root.exists() and not root.is_dir():
-        raise StRecipeError(f"sweep dir {str(root)!r} is a file, not a folder")
     grid_path = root / GRID_FILE
     if grid_path.is_file():
         try:

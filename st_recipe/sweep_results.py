@@ -81,7 +81,7 @@ def result_row(cell: Any, rec: RunRecord) -> dict[str, Any]:
 
 def _base_params(model: str, rec: RunRecord) -> int:
     """The base model's non-embedding parameters (adapters excluded), for model-size trends."""
-    from st_recipe.catalog import parse_model_spec
+    from st_recipe.model_args import parse_model_spec
 
     try:
         spec = parse_model_spec(model).spec

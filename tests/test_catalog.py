@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from st_recipe import StRecipeError
-from st_recipe.catalog import CATALOG, build_random_model, get_spec, parse_model_spec
+from st_recipe.catalog import CATALOG, build_random_model, get_spec
+from st_recipe.model_args import parse_model_spec
 
 PAPER_SIZES = ["14m", "31m", "70m", "160m", "410m", "1b", "1.4b", "2.8b", "6.9b", "12b"]
 

@@ -95,8 +95,8 @@ def test_an_injected_enospc_is_one_line_and_leaves_nothing(where: str, needle: s
 
 
 def test_a_record_without_a_checkpoint_does_not_block_the_next_run(tmp_path: Path):
-    from st_recipe.training.orchestrate import check_out
+    from st_recipe.run import RunDir
 
     (tmp_path / "run.checkpoints").mkdir()
     (tmp_path / "run.checkpoints" / "run.json").write_text("{}")
-    check_out(tmp_path / "run", overwrite=False, resume=False)  # nothing to resume: no refusal
+    RunDir(tmp_path / "run").check(overwrite=False, resume=False)  # nothing to resume: no refusal

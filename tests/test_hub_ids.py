@@ -32,7 +32,7 @@ def test_revision_split() -> None:
 
 def test_every_caller_asks_the_same_owner() -> None:
     """The catalogue, the data reader, eval's model loader and publishing agree on what a repo id is."""
-    from st_recipe.catalog import parse_model_spec
+    from st_recipe.model_args import parse_model_spec
     from st_recipe.data.sources import classify_source, recorded_hub_id
 
     assert parse_model_spec("someorg/some-model").kind == "hub"

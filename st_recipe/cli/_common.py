@@ -10,8 +10,8 @@ import click
 from st_recipe._text import format_table, model_slug
 from st_recipe.errors import StRecipeError
 
-__all__ = ["args_text", "check_batch_size", "check_data", "check_dir_target", "check_min", "check_model",
-           "check_run_out", "check_writable", "click", "display", "format_table", "model_slug", "quiet_libraries"]
+__all__ = ["args_text", "check_batch_size", "check_data", "check_min", "check_model", "check_writable", "click",
+           "display", "format_table", "model_slug", "quiet_libraries"]
 
 
 def check_min(value: int | None, flag: str, minimum: int, why: str = "") -> None:
@@ -26,18 +26,10 @@ def check_batch_size(value: int | None, flag: str = "--batch-size") -> None:
 
 
 def check_model(model: str, what: str = "model", instead: str = "pass --model DIR") -> Any:
-    """Classify a base-model argument; a local folder must hold config.json, a Hub model must be reachable or cached."""
-    import os
+    """A base-model argument, classified and (from the Hub) reachable or cached: st_recipe.model_args.check_model."""
+    from st_recipe.model_args import check_model as check
 
-    from st_recipe import hub_access
-    from st_recipe.catalog import parse_model_spec
-
-    ref = parse_model_spec(model)
-    if ref.kind == "local" and not os.path.isfile(os.path.join(ref.raw, "config.json")):
-        raise StRecipeError(f"{what} folder {model!r} has no config.json, so it is not a Hugging Face model folder")
-    if ref.kind == "hub":
-        hub_access.require_model(ref.load_id, what=what, instead=instead)
-    return ref
+    return check(model, what=what, instead=instead)
 
 
 def check_data(data: str, *, anchor_column: str | None = None, positive_column: str | None = None,
@@ -65,34 +57,6 @@ def check_data(data: str, *, anchor_column: str | None = None, positive_column: 
     # Files (and anything that is neither a file nor a Hub id, which load_pairs rejects in one line).
     pairs = load_pairs(text, anchor_column=anchor_column, positive_column=positive_column, seed=seed)
     return pairs if load else data
-
-
-def check_run_out(target: str, *, overwrite: bool, resume: bool) -> None:
-    """Training's own output refusals, made before torch is imported."""
-    import os
-    from pathlib import Path
-
-    from st_recipe.training import check_out
-
-    check_out(Path(os.path.abspath(os.path.expanduser(target))), overwrite=overwrite, resume=resume)
-    check_dir_target(target, "--out")
-
-
-def check_dir_target(target: str, flag: str) -> None:
-    """A folder to be created or reused: not a file, and its nearest existing ancestor a folder."""
-    import os
-    from pathlib import Path
-
-    if not target.strip():
-        raise StRecipeError(f"{flag} must not be empty")
-    path = Path(os.path.abspath(os.path.expanduser(target)))
-    if path.exists() and not path.is_dir():
-        raise StRecipeError(f"{flag} {target!r} is a file, not a folder")
-    ancestor = path
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise StRecipeError(f"{flag} {target!r} cannot be created: {str(ancestor)!r} is a file, not a folder")
 
 
 def check_writable(target: str, flag: str) -> None:
@@ -129,11 +93,10 @@ def quiet_libraries(*loud: str) -> None:
 
 
 def display(model: str) -> str:
-    from st_recipe.catalog import parse_model_spec
+    """A model's label for a command's own lines (random weights say so)."""
+    from st_recipe.model_args import parse_model_spec
 
     return parse_model_spec(model).display
-
-
 
 
 def args_text(args: dict[str, Any]) -> str:

@@ -91,13 +91,14 @@ def sweep_extras() -> dict[str, Any]:
 
 def _planned_sweep(grid: str | None, dry_run: bool, extras: dict[str, Any], throughput: Any, **kw: Any) -> None:
     """--grid paper and/or --dry-run: plan every cell, print the plan, or run it."""
-    from st_recipe.cli._common import check_batch_size, check_dir_target
+    from st_recipe.cli._common import check_batch_size
     from st_recipe.cli._lists import floats, ints, names
+    from st_recipe.run import check_folder
     from st_recipe.sweep import prepare_sweep
     from st_recipe.sweep_plan import paper_sweep, plan_rows
 
     check_batch_size(kw["batch_size"])
-    check_dir_target(kw["out"], "--out")
+    check_folder(kw["out"], "--out")
     common = dict(data=kw["data"], batch_size=kw["batch_size"], max_seq_length=kw["max_seq_length"],
                   learning_rate=kw["learning_rate"])
     skipped: list[str] = []

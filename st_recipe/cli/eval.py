@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from st_recipe.cli._common import check_dir_target, check_min, check_model, quiet_libraries
+from st_recipe.cli._common import check_min, quiet_libraries
 from st_recipe.errors import StRecipeError
 
 
@@ -44,6 +44,8 @@ def eval_cmd(model: str, benchmarks: tuple[str, ...], tasks: tuple[str, ...], ta
     from st_recipe.evaluation.taskfiles import load_task_file
     from st_recipe.evaluation.tasks import check_names
     from st_recipe.evaluation.width import check_truncate_dim
+    from st_recipe.model_args import check_model
+    from st_recipe.run import check_folder
 
     span = None
     if score_range is not None:
@@ -57,9 +59,9 @@ def eval_cmd(model: str, benchmarks: tuple[str, ...], tasks: tuple[str, ...], ta
     # mteb and the model take tens of seconds to import and load: check what is cheap to check first.
     check_min(batch_size, "--batch-size", 1)
     check_min(truncate_dim, "--truncate-dim", 1)
-    check_eval_model(model, compare_base=compare_base)
+    check_model(model, encoder=True, compare_base=compare_base, instead="pass DIR as MODEL")
     if cache_dir is not None:
-        check_dir_target(cache_dir, "--cache")
+        check_folder(cache_dir, "--cache")
     check_eval_writes(model, cache_dir)
     for spec in task_files:
         # The files are read and checked here, before mteb and the model take tens of seconds to load.
@@ -83,48 +85,6 @@ def eval_cmd(model: str, benchmarks: tuple[str, ...], tasks: tuple[str, ...], ta
     click.echo(f"summary saved to {summary.summary_path}", err=True)
     if not summary.ok:
         sys.exit(1)
-
-
-def check_eval_model(model: str, *, compare_base: bool = False) -> None:
-    """The model argument of eval: an existing model folder, a catalogue name or a reachable (or cached) Hub id."""
-    import os
-    from pathlib import Path
-
-    from st_recipe import hub_access
-    from st_recipe.hub_ids import is_repo_id, split_revision
-    from st_recipe.run import RUN_RECORD
-
-    raw = model.strip()
-    if not raw:
-        raise StRecipeError("MODEL must not be empty: give a run dir, a model folder or a Hub id")
-    folder = Path(os.path.expanduser(raw))
-    if compare_base:
-        if not (folder / RUN_RECORD).is_file():
-            raise StRecipeError(f"--compare-base needs a run dir with {RUN_RECORD} (its recipe.model names the base model)")
-        from st_recipe._files import read_json_object
-
-        recipe = read_json_object(folder / RUN_RECORD).get("recipe")
-        base = recipe.get("model") if isinstance(recipe, dict) else None
-        if isinstance(base, str):
-            # The base model loads after the run has been evaluated: a missing one should not cost that wait.
-            check_model(base, what="base model", instead="evaluate without --compare-base")
-    if folder.is_dir():
-        if not any((folder / name).is_file() for name in ("modules.json", "config.json", RUN_RECORD)):
-            raise StRecipeError(f"{raw!r} is not a model folder (no modules.json, config.json or {RUN_RECORD})")
-        if (folder / "config.json").is_file():
-            from st_recipe.catalog import parse_model_spec
-
-            parse_model_spec(raw)  # reads config.json: impossible shape values fail now, not after the imports
-        return
-    if folder.exists():
-        raise StRecipeError(f"{raw!r} is a file, not a model folder")
-    repo, revision = split_revision(raw)
-    if is_repo_id(repo):
-        hub_access.require_model(repo, revision=revision, instead="pass DIR as MODEL")
-        return
-    check_model(raw, instead="pass DIR as MODEL")
-
-
 
 
 def check_eval_writes(model: str, cache_dir: str | None) -> None:

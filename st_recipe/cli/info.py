@@ -50,7 +50,7 @@ def methods_cmd(model: str | None, method_args: tuple[str, ...], as_json: bool) 
         # Every method's defaults are cheap to build (none imports torch or peft), so listing stays instant.
         methods.setdefault(name, get_method(name))
     if model is not None:
-        from st_recipe.catalog import parse_model_spec
+        from st_recipe.model_args import parse_model_spec
 
         if parse_model_spec(model).spec is None:  # catalogue shapes need no Hub: their configs are known
             check_model(model)

@@ -56,7 +56,7 @@ def mine_cmd(data: str, model: str, out: str, num_negatives: int, range_min: int
     if os.path.exists(target) and not overwrite:
         raise StRecipeError(f"--out {out!r} already exists; pass --overwrite to replace it")
     check_writable(target, "--out")
-    check_model(model)
+    model_arg = check_model(model)
     pairs = check_data(data, anchor_column=anchor_column, positive_column=positive_column)
     quiet_libraries()
     if quiet:
@@ -70,7 +70,7 @@ def mine_cmd(data: str, model: str, out: str, num_negatives: int, range_min: int
 
     if not hasattr(pairs, "anchors"):
         pairs = load_pairs(data, anchor_column=anchor_column, positive_column=positive_column)
-    encoder = _encoder(model, max_seq_length, build_encoder)
+    encoder = _encoder(model_arg, max_seq_length, build_encoder)
     mined, report = mine_negatives(encoder, pairs, num_negatives, range_min=range_min, range_max=range_max,
                                    absolute_margin=absolute, relative_margin=relative_margin or None,
                                    sampling=sampling, batch_size=batch_size,
@@ -92,17 +92,15 @@ def parse_margin(text: str) -> float | None:
         raise StRecipeError(f"--absolute-margin must be a number or 'off', not {text!r}") from None
 
 
-def _encoder(model: str, max_seq_length: int, build: Callable[..., Any]) -> Any:
-    """A trained st-recipe run dir (any SentenceTransformer folder) as saved; anything else through build_encoder."""
-    import os
-
-    if os.path.isfile(os.path.join(os.path.expanduser(model), "modules.json")):
+def _encoder(model: Any, max_seq_length: int, build: Callable[..., Any]) -> Any:
+    """A run dir or sentence-transformers folder (a classified ModelArg) as saved; anything else through build_encoder."""
+    if model.saved_encoder:
         from sentence_transformers import SentenceTransformer
 
-        encoder = SentenceTransformer(os.path.expanduser(model), device="cpu")
+        encoder = SentenceTransformer(str(model.path), device="cpu")
         encoder.max_seq_length = max_seq_length
         return encoder
-    return build(model, max_seq_length=max_seq_length)
+    return build(model.given, max_seq_length=max_seq_length)
 
 
 def write_pairs(pairs: object, path: str) -> None:

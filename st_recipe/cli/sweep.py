@@ -31,11 +31,11 @@ def sweep_cmd(budgets: str, models: str, methods: str, ranks: str | None, fracti
     from st_recipe.cli._common import (
         check_batch_size,
         check_data,
-        check_dir_target,
         check_model,
         check_writable,
         quiet_libraries,
     )
+    from st_recipe.run import check_folder
     from st_recipe.sweep import prepare_sweep, sweep
 
     from st_recipe.planner import check_budget_ceiling
@@ -48,7 +48,7 @@ def sweep_cmd(budgets: str, models: str, methods: str, ranks: str | None, fracti
     rank_list = _ints(ranks, "--ranks") if ranks is not None else None
     frac_list = _floats(fractions, "--fractions") if fractions is not None else None
     check_batch_size(batch_size)
-    check_dir_target(out, "--out")
+    check_folder(out, "--out")
     # The whole grid (every cell's recipe, the sweep dir's saved grid) is checked before torch is imported.
     prepare_sweep(budget_list, model_list, method_list, out=out, data=data, ranks=rank_list, fractions=frac_list,
                   batch_size=batch_size, max_seq_length=max_seq_length, learning_rate=learning_rate)

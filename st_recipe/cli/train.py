@@ -12,7 +12,6 @@ from st_recipe.cli._common import (
     check_data,
     check_min,
     check_model,
-    check_run_out,
     check_writable,
     display,
     model_slug,
@@ -144,8 +143,10 @@ def _check_flags(recipe_file: str | None, zoo_name: str | None, batch_size: int 
         raise StRecipeError("--mining-in-budget charges mining to the budget: it needs --mine-negatives K")
     levers = {**levers, "hard_negatives": negatives}
     check_levers(**levers)
-    if out is not None and not out.strip():
-        raise StRecipeError("the output folder (--out) must not be empty")
+    if out is not None:
+        from st_recipe.run import RunDir
+
+        RunDir.at(out)  # an empty name fails here with the other flags, before model and data are read
     if repo_id is not None:
         from st_recipe.publishing import validate_repo_id
 
@@ -163,9 +164,10 @@ def _check_inputs(recipe, out: str | None, data: str, *, model_given: bool, over
     """The output folder, model and data checked for ``recipe`` before torch; returns (out, the pairs or source)."""
     from st_recipe.planner import budget_label
     from st_recipe.recipe_builder import lever_summary
+    from st_recipe.run import RunDir
 
     target = out or f"runs/{model_slug(recipe.model)}-{recipe.method}-{budget_label(recipe.budget or 0)}"
-    check_run_out(target, overwrite=overwrite, resume=resume)
+    RunDir.at(target).check(overwrite=overwrite, resume=resume)
     if not model_given:
         check_model(recipe.model)  # the planned or recipe's model
     pairs = check_data(data, anchor_column=anchor_column, positive_column=positive_column, seed=recipe.seed)
@@ -232,11 +234,9 @@ def _check_negative_flags(hard: int | None, mine: int | None) -> int | None:
 
 def interrupted_hint(target: str) -> str:
     """What to do after Ctrl-C, depending on whether a checkpoint was saved."""
-    import os
-    from pathlib import Path
+    from st_recipe.run import RunDir
 
-    out = Path(os.path.abspath(os.path.expanduser(target)))
-    ckpt = out.with_name(out.name + ".checkpoints")
+    ckpt = RunDir.at(target).checkpoints
     if any(ckpt.glob("checkpoint-*")):
         return (f"interrupted; run the same command with --resume to continue from the last checkpoint "
                 f"in {ckpt}")

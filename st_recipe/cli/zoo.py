@@ -60,12 +60,12 @@ def zoo_build(name: str, org: str, data: str, builds: str, task_files: tuple[str
     from st_recipe.cli._common import (
         check_batch_size,
         check_data,
-        check_dir_target,
         check_model,
         quiet_libraries,
     )
     from st_recipe.flops import check_budget
     from st_recipe.publishing import validate_repo_id
+    from st_recipe.run import check_folder
     from st_recipe.zoo import build, build_state, get_entry
 
     # Unknown names, bad overrides and missing inputs fail here, before anything heavy is imported.
@@ -77,9 +77,9 @@ def zoo_build(name: str, org: str, data: str, builds: str, task_files: tuple[str
         from st_recipe.recipe_builder import build_recipe
 
         recipe = build_recipe(recipe=name, budget=budget_value, model=model, batch_size=batch_size)
-    check_dir_target(builds, "--builds")
+    check_folder(builds, "--builds")
     if dry_run is not None:
-        check_dir_target(dry_run, "--dry-run")
+        check_folder(dry_run, "--dry-run")
     state = build_state(builds, name)
     if state and state.get("recipe") != recipe.to_dict():
         raise StRecipeError(f"{str(Path(builds) / name)!r} holds a build of a different recipe; remove it or use --builds")

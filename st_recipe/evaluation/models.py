@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from st_recipe._text import slugify
-from st_recipe.catalog import parse_model_spec
 from st_recipe.errors import StRecipeError
-from st_recipe.hub_ids import is_repo_id, split_revision
+from st_recipe.hub_ids import is_repo_id
+from st_recipe.model_args import ModelArg, classify_model, parse_model_spec
 from st_recipe.run import EVAL_SUMMARY, MTEB_RESULTS, RUN_RECORD, RunDir, RunRecord
 
 # Files and folders inside a model folder that are not part of the model (they change without the
@@ -93,34 +93,34 @@ def load_model(model: Any, *, model_name: str | None = None) -> LoadedModel:
         if "/" not in name:
             raise StRecipeError("pass model_name='org/name' to evaluate an in-memory model (results are filed under it)")
         return LoadedModel(model, _check_name(name), _state_revision(model))
-    raw = os.fspath(model).strip()
-    expanded = Path(os.path.expanduser(raw))
-    if expanded.is_dir():
-        folder = expanded.resolve()
-        run = RunDir(folder)
-        if run.is_run():
-            record = run.read()
-            repo_id = record.repo_id or record.recipe.get("repo_id")
-            name = model_name or (repo_id if isinstance(repo_id, str) and "/" in repo_id else None)
-            name = name or f"st-recipe/{slugify(repo_id if isinstance(repo_id, str) and repo_id else folder.name)}"
-            if not (folder / "modules.json").is_file():
-                raise StRecipeError(f"run dir {raw!r} holds no model (no modules.json): did training finish?")
-            base = record.recipe.get("model")
-            return LoadedModel(_load_st(str(folder)), _check_name(name), folder_revision(folder), folder, record,
-                               adapted_from=_base_name(base) if isinstance(base, str) else None)
-        if (folder / "modules.json").is_file():
-            return LoadedModel(_load_st(str(folder)), _check_name(model_name or f"local/{slugify(folder.name)}"),
-                               folder_revision(folder))
-        if (folder / "config.json").is_file():
-            return base_model(str(folder), pooling="mean", max_seq_length=None, model_name=model_name)
-        raise StRecipeError(f"{raw!r} is not a model folder (no modules.json, config.json or {RUN_RECORD})")
-    if expanded.exists():
-        raise StRecipeError(f"{raw!r} is a file, not a model folder")
-    repo, rev = split_revision(raw)
-    if is_repo_id(repo):
-        st_model = _load_st(repo, revision=rev)
-        return LoadedModel(st_model, _check_name(model_name or repo), _hub_revision(repo, rev))
-    return base_model(raw, pooling="mean", max_seq_length=None, model_name=model_name)
+    arg = classify_model(os.fspath(model), encoder=True)
+    if arg.kind == "run":
+        return _load_run(arg, model_name)
+    if arg.kind == "sentence-transformers":
+        folder = arg.path.resolve()  # type: ignore[union-attr]
+        return LoadedModel(_load_st(str(folder)), _check_name(model_name or f"local/{slugify(folder.name)}"),
+                           folder_revision(folder))
+    if arg.kind == "transformers":
+        return base_model(str(arg.path.resolve()), pooling="mean", max_seq_length=None,  # type: ignore[union-attr]
+                          model_name=model_name)
+    if arg.kind == "hub":
+        st_model = _load_st(arg.repo, revision=arg.revision)  # type: ignore[arg-type]
+        return LoadedModel(st_model, _check_name(model_name or arg.repo), _hub_revision(arg.repo, arg.revision))  # type: ignore[arg-type]
+    return base_model(arg.given, pooling="mean", max_seq_length=None, model_name=model_name)
+
+
+def _load_run(arg: ModelArg, model_name: str | None) -> LoadedModel:
+    """A run dir, named by its record's repo id (else ``st-recipe/<folder>``), its base model kept for the card."""
+    folder = arg.path.resolve()  # type: ignore[union-attr]
+    record = RunDir(folder).read()
+    repo_id = record.repo_id or record.recipe.get("repo_id")
+    name = model_name or (repo_id if isinstance(repo_id, str) and "/" in repo_id else None)
+    name = name or f"st-recipe/{slugify(repo_id if isinstance(repo_id, str) and repo_id else folder.name)}"
+    if not (folder / "modules.json").is_file():
+        raise StRecipeError(f"run dir {arg.given!r} holds no model (no modules.json): did training finish?")
+    base = record.recipe.get("model")
+    return LoadedModel(_load_st(str(folder)), _check_name(name), folder_revision(folder), folder, record,
+                       adapted_from=_base_name(base) if isinstance(base, str) else None)
 
 
 def _state_revision(st_model: Any) -> str:

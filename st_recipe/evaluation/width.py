@@ -80,7 +80,7 @@ def embedding_width(model: str) -> int | None:
         if (folder / "modules.json").is_file():
             return _modules_width(folder, _json(folder / "modules.json"))
         return _hidden_size(_json(folder / "config.json"))  # a plain model folder, evaluated mean-pooled
-    from st_recipe.catalog import parse_model_spec
+    from st_recipe.model_args import parse_model_spec
 
     try:
         ref = parse_model_spec(model)

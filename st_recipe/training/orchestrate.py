@@ -12,7 +12,6 @@ import logging
 import math
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from st_recipe.errors import StRecipeError
 from st_recipe.flops import FlopMeter
 from st_recipe.planner import check_batch_divides
 from st_recipe.recipes import Recipe
-from st_recipe.run import RUN_RECORD, FlopsInfo, Heldout, LossCurve, MethodInfo, ModelInfo, RunDir, RunRecord
+from st_recipe.run import FlopsInfo, Heldout, LossCurve, MethodInfo, ModelInfo, RunDir, RunRecord
 from st_recipe.training.assemble import Built, Schedule, build_model, make_loss, padding_free_for, size_schedule, training_args
 from st_recipe.training.checkpoints import latest_checkpoint
 from st_recipe.training.extras import RunExtras
@@ -53,59 +52,13 @@ def checkpoint_dir(out: str | os.PathLike[str]) -> Path:
     return RunDir(out).checkpoints
 
 
-def check_out(out: Path, *, overwrite: bool, resume: bool) -> None:
-    """Refuse an output folder that must not be written or replaced (no side effects; the CLI calls it early)."""
-    # First: while another run holds the folder, what it holds says nothing about what this run may do.
-    OutputLock(out).check()
-    if out.exists() or out.is_symlink():
-        if not out.is_dir():
-            raise StRecipeError(f"output path {str(out)!r} is a file, not a folder")
-        is_run = (out / RUN_RECORD).is_file()
-        empty = not any(out.iterdir())
-        if not overwrite and not empty:
-            if resume and any(checkpoint_dir(out).glob("checkpoint-*")):
-                # A killed --overwrite: the old run is still there and the new one's checkpoints beside it.
-                raise StRecipeError(f"{str(out)!r} holds an earlier run and {str(checkpoint_dir(out))!r} an unfinished "
-                                    "one: --resume --overwrite finishes the unfinished run and then replaces the "
-                                    "earlier one; --overwrite alone deletes those checkpoints and starts again")
-            raise StRecipeError(f"output folder {str(out)!r} already exists; pass --overwrite to replace it")
-        if overwrite and not (is_run or empty):
-            # --overwrite must never wipe a folder of the user's that is not an earlier run.
-            raise StRecipeError(f"refusing to replace {str(out)!r}: it is neither an earlier st-recipe run dir "
-                                f"(no {RUN_RECORD}) nor empty; choose another --out")
-    ckpt = checkpoint_dir(out)
-    # Only a complete checkpoint makes an unfinished run: a record alone (a run that failed or was killed
-    # before its first checkpoint) has nothing to resume, and the run below replaces it.
-    if _resumable(ckpt) and not resume and not overwrite:
-        raise StRecipeError(f"{str(ckpt)!r} holds checkpoints of an unfinished run; pass --resume to continue "
-                            "it or --overwrite to start again")
-
-
-def prepare_out(out: Path, *, overwrite: bool, resume: bool) -> None:
-    """:func:`check_out`, then make sure the folder can be written and drop stale checkpoints when overwriting."""
-    check_out(out, overwrite=overwrite, resume=resume)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        # Probe with a real folder: access() says yes for root on read-only or virtual file systems.
-        Path(tempfile.mkdtemp(prefix=f".{out.name}.probe-", dir=out.parent)).rmdir()
-    except OSError as exc:
-        raise StRecipeError(f"cannot write the output folder {str(out)!r}: {exc.strerror or exc}") from None
-    ckpt = checkpoint_dir(out)
-    if ckpt.exists() and not resume:
-        shutil.rmtree(ckpt, ignore_errors=True)
-
-
-def _resumable(ckpt: Path) -> bool:
-    return latest_checkpoint(ckpt) is not None
-
-
 def _drop_unresumable(ckpt: Path, kept: bool) -> None:
     """After a failed run: remove its checkpoint folder unless it holds a complete checkpoint (or is ``kept``).
 
     Left behind, its record alone would make the next plain run refuse, naming an unfinished run that
     cannot be resumed. ``kept``: the folder a --resume was pointed at, which is the user's and stays.
     """
-    if not kept and ckpt.is_dir() and not _resumable(ckpt):
+    if not kept and ckpt.is_dir() and latest_checkpoint(ckpt) is None:
         shutil.rmtree(ckpt, ignore_errors=True)
 
 
@@ -131,13 +84,10 @@ def _holding_out_lock(fn: Any) -> Any:
     def locked(recipe: Recipe, data: Any = "builtin", out: str | os.PathLike[str] = "runs/run", **kwargs: Any) -> Any:
         if not is_main() or not str(out).strip():
             return fn(recipe, data, out, **kwargs)
-        path = Path(os.path.abspath(os.path.expanduser(out)))
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)  # prepare_out would make it anyway
-        except OSError as exc:
-            raise StRecipeError(f"cannot write the output folder {str(path)!r}: {exc.strerror or exc}") from None
-        with OutputLock(path):
-            ckpt = RunDir(path).checkpoints
+        run_dir = RunDir.at(out)
+        run_dir.make_parent()  # RunDir.prepare would make it anyway; the lock file goes there
+        with OutputLock(run_dir.path):
+            ckpt = run_dir.checkpoints
             kept = bool(kwargs.get("resume")) and ckpt.exists()
             try:
                 return fn(recipe, data, out, **kwargs)
@@ -219,14 +169,11 @@ def train(
 
 def _open_run_dir(out: str | os.PathLike[str], save_steps: int | None, *, overwrite: bool, resume: bool) -> RunDir:
     """Step 1 of :func:`train`: check ``out`` and ``save_steps``; on rank 0, prepare the folder."""
-    if not str(out).strip():
-        raise StRecipeError("the output folder (--out) must not be empty")
+    run_dir = RunDir.at(out)
     if save_steps is not None and (isinstance(save_steps, bool) or not isinstance(save_steps, int) or save_steps < 1):
         raise StRecipeError(f"--save-steps must be an integer >= 1, not {save_steps!r}")
-    # An absolute path gives '.' or 'runs/' a real name for the temporary siblings and checkpoints.
-    run_dir = RunDir(os.path.abspath(os.path.expanduser(out)))
     if is_main():
-        prepare_out(run_dir.path, overwrite=overwrite, resume=resume)
+        run_dir.prepare(overwrite=overwrite, resume=resume)
     return run_dir
 
 
