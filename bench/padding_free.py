@@ -9,7 +9,7 @@ noise from other jobs on the machine hits all variants alike):
      transformers' SDPA function (st_recipe.training.varlen): no padding FLOPs at all;
    * ``packed``: each side's texts first-fit packed into rows of its longest length,
      ``position_ids`` restarting per text, transformers' packed-sequence causal mask (no attention across
-     texts), token states scattered back for pooling (st_recipe.training.packing.encode_packed);
+     texts), token states scattered back for pooling (st_recipe.training.packed_rows.encode_packed);
    * ``sub-batch K``: each side cut into length-sorted sub-batches (st_recipe.training.packing) with a
      per-forward overhead of K tokens in the plan;
 2. Training steps: full optimiser steps of the budget trainer (padding-free, default), the budget trainer

@@ -7,10 +7,10 @@ only (the SentenceTransformer's ``forward`` is shadowed for one loss call; the s
 * one flat stream per side (the default, :mod:`st_recipe.training.varlen`): the real tokens only, attention
   restricted to each text, so executed FLOPs equal the useful ones on every length distribution. Checked
   once on the first batch against the padded embeddings; models it does not fit take the next layout.
-* packed rows (:func:`encode_packed`): a side's texts are first-fit packed into a few rows
+* packed rows (:func:`~st_recipe.training.packed_rows.encode_packed`): a side's texts are first-fit packed into a few rows
   of its longest length, ``position_ids`` restart at 0 for every text and no 2D mask is passed, so
   transformers builds a causal mask that never crosses texts (sdpa/eager/flex) or runs flash-attention's
-  varlen kernel (one row of every text, :func:`_varlen_attention`). One forward per side, linear layers
+  varlen kernel (one row of every text, :func:`runs_flash_varlen`). One forward per side, linear layers
   over the real tokens only. It is checked once on the first batch against the padded embeddings
   (:func:`packing_works`); a model that fails keeps the sub-batch layout.
 * length-sorted sub-batches (:func:`encode_sub_batches`): each side sorted by length and cut into a few
@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import contextlib
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+
+from st_recipe.training.packed_rows import packable_bins, right_padded, runs_flash_varlen, encode_packed, packing_works
 
 if TYPE_CHECKING:  # pragma: no cover
     from st_recipe.flops import CostProfile
@@ -93,14 +95,6 @@ def executed_flops(lengths: Sequence[int], groups: list[list[int]], sequence_flo
     return sum(len(g) * sequence_flops(max(int(lengths[i]) for i in g)) for g in groups)
 
 
-def _right_padded(mask: Any, lengths: Any) -> bool:
-    import torch
-
-    width = mask.shape[1]
-    expected = torch.arange(width, device=mask.device)[None, :] < lengths[:, None]
-    return bool(torch.equal(mask.bool(), expected))
-
-
 def encode_sub_batches(forward: Callable[[dict[str, Any]], dict[str, Any]], features: dict[str, Any],
                        planner: Callable[[list[int]], list[list[int]]], embed: Any = None) -> dict[str, Any]:
     """``forward(features)`` run as length-sorted sub-batches; ``sentence_embedding`` in the original order.
@@ -116,7 +110,7 @@ def encode_sub_batches(forward: Callable[[dict[str, Any]], dict[str, Any]], feat
         return forward(features)
     rows, width = mask.shape
     lengths_t = mask.sum(dim=1)
-    if not _right_padded(mask, lengths_t):
+    if not right_padded(mask, lengths_t):
         return forward(features)
     lengths = [int(x) for x in lengths_t.tolist()]
     groups = planner(lengths)
@@ -172,7 +166,7 @@ class PaddingFree:
     ``varlen`` (default): each side runs as one flat stream of its real tokens with attention per text
     (:mod:`st_recipe.training.varlen`), after a one-time check on the first batch that this gives the model the
     padded batch's embeddings; flash-attention models run their own varlen kernel instead. Where the check
-    fails (or ``varlen=False``), ``pack``: texts first-fit packed into a few rows (:func:`encode_packed`),
+    fails (or ``varlen=False``), ``pack``: texts first-fit packed into a few rows (:func:`~st_recipe.training.packed_rows.encode_packed`),
     checked the same way; else length-sorted sub-batches planned by ``planner`` (:func:`encode_sub_batches`).
     A side without padding runs the padded forward. ``executed`` sums the FLOPs of the layouts that ran with
     gradients (``sequence_flops`` per row at the row's width), for the run record; :meth:`restore` gives the
@@ -229,11 +223,11 @@ class PaddingFree:
             return original(features)
         rows, width = mask.shape
         lengths_t = mask.sum(dim=1)
-        right = _right_padded(mask, lengths_t)
+        right = right_padded(mask, lengths_t)
         if right and int(lengths_t.min()) == width:
             self._count("padded (no padding)", rows * self.sequence_flops(width))
             return original(features)
-        if self.use_varlen and right and rows > 1 and not _varlen_attention(st_model):
+        if self.use_varlen and right and rows > 1 and not runs_flash_varlen(st_model):
             if self.varlen is None:
                 self._check_varlen(st_model, features)
             if self.varlen:
@@ -241,21 +235,21 @@ class PaddingFree:
 
                 self._count("flat stream (varlen)", sum(self.sequence_flops(int(t)) for t in lengths_t.tolist()))
                 return encode_flat(st_model, features)
-        if self.pack and self.packs is None and _packable(mask) is not None:
+        if self.pack and self.packs is None and packable_bins(mask) is not None:
             # Checked on the first batch that has something to pack (one that packs nothing proves nothing).
             self.packs = packing_works(st_model, features)
         if self.pack and self.packs:
-            if _varlen_attention(st_model) and _right_padded(mask, mask.sum(dim=1)):
+            if runs_flash_varlen(st_model) and right_padded(mask, mask.sum(dim=1)):
                 # flash-attention: one row of every text, attention per text (varlen), no padding at all.
                 lengths = [int(x) for x in mask.sum(dim=1).tolist()]
                 self._count("one row (varlen)", sum(self.sequence_flops(t) for t in lengths))
                 return encode_packed(st_model, features, [list(range(rows))], row_width=sum(lengths))
-            bins = _packable(mask)
+            bins = packable_bins(mask)
             if bins is not None and len(bins) <= (1 - MIN_ROW_SAVING) * rows:
                 self._count("packed", len(bins) * self.sequence_flops(width))
                 return encode_packed(st_model, features, bins)
         lengths = [int(x) for x in mask.sum(dim=1).tolist()]
-        if _right_padded(mask, mask.sum(dim=1)):
+        if right_padded(mask, mask.sum(dim=1)):
             groups = self.planner(lengths)
             self._count("sub-batches", sum(len(g) * self.sequence_flops(max(lengths[i] for i in g)) for g in groups))
         else:
@@ -290,125 +284,6 @@ def padding_free(st_model: Any, strategy: PaddingFree | Callable[[list[int]], li
             st_model.forward = previous
         else:
             del st_model.forward
-
-
-def first_fit(lengths: Sequence[int], width: int) -> list[list[int]]:
-    """Row indices packed into bins of ``width`` tokens: first fit, longest texts first."""
-    bins: list[list[int]] = []
-    room: list[int] = []
-    for i in sorted(range(len(lengths)), key=lambda i: (-int(lengths[i]), i)):
-        t = int(lengths[i])
-        for b, free in enumerate(room):
-            if t <= free:
-                bins[b].append(i)
-                room[b] -= t
-                break
-        else:
-            bins.append([i])
-            room.append(width - t)
-    return bins
-
-
-def _varlen_attention(st_model: Any) -> bool:
-    """Whether the model runs flash-attention, whose varlen kernel attends within each packed text only."""
-    try:
-        impl = str(st_model[0].auto_model.config._attn_implementation or "")
-    except (AttributeError, IndexError, KeyError, TypeError):
-        return False
-    return impl.startswith("flash_attention") or impl.endswith("flash_attention_2") or impl.endswith("flash_attention_3")
-
-
-def _packable(mask: Any) -> list[list[int]] | None:
-    """The bins of a right-padded side, or None when packing saves no row (or the mask is not right-padded)."""
-    if mask.shape[0] < 2:
-        return None
-    lengths_t = mask.sum(dim=1)
-    if not _right_padded(mask, lengths_t):
-        return None
-    bins = first_fit([int(x) for x in lengths_t.tolist()], mask.shape[1])
-    return bins if len(bins) < mask.shape[0] else None
-
-
-def encode_packed(st_model: Any, features: dict[str, Any], bins: list[list[int]] | None = None,
-                  row_width: int | None = None) -> dict[str, Any] | None:
-    """One forward of a side's texts packed into a few rows of its longest length; None where unsupported.
-
-    ``row_width`` (default: the padded width) can be larger, e.g. the sum of the lengths with ``bins`` one
-    row of every text: the single-row layout that flash-attention's varlen kernel runs without any padding.
-
-    Each row holds several texts back to back, ``position_ids`` restart at 0 for each, and no attention
-    mask is passed: transformers then builds a causal mask that never crosses texts (``find_packed_sequence
-    _indices``). The token states are scattered back to the padded layout and the remaining modules
-    (pooling, normalisation) run on them with the original attention mask, as in the padded batch.
-    """
-    import torch
-
-    mask = features.get("attention_mask")
-    ids = features.get("input_ids")
-    if mask is None or ids is None or mask.dim() != 2:
-        return None
-    bins = bins if bins is not None else _packable(mask)
-    if bins is None:
-        return None  # nothing packs: the padded batch is as small
-    rows, width = mask.shape
-    row = int(row_width or width)
-    lengths = [int(x) for x in mask.sum(dim=1).tolist()]
-    device = ids.device
-    src, dst, pos = [], [], []
-    for b, members in enumerate(bins):
-        offset = 0
-        for i in members:
-            n = lengths[i]
-            src.extend(range(i * width, i * width + n))
-            dst.extend(range(b * row + offset, b * row + offset + n))
-            pos.extend(range(n))
-            offset += n
-        if offset > row:
-            raise ValueError(f"bin {b} holds {offset} tokens, more than the row width {row}")
-        pos.extend(range(row - offset))  # the tail of the row is a sequence of its own
-    src_t = torch.tensor(src, device=device)
-    dst_t = torch.tensor(dst, device=device)
-    packed_ids = torch.zeros(len(bins) * row, dtype=ids.dtype, device=device)
-    packed_ids[dst_t] = ids.reshape(-1)[src_t]
-    position_ids = torch.tensor(pos, device=device).reshape(len(bins), row)
-    modules = list(st_model.children())
-    first = modules[0]
-    out = first({"input_ids": packed_ids.reshape(len(bins), row), "position_ids": position_ids})
-    key = getattr(first, "module_output_name", "token_embeddings")
-    states = out[key]
-    hidden = states.shape[-1]
-    # Back to the padded layout: padding positions read row 0 of the packed states and are masked out.
-    gather = torch.zeros(rows * width, dtype=torch.long, device=device)
-    gather[src_t] = dst_t
-    result = dict(features)
-    result[key] = states.reshape(-1, hidden).index_select(0, gather).reshape(rows, width, hidden)
-    for module in modules[1:]:
-        result = module(result)
-    return result
-
-
-def packing_works(st_model: Any, features: dict[str, Any], rtol: float = 1e-4) -> bool:
-    """Whether packed rows give this model the padded batch's embeddings (checked once, without gradients).
-
-    Models whose attention ignores ``position_ids``-based packing, or that need the 2D mask, fail here
-    and keep the sub-batch path.
-    """
-    import torch
-
-    was_training = st_model.training
-    st_model.eval()
-    try:
-        with torch.no_grad():
-            packed = encode_packed(st_model, dict(features))
-            if packed is None:
-                return False
-            padded = type(st_model).forward(st_model, dict(features))
-            a, b = packed["sentence_embedding"].float(), padded["sentence_embedding"].float()
-            return bool(torch.isfinite(a).all()) and float((a - b).abs().max()) <= rtol * max(float(b.abs().max()), 1e-6)
-    except Exception:  # noqa: BLE001 - any failure means: do not pack this model
-        return False
-    finally:
-        st_model.train(was_training)
 
 
 def padding_free_strategy(profile: CostProfile, overhead_tokens: float, *, pack: bool = True,

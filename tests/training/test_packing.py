@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from st_recipe.training.packed_rows import encode_packed, first_fit
 from st_recipe.training.packing import (
     PaddingFree,
-    encode_packed,
     encode_sub_batches,
     executed_flops,
-    first_fit,
     padding_free,
     plan_groups,
 )
