@@ -430,8 +430,8 @@ def main() -> None:
     body += ["", "## 3. Encoding: held-out scores and `st-recipe eval`", "",
              "`encode` of every query and passage of the set (batch 64). Before: sentence-transformers' own encode, "
              "which already sorts texts by length, so only the padding left inside each sorted batch can go. After: "
-             "the same call inside `padding_free_encoding` (this file: packed rows where they remove a fifth of a batch's "
-             "rows, checked once against the padded batch; length-sorted sub-batches otherwise). Interleaved rounds, "
+             "the same call inside `padding_free_encoding` (this file: the training path's default strategy, i.e. the "
+             "flat stream with attention per text, checked once against the padded batch). Interleaved rounds, "
              "medians. Where after / before is below 1, held-out scores and `st-recipe eval` keep "
              "sentence-transformers' length-sorted encode.", "",
              C.table(["shape", "data", "texts/s before (padded, sorted)", "texts/s after (padding-free)", "after / before",
