@@ -1,0 +1,205 @@
+"""st_recipe.run: RunRecord to and from st_recipe.json, and reading, writing and preparing a run dir."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from st_recipe import StRecipeError
+from st_recipe.run import (FORMAT_VERSION, RUN_RECORD, DataInfo, FlopsInfo, Hardware, Heldout, HeldoutScore,
+                           LossCurve, MethodInfo, ModelInfo, RunDir, RunRecord, read_run)
+
+
+def _record(**changes) -> RunRecord:
+    record = RunRecord(
+        recipe={"model": "pythia-14m", "method": "lora", "pairs": 64},
+        model=ModelInfo(model="pythia-14m", load_id="EleutherAI/pythia-14m"),
+        method=MethodInfo(name="lora", args={"r": 8}, params={"n_params": 100, "n_trainable": 7},
+                          cost_formula="4N + 2N_t"),
+        data=DataInfo(source="builtin", train_pairs=64, heldout_pairs=8, stats={"anchor_tokens": 10}, epochs=1.0,
+                      version="1", sha256="ab" * 32, hard_negatives={"per_pair": 1, "source": "data"}),
+        flops=FlopsInfo(budget=1e12, planned=9e11, spent=8e11, spent_fraction=0.8, stopped_by="budget"),
+        heldout=Heldout(before=HeldoutScore(2.0, 0.25, 8), after=HeldoutScore(1.0, 0.75, 8)),
+        loss=LossCurve(final=1.0, per_step=[2.0, 1.5, 1.0], lr=[1e-4, 2e-4, 1e-4]),
+        hardware=Hardware(platform="linux", cpu_count=2, gpu=None),
+        versions={"st_recipe": "0"},
+        steps=3, planned_steps=4, pairs_seen=48, tokens_seen=900, wall_time_s=1.5, seed=7,
+        dev={"task": "sts", "points": [{"flops": 1.0, "step": 1, "score": 0.5}]},
+    )
+    for key, value in changes.items():
+        setattr(record, key, value)
+    return record
+
+
+def _write(folder: Path, data: dict) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / RUN_RECORD).write_text(json.dumps(data), encoding="utf-8")
+    return folder
+
+
+def test_record_round_trips_through_json():
+    record = _record()
+    again = RunRecord.from_dict(json.loads(json.dumps(record.to_dict())))
+    assert again == record
+    assert again.heldout.after == HeldoutScore(infonce=1.0, top1_accuracy=0.75, pairs=8)
+    assert again.format == FORMAT_VERSION and again.status == "finished"
+
+
+def test_a_minimal_record_takes_the_defaults():
+    record = RunRecord.from_dict({"recipe": {"model": "m"}})
+    assert record.heldout == Heldout() and record.loss == LossCurve() and record.method == MethodInfo()
+    assert record.steps == 0 and record.dev is None and record.repo_id is None
+
+
+def test_keys_from_a_newer_writer_are_ignored():
+    data = _record().to_dict()
+    data["new_top_level"] = 1
+    data["flops"]["new_counter"] = 2.0
+    data["heldout"]["after"]["new_metric"] = 0.1
+    assert RunRecord.from_dict(data) == _record()
+
+
+def test_a_format_1_record_still_reads():
+    old = {"recipe": {"model": "m"}, "method": {"name": "full", "params": {"n_params": 5, "n_trainable": 5}},
+           "heldout": {"before": None, "after": {"infonce": 1.0, "top1_accuracy": 0.5, "pairs": 4}}}
+    record = RunRecord.from_dict(old)
+    assert record.method.n_params == record.method.n_trainable == 5
+    assert record.heldout.before is None and record.heldout.after.pairs == 4
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"format": FORMAT_VERSION + 1, "recipe": {}}, "format 3 is newer than this st-recipe reads (up to 2); upgrade"),
+    ({"format": "2", "recipe": {}}, "run record format '2'"),
+    ({"format": 2}, "the run record has no recipe"),
+    ({"recipe": "m"}, "the run record has no recipe"),
+    ({"recipe": {}, "model": "m"}, "expected an object, not str"),
+    ({"recipe": {}, "heldout": {"after": [1.0]}}, "expected an object, not list"),
+    ({"recipe": {}, "steps": 1, "seed": 2, "status": "finished", "loss": {"final": 1.0}, "data": [1]},
+     "expected an object, not list"),
+])
+def test_bad_records_fail_in_one_line_naming_the_file(data, message):
+    with pytest.raises(StRecipeError) as info:
+        RunRecord.from_dict(data, where="runs/x/st_recipe.json")
+    text = str(info.value)
+    assert text.startswith("runs/x/st_recipe.json: ") and message in text and "\n" not in text
+
+
+@pytest.mark.xfail(strict=True, reason="RunRecord.from_dict: a non-object 'heldout' raises AttributeError, "
+                                       "not a one-line StRecipeError")
+def test_a_heldout_that_is_not_an_object_fails_in_one_line():
+    with pytest.raises(StRecipeError, match="st_recipe.json"):
+        RunRecord.from_dict({"recipe": {}, "heldout": "none"})
+
+
+@pytest.mark.xfail(strict=True, reason="RunRecord.from_dict: a nested object missing required fields (a heldout "
+                                       "score without pairs) raises TypeError, not a one-line StRecipeError")
+def test_a_heldout_score_missing_fields_fails_in_one_line():
+    with pytest.raises(StRecipeError, match="malformed run record"):
+        RunRecord.from_dict({"recipe": {}, "heldout": {"after": {"infonce": 1.0}}})
+
+
+def test_base_model_and_random_weights():
+    assert _record().base_model == "pythia-14m" and not _record().is_random
+    bare = RunRecord(recipe={"model": "random:pythia-14m"})
+    assert bare.base_model == "random:pythia-14m" and bare.is_random
+    assert RunRecord(recipe={"model": "m"}, random_init=True).is_random
+    assert RunRecord(recipe={"model": "m"}, model=ModelInfo(model="m", random_init=True)).is_random
+    assert RunRecord(recipe={}).base_model == ""
+
+
+def test_method_counts_default_to_zero():
+    assert MethodInfo().n_params == 0 and MethodInfo(params={"n_trainable": "12"}).n_trainable == 12
+
+
+def test_run_dir_paths(tmp_path):
+    run = RunDir(tmp_path / "run")
+    assert run.record_path == tmp_path / "run" / RUN_RECORD
+    assert run.checkpoints == tmp_path / "run.checkpoints"  # beside the run dir, not in it
+    assert run.eval_summary == tmp_path / "run" / "eval_results.json"
+    assert run.mteb_results == tmp_path / "run" / "mteb_results"
+
+
+def test_write_then_read_back(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.write(lambda folder: (folder / "model.txt").write_text("weights"), _record())
+    assert run.is_run() and (tmp_path / "run" / "model.txt").read_text() == "weights"
+    assert read_run(tmp_path / "run") == _record()
+    # Writing again replaces the whole folder: nothing of the earlier run is left.
+    run.write(lambda folder: (folder / "other.txt").write_text("x"), _record(steps=9))
+    assert not (tmp_path / "run" / "model.txt").exists() and read_run(tmp_path / "run").steps == 9
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no temporary siblings
+
+
+def test_a_failed_write_leaves_the_earlier_run_and_no_debris(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.write(lambda folder: None, _record())
+
+    def broken(folder: Path) -> None:
+        (folder / "half.bin").write_text("x")
+        raise OSError("disk trouble")
+
+    with pytest.raises(OSError, match="disk trouble"):
+        run.write(broken, _record(steps=9))
+    assert read_run(tmp_path / "run").steps == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_reading_what_is_not_a_finished_run(tmp_path):
+    with pytest.raises(StRecipeError, match=r"^run dir '.*missing' does not exist$"):
+        read_run(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(StRecipeError, match=r"is not a finished st-recipe run \(no st_recipe.json\)$"):
+        read_run(tmp_path / "empty")
+    _write(tmp_path / "failed", {**_record().to_dict(), "status": "failed"})
+    with pytest.raises(StRecipeError, match=r"did not finish \(status 'failed'\)$"):
+        read_run(tmp_path / "failed")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / RUN_RECORD).write_text("{not json")
+    with pytest.raises(StRecipeError, match="st_recipe.json"):
+        read_run(tmp_path / "broken")
+
+
+def test_read_errors_name_the_record_file(tmp_path):
+    _write(tmp_path / "run", {"status": "finished", "format": 99, "recipe": {}})
+    with pytest.raises(StRecipeError, match=r"run[/\\]st_recipe.json: run record format 99 is newer"):
+        read_run(tmp_path / "run")
+
+
+def _checkpoint(root: Path, step: int, complete: bool = True) -> Path:
+    from st_recipe.training.checkpoints import METER_STATE
+
+    path = root / f"checkpoint-{step}"
+    path.mkdir(parents=True)
+    if complete:
+        (path / METER_STATE).write_text("{}")
+    return path
+
+
+def test_only_a_complete_checkpoint_makes_a_run_resumable(tmp_path):
+    run = RunDir(tmp_path / "run")
+    assert not run.resumable()
+    _checkpoint(run.checkpoints, 4, complete=False)
+    assert not run.resumable()
+    _checkpoint(run.checkpoints, 2)
+    assert run.resumable()
+
+
+def test_prepare_drops_stale_checkpoints_unless_resuming(tmp_path):
+    run = RunDir.at(str(tmp_path / "deeper" / "run"))
+    _checkpoint(run.checkpoints, 1, complete=False)  # a killed run that never finished a checkpoint
+    run.prepare(resume=True)
+    assert run.checkpoints.is_dir()
+    run.prepare()
+    assert not run.checkpoints.exists() and (tmp_path / "deeper").is_dir() and not run.path.exists()
+
+
+def test_prepare_refuses_to_drop_a_resumable_run(tmp_path):
+    run = RunDir.at(str(tmp_path / "run"))
+    _checkpoint(run.checkpoints, 3)
+    with pytest.raises(StRecipeError, match="holds checkpoints of an unfinished run; pass --resume"):
+        run.prepare()
+    assert run.resumable()
+    run.prepare(overwrite=True)
+    assert not run.checkpoints.exists()
