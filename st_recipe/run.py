@@ -33,7 +33,10 @@ def _build(cls: type, data: Any, where: str) -> Any:
     if not isinstance(data, dict):
         raise StRecipeError(f"{where}: expected an object, not {type(data).__name__}")
     names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in names})
+    try:
+        return cls(**{k: v for k, v in data.items() if k in names})
+    except TypeError as exc:  # a required field missing: the file was edited or cut short
+        raise StRecipeError(f"{where}: malformed run record ({exc})") from None
 
 
 @dataclass
@@ -181,12 +184,16 @@ class RunRecord:
     def from_dict(cls, data: dict[str, Any], where: str = RUN_RECORD) -> RunRecord:
         """Read any format version (1 or 2); unknown keys from newer writers are ignored."""
         fmt = data.get("format", 1)
-        if not isinstance(fmt, int) or fmt > FORMAT_VERSION:
+        if not isinstance(fmt, int) or isinstance(fmt, bool):
+            raise StRecipeError(f"{where}: malformed run record (format {fmt!r} is not a whole number)")
+        if fmt > FORMAT_VERSION:
             raise StRecipeError(f"{where}: run record format {fmt!r} is newer than this st-recipe reads "
                                 f"(up to {FORMAT_VERSION}); upgrade st-recipe")
         if not isinstance(data.get("recipe"), dict):
             raise StRecipeError(f"{where}: the run record has no recipe")
         held = data.get("heldout") or {}
+        if not isinstance(held, dict):
+            raise StRecipeError(f"{where}: malformed run record (heldout is {type(held).__name__}, not an object)")
         nested = {
             "model": _build(ModelInfo, data.get("model") or {}, where),
             "method": _build(MethodInfo, data.get("method") or {}, where),
