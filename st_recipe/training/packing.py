@@ -205,11 +205,10 @@ class PaddingFree:
     def _check_varlen(self, st_model: Any, features: dict[str, Any]) -> None:
         from st_recipe.training import varlen
 
-        hf = getattr(st_model[0], "auto_model", None)
-        before = varlen.current(hf) if hf is not None else ""
-        self.varlen = varlen.varlen_works(st_model, features)
+        before = varlen.varlen_works(st_model, features)
+        self.varlen = before is not None
         if self.varlen:
-            self._model, self._before = hf, before
+            self._model, self._before = st_model[0].auto_model, before
 
     def pop_executed(self) -> float:
         """FLOPs run since the last call."""
@@ -223,33 +222,33 @@ class PaddingFree:
             return original(features)
         rows, width = mask.shape
         lengths_t = mask.sum(dim=1)
+        lengths = [int(x) for x in lengths_t.tolist()]
         right = right_padded(mask, lengths_t)
-        if right and int(lengths_t.min()) == width:
+        if right and min(lengths) == width:
             self._count("padded (no padding)", rows * self.sequence_flops(width))
             return original(features)
+        real_tokens_only = sum(self.sequence_flops(t) for t in lengths)
         if self.use_varlen and right and rows > 1 and not runs_flash_varlen(st_model):
             if self.varlen is None:
                 self._check_varlen(st_model, features)
             if self.varlen:
                 from st_recipe.training.varlen import encode_flat
 
-                self._count("flat stream (varlen)", sum(self.sequence_flops(int(t)) for t in lengths_t.tolist()))
+                self._count("flat stream (varlen)", real_tokens_only)
                 return encode_flat(st_model, features)
         if self.pack and self.packs is None and packable_bins(mask) is not None:
             # Checked on the first batch that has something to pack (one that packs nothing proves nothing).
             self.packs = packing_works(st_model, features)
         if self.pack and self.packs:
-            if runs_flash_varlen(st_model) and right_padded(mask, mask.sum(dim=1)):
+            if runs_flash_varlen(st_model) and right:
                 # flash-attention: one row of every text, attention per text (varlen), no padding at all.
-                lengths = [int(x) for x in mask.sum(dim=1).tolist()]
-                self._count("one row (varlen)", sum(self.sequence_flops(t) for t in lengths))
+                self._count("one row (varlen)", real_tokens_only)
                 return encode_packed(st_model, features, [list(range(rows))], row_width=sum(lengths))
             bins = packable_bins(mask)
             if bins is not None and len(bins) <= (1 - MIN_ROW_SAVING) * rows:
                 self._count("packed", len(bins) * self.sequence_flops(width))
                 return encode_packed(st_model, features, bins)
-        lengths = [int(x) for x in mask.sum(dim=1).tolist()]
-        if right_padded(mask, mask.sum(dim=1)):
+        if right:
             groups = self.planner(lengths)
             self._count("sub-batches", sum(len(g) * self.sequence_flops(max(lengths[i] for i in g)) for g in groups))
         else:

@@ -176,16 +176,17 @@ def encode_flat(st_model: Any, features: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def varlen_works(st_model: Any, features: dict[str, Any], rtol: float = 1e-4) -> bool:
+def varlen_works(st_model: Any, features: dict[str, Any], rtol: float = 1e-4) -> str | None:
     """Switch the model to varlen attention if the flat stream gives the padded batch's embeddings (no gradients).
 
-    Returns whether it did; a model that fails (or raises) keeps its own implementation.
+    Returns the implementation it replaced (for :func:`disable`), or None where it did not switch: a model that
+    fails (or raises) keeps its own implementation.
     """
     import torch
 
     hf = getattr(st_model[0], "auto_model", None)
     if hf is None or not supported(hf, getattr(st_model, "max_seq_length", None)):
-        return False
+        return None
     was_training = st_model.training
     st_model.eval()
     before = current(hf)
@@ -204,4 +205,5 @@ def varlen_works(st_model: Any, features: dict[str, Any], rtol: float = 1e-4) ->
         st_model.train(was_training)
     if not ok:
         disable(hf, before)
-    return ok
+        return None
+    return before
