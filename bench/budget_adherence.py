@@ -27,7 +27,7 @@ def _label(name: str, args: dict[str, Any]) -> str:
 def budget_for_steps(model_dir: Path, name: str, args: dict[str, Any], data: Any, seq_len: int, steps: float) -> float:
     """A FLOP budget worth about ``steps`` batches of this data under the exact meter."""
     from st_recipe import build_encoder
-    from st_recipe.flops import FlopMeter, profile_model
+    from st_recipe.costing.flops import FlopMeter, profile_model
     from st_recipe.methods import get_method
 
     model = build_encoder(str(model_dir), max_seq_length=seq_len)
@@ -45,7 +45,7 @@ def run(quick: bool) -> str:
     """Train every method on its budget and return the markdown body."""
     C.quiet_libraries()
     from st_recipe.data import load_pairs
-    from st_recipe.recipes import Recipe
+    from st_recipe.planning.recipes import Recipe
     from st_recipe.training import train
 
     steps = 30.37 if quick else 80.37

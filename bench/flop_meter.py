@@ -31,7 +31,7 @@ def measure_step(model: Any, anchors: list[str], positives: list[str]) -> tuple[
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     from torch.utils.flop_counter import FlopCounterMode
 
-    from st_recipe.flops import lengths_from_mask
+    from st_recipe.costing.flops import lengths_from_mask
 
     loss_fn = MultipleNegativesRankingLoss(model, scale=40.0, directions=("query_to_doc", "doc_to_query"),
                                            partition_mode="per_direction")
@@ -62,7 +62,7 @@ def run(quick: bool) -> str:
     """Measure every (shape, method, batch) and return the markdown body."""
     C.quiet_libraries()
     from st_recipe import build_encoder
-    from st_recipe.flops import FlopMeter, profile_model
+    from st_recipe.costing.flops import FlopMeter, profile_model
     from st_recipe.methods import get_method
 
     n_pairs, max_len = (4, 32) if quick else (16, 75)

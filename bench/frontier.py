@@ -98,7 +98,7 @@ def default_scale() -> float:
     Cells name their LR as a multiple of the rule *without* it (the nearest Pythia's pretraining LR / 10), so a cell's
     name means the same learning rate before and after a default changes, and finished cells stay valid.
     """
-    from st_recipe.planner import load_defaults
+    from st_recipe.planning.planner import load_defaults
 
     return float((load_defaults()["unknown_pretrain_lr"].get("scale") or {}).get("value", 1.0))
 
@@ -448,13 +448,17 @@ def baseline_worker(spec: dict[str, Any]) -> None:
     C.quiet_libraries()
     import torch
     from datasets import Dataset
-    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
     from sentence_transformers.base.sampler import BatchSamplers
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
 
+    from st_recipe.costing.flops import FlopMeter, lengths_from_mask, profile_model
     from st_recipe.data import load_pairs
-    from st_recipe.flops import FlopMeter, lengths_from_mask, profile_model
 
     started = time.time()
     out, seed = Path(spec["out"]), int(spec.get("seed", 0))

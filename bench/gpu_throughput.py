@@ -44,7 +44,7 @@ def st_recipe_path(model: str, method: str, batch: int, seq_len: int, steps: int
     """Train with st_recipe.training.train in bf16 and time its steps; returns throughput facts."""
     from train_overhead import WARMUP_STEPS, Probe, instrument_st_recipe
 
-    from st_recipe.recipes import Recipe
+    from st_recipe.planning.recipes import Recipe
     from st_recipe.training import train
 
     probe = Probe()
@@ -68,8 +68,8 @@ def raw_loop_path(model_name: str, method: str, batch: int, seq_len: int, steps:
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
     from st_recipe import build_encoder
+    from st_recipe.costing.flops import FlopMeter, lengths_from_mask, profile_model
     from st_recipe.data import load_pairs
-    from st_recipe.flops import FlopMeter, lengths_from_mask, profile_model
     from st_recipe.methods import get_method
 
     device = "cpu" if smoke else "cuda"

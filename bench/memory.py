@@ -1,4 +1,4 @@
-"""Peak training memory per method, measured in a fresh process, beside st_recipe.memory.estimate_memory.
+"""Peak training memory per method, measured in a fresh process, beside st_recipe.costing.memory.estimate_memory.
 
 Each method runs in its own subprocess so high-water marks never leak between methods. The child
 imports everything, records its memory (the framework baseline), loads a saved random model of the
@@ -178,8 +178,8 @@ def _family_model(arch: str, folder: Path) -> Any:
     import torch
     from transformers import AutoConfig, AutoModel
 
-    from st_recipe.catalog import offline_tokenizer
-    from st_recipe.shapes import shape_from_config
+    from st_recipe.models.catalog import offline_tokenizer
+    from st_recipe.models.shapes import shape_from_config
 
     cfg = dict(FAMILIES[arch])
     config = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
@@ -196,9 +196,9 @@ def run(quick: bool, device: str, arch: str = "pythia") -> str:
 
     import torch
 
-    from st_recipe.catalog import build_random_model, get_spec
-    from st_recipe.memory import activation_rule, estimate_memory
+    from st_recipe.costing.memory import activation_rule, estimate_memory
     from st_recipe.methods import get_method
+    from st_recipe.models.catalog import build_random_model, get_spec
 
     work = Path(tempfile.mkdtemp(prefix="bench_memory_"))
     batch, seq_len = 16, 75
@@ -269,13 +269,13 @@ def run(quick: bool, device: str, arch: str = "pythia") -> str:
         + ("met" if not above else f"MISSED for {', '.join(above)}") + "**.",
         "",
         "Notes:",
-        "- estimate = `st_recipe.memory.estimate_memory(get_spec(...), method, batch_size, max_seq_length, precision='fp32')`:"
+        "- estimate = `st_recipe.costing.memory.estimate_memory(get_spec(...), method, batch_size, max_seq_length, precision='fp32')`:"
         " fp32 weights (input embedding and adapter parameters included) + AdamW moments for the trainable parameters"
         " (the embedding only under full FT), plus the larger of two phases: forward/backward = saved activations + one"
         " f-wide working tensor per token; optimizer step = gradients + one fp32 temporary per trainable parameter."
         " Gradients and saved activations are not added: the trainer frees gradients before each forward and"
         " backward frees activations as it creates gradients. `est. peak phase` says which phase sets the peak.",
-        "- saved values/token/layer = `st_recipe.memory.activation_rule(spec, method).per_layer / h` (the docstring"
+        "- saved values/token/layer = `st_recipe.costing.memory.activation_rule(spec, method).per_layer / h` (the docstring"
         " derives it from what each op keeps for backward in a GPT-NeoX block; f = 4h): full/freeze 10h + 2f = 18h"
         " (every linear input for weight gradients + norm input, SDPA q/k/qkv storage/output, GELU input); bias"
         " 7h + f = 11h (no weight gradients, so no linear inputs); propulsion 12h + 2f = 20h (bias's set + every"

@@ -111,7 +111,7 @@ def candidates(shape: str, method: str, data: tuple[list[str], list[str]], batch
                quick: bool = False) -> tuple[dict[str, float], dict[str, float]]:
     """Median seconds of forward + backward per candidate on one batch."""
 
-    from st_recipe.flops import profile_model
+    from st_recipe.costing.flops import profile_model
     from st_recipe.training.packing import PaddingFree, padding_free, plan_groups
 
     model = build(shape, method)
@@ -158,7 +158,7 @@ def compile_candidates(shape: str, method: str, data: tuple[list[str], list[str]
     """
     import torch
 
-    from st_recipe.flops import profile_model
+    from st_recipe.costing.flops import profile_model
     from st_recipe.training.packing import PaddingFree, padding_free, plan_groups
 
     out: dict[str, dict[str, float]] = {}
@@ -201,9 +201,8 @@ def _trainers(shape: str, method: str, data: tuple[list[str], list[str]], batch:
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.base.sampler import BatchSamplers
 
-    from st_recipe.flops import FlopMeter, profile_model
-    from st_recipe.training.packing import default_overhead
-    from st_recipe.training.packing import padding_free_strategy
+    from st_recipe.costing.flops import FlopMeter, profile_model
+    from st_recipe.training.packing import default_overhead, padding_free_strategy
     from st_recipe.training.trainer import BudgetState, make_trainer
 
     ds = Dataset.from_dict({"anchor": data[0], "positive": data[1]})
@@ -236,7 +235,7 @@ def train_steps(shape: str, method: str, data: tuple[list[str], list[str]], batc
     """Per-variant median step seconds and the useful FLOPs of the batches."""
     import tempfile
 
-    from st_recipe.flops import FlopMeter, lengths_from_mask
+    from st_recipe.costing.flops import FlopMeter, lengths_from_mask
 
     with tempfile.TemporaryDirectory() as tmp:
         variants = _trainers(shape, method, data, batch, steps + 1, tmp)
@@ -286,9 +285,8 @@ def padding_free_encoding(st_model: Any) -> Iterator[bool]:
         return
     import torch
 
-    from st_recipe.flops import profile_model
-    from st_recipe.training.packing import padding_free_strategy
-    from st_recipe.training.packing import default_overhead, padding_free
+    from st_recipe.costing.flops import profile_model
+    from st_recipe.training.packing import default_overhead, padding_free, padding_free_strategy
 
     device = next(st_model.parameters()).device
     strategy = padding_free_strategy(profile_model(st_model), default_overhead(device))

@@ -21,6 +21,7 @@ from typing import Any
 import _common as C
 import padding_free as PF
 
+
 def run(data: Path, out: Path, max_len: int, budget: float, padding_free: bool, args: Any) -> dict:
     """One CLI training run; its run record."""
     cmd = [str(Path(sys.executable).with_name("st-recipe")), "train", "--model", args.model, "--data", str(data),
@@ -45,8 +46,8 @@ def main() -> None:
 
     args = C.parse_args(__doc__.splitlines()[0], extra)
     C.quiet_libraries()
+    from st_recipe.costing.flops import FlopMeter, profile_model
     from st_recipe.encoder import build_encoder
-    from st_recipe.flops import FlopMeter, profile_model
 
     model = build_encoder(args.model, max_seq_length=PF.MAX_LEN)
     meter = FlopMeter(profile_model(model))

@@ -21,7 +21,7 @@ Rows, all scored by ``st-recipe eval <folder> --task-file LeeNewsSimilarity=sts:
 4. hand-written baseline: plain ``SentenceTransformerTrainer`` + ``MultipleNegativesRankingLoss`` (defaults) +
    PEFT LoRA r=16, alpha=32 on q/k/v/o/gate/up/down, LR 2e-4, mean pooling, length 75, linear schedule with 10 %
    warm-up. Its step count is chosen so that its FLOPs, metered with st-recipe's own meter
-   (``st_recipe.flops.FlopMeter`` over a ``profile_model`` of the adapted model, real tokens of both sides of
+   (``st_recipe.costing.flops.FlopMeter`` over a ``profile_model`` of the adapted model, real tokens of both sides of
    every pair) match the FLOPs the st-recipe full-FT row spent; a forward pre-hook meters what it really ran.
 
 If the planner refuses a local non-Pythia folder ("planning needs the shape ..."), a row falls back to
@@ -223,8 +223,8 @@ def prepare(assets: Path) -> dict[str, Any]:
     with zipfile.ZipFile(data_whl) as zf:
         for name in ("lee_background.cor", "lee.cor", "similarities0-1.txt"):
             (raw / name).write_bytes(zf.read(LEE_DIR + name))
-    background = [l.strip() for l in (raw / "lee_background.cor").read_text(encoding="latin-1").splitlines() if l.strip()]
-    rated = [l.strip() for l in (raw / "lee.cor").read_text(encoding="latin-1").splitlines() if l.strip()]
+    background = [ln.strip() for ln in (raw / "lee_background.cor").read_text(encoding="latin-1").splitlines() if ln.strip()]
+    rated = [ln.strip() for ln in (raw / "lee.cor").read_text(encoding="latin-1").splitlines() if ln.strip()]
     matrix = [[float(x) for x in line.split()] for line in (raw / "similarities0-1.txt").read_text().splitlines() if line.strip()]
     if len(rated) != 50 or len(matrix) != 50 or any(len(r) != 50 for r in matrix):
         raise SystemExit(f"unexpected Lee files: {len(rated)} documents, {len(matrix)} rows")
@@ -309,7 +309,7 @@ def train_row(kind: str, model_dir: Path, pairs: Path, budget: float, out: Path,
     rc, text, wall, cpu = _run(plain, log)
     form, cmd = "planned", plain
     if rc != 0 and REFUSAL in text:
-        first = next((l for l in text.splitlines() if REFUSAL in l), "").strip()
+        first = next((ln for ln in text.splitlines() if REFUSAL in ln), "").strip()
         fallback = [_st_recipe(), "train", "--recipe", FALLBACK_RECIPE[kind], "--budget", f"{budget:g}", *base]
         rc, text2, wall2, cpu2 = _run(fallback, log.with_suffix(".fallback.log"))
         text = text + "\n" + text2
@@ -407,8 +407,8 @@ def baseline_worker(spec: dict[str, Any]) -> None:
     )
     from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
 
+    from st_recipe.costing.flops import FlopMeter, lengths_from_mask, profile_model
     from st_recipe.data import load_pairs
-    from st_recipe.flops import FlopMeter, lengths_from_mask, profile_model
 
     started = time.time()
     out = Path(spec["out"])
@@ -476,7 +476,7 @@ def score_worker(spec: dict[str, Any]) -> None:
     from scipy.stats import spearmanr
     from sentence_transformers import SentenceTransformer
 
-    rows = [json.loads(l) for l in Path(spec["sts"]).read_text(encoding="utf-8").splitlines() if l.strip()]
+    rows = [json.loads(ln) for ln in Path(spec["sts"]).read_text(encoding="utf-8").splitlines() if ln.strip()]
     rows = [r for r in rows if "score" in r]
     texts = sorted({r["sentence1"] for r in rows} | {r["sentence2"] for r in rows})
     model = SentenceTransformer(spec["folder"], device="cpu")
@@ -501,7 +501,7 @@ def direct_row(name: str, folder: Path, sts: Path, logs: Path) -> dict[str, Any]
                                logs / f"{name}.direct.log")
     if rc != 0:
         raise SystemExit(f"direct scoring ({name}) failed with exit code {rc}:\n{text[-3000:]}")
-    line = json.loads(next(l for l in reversed(text.splitlines()) if l.startswith("{")))
+    line = json.loads(next(ln for ln in reversed(text.splitlines()) if ln.startswith("{")))
     return {"direct_score": line["score"], "by_dim": line.get("by_dim"), "prompt_name": line.get("prompt_name"),
             "direct_wall_s": wall, "direct_cpu_s": cpu}
 

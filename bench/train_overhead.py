@@ -187,7 +187,7 @@ def timed_trainer_class(probe: Probe, baton: Baton | None = None) -> Any:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.add_callback(timer_callback(probe, baton))
-            from st_recipe.architecture import hf_model
+            from st_recipe.models.architecture import hf_model
 
             config = getattr(hf_model(self.model), "config", None)
             probe.info["attn"] = str(getattr(config, "_attn_implementation", "?"))
@@ -205,7 +205,7 @@ def instrument_st_recipe(probe: Probe, baton: Baton | None = None) -> Iterator[N
     import sentence_transformers
 
     import st_recipe.training.trainer as st_train
-    from st_recipe.flops import FlopMeter
+    from st_recipe.costing.flops import FlopMeter
 
     original_trainer = _base_trainer()
     original_flops = FlopMeter.batch_flops
@@ -239,7 +239,7 @@ def instrument_st_recipe(probe: Probe, baton: Baton | None = None) -> Iterator[N
 def run_st_recipe(model_dir: Path, method: str, args: dict[str, Any], batch: int, steps: int, seq_len: int,
                   work: Path, save_steps: int | None = None, baton: Baton | None = None) -> Probe:
     """One st-recipe training run on the builtin pairs, sized for about ``steps`` steps; returns its probe."""
-    from st_recipe.recipes import Recipe
+    from st_recipe.planning.recipes import Recipe
     from st_recipe.training import train
 
     probe = Probe()
@@ -380,7 +380,7 @@ def run(quick: bool) -> str:
     C.quiet_libraries()
     import torch
 
-    from st_recipe.catalog import build_random_model, get_spec
+    from st_recipe.models.catalog import build_random_model, get_spec
 
     if quick:
         configs = [("tiny", "full", {}, CALIBRATION), ("tiny", "full", {}, NO_CHECKPOINTS),

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from st_recipe.planner import plan
-from st_recipe.scaling import fit_points, plot_frontier
-from st_recipe.sweep import load_points, sweep
+from st_recipe.planning.planner import plan
+from st_recipe.planning.scaling import fit_points, plot_frontier
+from st_recipe.sweeps.grid import load_points, sweep
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from st_recipe.planner import plan
+from st_recipe.planning.planner import plan
 from st_recipe.training import train
 
 

@@ -13,11 +13,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from st_recipe.catalog import build_random_model, suggest
 from st_recipe._text import public
 from st_recipe.errors import StRecipeError
-from st_recipe.model_args import ModelRef, parse_model_spec
-from st_recipe.recipes import ATTENTIONS
+from st_recipe.models.args import ModelRef, parse_model_spec
+from st_recipe.models.catalog import build_random_model, suggest
+from st_recipe.planning.recipes import ATTENTIONS
 
 logger = logging.getLogger(__name__)
 _WARNED_RANDOM: set[str] = set()
@@ -77,7 +77,7 @@ def build_encoder(
         st_model = _assemble(ref.load_id, ref, pooling, max_seq_length, normalize, padding_side, model_kwargs, revision,
                              attention, include_prompt)
     if prompts:
-        from st_recipe.recipes import check_prompts
+        from st_recipe.planning.recipes import check_prompts
 
         st_model.prompts = dict(check_prompts(dict(prompts)))
     return st_model

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
+
 from st_recipe.errors import StRecipeError
 
 LAUNCH_CONFIGS = {
@@ -41,7 +42,7 @@ CONFIG_PROCESSES = 8  # num_processes in the shipped configs (one machine of 8 G
 
 def launch_dir() -> Path:
     """The folder of shipped accelerate configs."""
-    from st_recipe.recipes import registry_dir
+    from st_recipe.planning.recipes import registry_dir
 
     return registry_dir() / "launch"
 
@@ -64,7 +65,7 @@ def block_class(model_type: str | None) -> str | None:
 def model_type_for(model: str) -> str | None:
     """The model's ``model_type`` from the catalogue or its config.json (None when it cannot be read)."""
     try:
-        from st_recipe.shapes import resolve_shape
+        from st_recipe.models.shapes import resolve_shape
 
         shape = resolve_shape(model)
     except StRecipeError:

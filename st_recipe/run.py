@@ -17,13 +17,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from st_recipe._files import OutputLock, read_json_object, replace_dir
+from st_recipe._io import OutputLock, read_json_object, replace_dir
 from st_recipe.errors import StRecipeError
 
 RUN_RECORD = "st_recipe.json"
 EVAL_SUMMARY = "eval_results.json"
 MTEB_RESULTS = "mteb_results"
 FORMAT_VERSION = 2
+
+# A budget-trainer checkpoint: its files, how many are kept, and which one a resume takes.
+TRAINABLE_STATE = "trainable_state.pt"
+METER_STATE = "flop_meter.json"
+CHECKPOINTS_KEPT = 2
+
+
+def latest_checkpoint(root: Path) -> Path | None:
+    """The newest complete checkpoint under ``root`` (staging folders and incomplete ones are ignored)."""
+    if not root.is_dir():
+        return None
+    ckpts = [p for p in root.glob("checkpoint-*") if p.is_dir() and (p / METER_STATE).is_file()
+             and p.name.split("-")[-1].isdigit()]
+    return max(ckpts, key=lambda p: int(p.name.split("-")[-1])) if ckpts else None
 
 
 def _build(cls: type, data: Any, where: str) -> Any:
@@ -275,8 +289,6 @@ class RunDir:
 
     def resumable(self) -> bool:
         """True when a complete checkpoint of an unfinished run lies beside the folder."""
-        from st_recipe.training.checkpoints import latest_checkpoint
-
         return latest_checkpoint(self.checkpoints) is not None
 
     def check(self, *, overwrite: bool = False, resume: bool = False) -> None:

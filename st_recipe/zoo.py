@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from st_recipe._files import atomic_write_text
+from st_recipe._io import atomic_write_text
 from st_recipe.errors import StRecipeError
-from st_recipe.recipes import Provenance, Recipe, read_structured, collection_from_data, registry_dir
+from st_recipe.planning.recipes import Provenance, Recipe, collection_from_data, read_structured, registry_dir
 
 ZOO_FILE = "zoo.yaml"
 DEFAULT_BUILDS = "runs/zoo"
@@ -41,7 +41,7 @@ def zoo_name(model: str, method: str) -> str:
 
 def generate_zoo() -> dict[str, Recipe]:
     """The zoo's recipes, planned with the model and method fixed per entry."""
-    from st_recipe.planner import plan
+    from st_recipe.planning.planner import plan
 
     note = "zoo entry: chosen to cover the paper's budgets and methods"
     out = {}
@@ -86,7 +86,7 @@ def get_entry(name: str) -> Recipe:
     """The recipe of a zoo entry (a one-line error suggesting close names otherwise)."""
     entries = zoo_entries()
     if name not in entries:
-        from st_recipe.catalog import suggest
+        from st_recipe.models.catalog import suggest
 
         raise StRecipeError(f"unknown zoo entry {name!r}{suggest(name, sorted(entries))}")
     return entries[name][0]
@@ -123,7 +123,7 @@ def build(
     quiet: bool = False,
 ) -> dict[str, Any]:
     """train -> eval (paper-15, or task files) -> publish for one zoo entry, resuming at the first unfinished stage."""
-    from st_recipe.recipe_builder import build_recipe
+    from st_recipe.planning.builder import build_recipe
 
     recipe = get_entry(name)
     if budget is not None or model is not None or batch_size is not None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from st_recipe.catalog import CATALOG
-from st_recipe.model_config import catalogue_config
+from st_recipe.models.catalog import CATALOG
+from st_recipe.models.config import catalogue_config
 
 TINY_BASE = {
     "vocab_size": 1000,

@@ -6,10 +6,16 @@ import shlex
 
 import pytest
 
-from st_recipe import StRecipeError
-from st_recipe import launch
-from st_recipe.launch import (CONFIG_PROCESSES, LAUNCH_CONFIGS, block_class, launch_command, launch_config,
-                              model_type_for, strip_option)
+from st_recipe import StRecipeError, launch
+from st_recipe.launch import (
+    CONFIG_PROCESSES,
+    LAUNCH_CONFIGS,
+    block_class,
+    launch_command,
+    launch_config,
+    model_type_for,
+    strip_option,
+)
 
 
 def _words(command: str) -> list[str]:

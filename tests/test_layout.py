@@ -85,10 +85,48 @@ def test_only_the_cli_imports_the_cli():
     assert not offenders, f"modules importing the CLI: {sorted(offenders)}"
 
 
+# The architecture, bottom to top: a module may import its own layer and the ones below, never one above.
+LAYERS = (
+    ("errors", "_io", "_text", "provenance", "hub", "run"),
+    ("models",),
+    ("methods",),
+    ("costing", "data"),
+    ("planning",),
+    ("encoder", "launch", "evaluation"),
+    ("training",),
+    ("publishing",),
+    ("zoo", "sweeps"),
+    ("cli",),
+)
+
+
+def _layer(module: str) -> int | None:
+    parts = module.split(".")
+    return next((i for i, names in enumerate(LAYERS) if len(parts) > 1 and parts[1] in names), None)
+
+
+def test_every_module_has_a_layer():
+    assert not [m for m in _modules() if m != "st_recipe" and _layer(m) is None]
+
+
+def test_no_module_imports_a_higher_layer():
+    upward = [f"{m} -> {d}" for m, deps in _graph().items() for d in sorted(deps)
+              if _layer(m) is not None and _layer(d) is not None and _layer(d) > _layer(m)]
+    assert not upward, "imports from a higher layer: " + "; ".join(upward)
+
+
+def test_tests_mirror_the_package():
+    """Each test folder is named after the package it tests, and each package has its test folder."""
+    tests = Path(__file__).resolve().parent
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and any(p.glob("test_*.py"))} - {"scripts"}
+    packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    assert folders <= packages, f"test folders without a package: {sorted(folders - packages)}"
+    assert packages <= folders, f"packages without a test folder: {sorted(packages - folders)}"
+
 def test_the_walker_sees_imports_inside_functions(tmp_path):
     mod = tmp_path / "x.py"
-    mod.write_text("def f():\n    from st_recipe.catalog import get_spec\n    import st_recipe.flops\n")
-    assert _imports(mod, "st_recipe.x", {"st_recipe.catalog", "st_recipe.flops"}) == {"st_recipe.catalog", "st_recipe.flops"}
+    mod.write_text("def f():\n    from st_recipe.models.catalog import get_spec\n    import st_recipe.costing.flops\n")
+    assert _imports(mod, "st_recipe.x", {"st_recipe.models.catalog", "st_recipe.costing.flops"}) == {"st_recipe.models.catalog", "st_recipe.costing.flops"}
 
 
 MAX_FUNCTION_LINES = 80

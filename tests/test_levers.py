@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from st_recipe import StRecipeError
-from st_recipe.recipes import Recipe
+from st_recipe.planning.recipes import Recipe
 
 REPO = Path(__file__).resolve().parents[1]
 TEXTS = ["The cat sat on the mat.", "A dog is running in the park.", "Rivers flow to the sea."]
@@ -52,7 +52,7 @@ def _fresh_process_encode(folder: Path, texts: list[str], **encode_kwargs) -> li
 def test_defaults_are_off_with_heuristic_provenance_and_plan_stays_torch_free():
     code = textwrap.dedent("""
         import sys
-        from st_recipe.planner import plan
+        from st_recipe.planning.planner import plan
         r = plan(1e16)
         assert r.attention == "causal" and r.prompts == {} and r.include_prompt is True and r.matryoshka_dims is None
         assert r.hard_negatives == 0
@@ -90,7 +90,7 @@ def test_recipe_fields_validate_and_round_trip(tmp_path):
 
 
 def test_matryoshka_dims_larger_than_the_model_are_refused(tiny_neox_dir, tmp_path):
-    from st_recipe.recipes import check_matryoshka_dims
+    from st_recipe.planning.recipes import check_matryoshka_dims
     from st_recipe.training import train
 
     with pytest.raises(StRecipeError, match=r"matryoshka dims \[64\] exceed the model's embedding dimension 32"):
@@ -272,9 +272,9 @@ def test_training_with_every_lever_spends_the_budget_and_saves_them(tiny_neox_di
 
 def test_prompts_are_counted_in_the_per_pair_estimate(tiny_neox_dir):
     """The per-pair cost that sizes the schedule includes the prompt tokens the trainer meters."""
+    from st_recipe.costing.flops import FlopMeter, profile_model
     from st_recipe.data import load_pairs
     from st_recipe.encoder import build_encoder
-    from st_recipe.flops import FlopMeter, profile_model
     from st_recipe.training.inputs import pair_cost
 
     pairs = load_pairs("builtin", seed=0)
@@ -321,8 +321,8 @@ def test_train_lever_flags_fail_in_one_line(tmp_path, args, message):
 
 
 def test_train_flags_set_the_recipe_with_user_provenance():
-    from st_recipe.recipe_builder import apply_levers
-    from st_recipe.planner import plan
+    from st_recipe.planning.builder import apply_levers
+    from st_recipe.planning.planner import plan
 
     r = apply_levers(plan(1e16), attention="bidirectional", prompts=('query=q: ', 'document=d: '),
                      include_prompt=False, matryoshka_dims="512,256,64")

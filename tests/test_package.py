@@ -20,7 +20,7 @@ def test_every_exported_name_resolves(name):
 
 
 def test_build_recipe_is_exported():
-    from st_recipe.recipe_builder import build_recipe
+    from st_recipe.planning.builder import build_recipe
 
     assert "build_recipe" in st_recipe.__all__ and st_recipe.build_recipe is build_recipe
 

@@ -8,8 +8,21 @@ from pathlib import Path
 import pytest
 
 from st_recipe import StRecipeError
-from st_recipe.run import (FORMAT_VERSION, RUN_RECORD, DataInfo, FlopsInfo, Hardware, Heldout, HeldoutScore,
-                           LossCurve, MethodInfo, ModelInfo, RunDir, RunRecord, read_run)
+from st_recipe.run import (
+    FORMAT_VERSION,
+    RUN_RECORD,
+    DataInfo,
+    FlopsInfo,
+    Hardware,
+    Heldout,
+    HeldoutScore,
+    LossCurve,
+    MethodInfo,
+    ModelInfo,
+    RunDir,
+    RunRecord,
+    read_run,
+)
 
 
 def _record(**changes) -> RunRecord:
@@ -164,7 +177,7 @@ def test_read_errors_name_the_record_file(tmp_path):
 
 
 def _checkpoint(root: Path, step: int, complete: bool = True) -> Path:
-    from st_recipe.training.checkpoints import METER_STATE
+    from st_recipe.run import METER_STATE
 
     path = root / f"checkpoint-{step}"
     path.mkdir(parents=True)

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from st_recipe.cli import main
-from st_recipe.recipes import registry_dir
+from st_recipe.planning.recipes import registry_dir
 from st_recipe.zoo import ZOO_PLAN, build_state, write_zoo, zoo_entries, zoo_name
 
 PAPER_BUDGETS = {1.5e15, 6e15, 2.4e16, 9.6e16, 3.84e17, 1.536e18}

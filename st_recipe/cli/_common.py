@@ -26,8 +26,8 @@ def check_batch_size(value: int | None, flag: str = "--batch-size") -> None:
 
 
 def check_model(model: str, what: str = "model", instead: str = "pass --model DIR") -> Any:
-    """A base-model argument, classified and (from the Hub) reachable or cached: st_recipe.model_args.check_model."""
-    from st_recipe.model_args import check_model as check
+    """A base-model argument, classified and (from the Hub) reachable or cached: st_recipe.models.args.check_model."""
+    from st_recipe.models.args import check_model as check
 
     return check(model, what=what, instead=instead)
 
@@ -38,7 +38,7 @@ def check_data(data: str, *, anchor_column: str | None = None, positive_column: 
     import os
 
     from st_recipe.data import BUILTIN, FILE_SUFFIXES, load_pairs
-    from st_recipe.hub_ids import parse_dataset_spec
+    from st_recipe.hub.ids import parse_dataset_spec
 
     text = (BUILTIN if data is None else data).strip()
     if not text:
@@ -50,7 +50,7 @@ def check_data(data: str, *, anchor_column: str | None = None, positive_column: 
                  and not text.startswith((".", "/", "~"))
                  and parse_dataset_spec(text) is not None)
     if is_hub_id:
-        from st_recipe import hub_access
+        from st_recipe.hub import access as hub_access
 
         hub_access.require_dataset(text.split(":", 1)[0])
         return data
@@ -61,7 +61,7 @@ def check_data(data: str, *, anchor_column: str | None = None, positive_column: 
 
 def check_writable(target: str, flag: str) -> None:
     """Create and remove a probe folder where ``target`` would be created (access() says yes to root on /proc)."""
-    from st_recipe._files import check_can_create
+    from st_recipe._io import check_can_create
 
     check_can_create(target, flag)
 
@@ -94,7 +94,7 @@ def quiet_libraries(*loud: str) -> None:
 
 def display(model: str) -> str:
     """A model's label for a command's own lines (random weights say so)."""
-    from st_recipe.model_args import parse_model_spec
+    from st_recipe.models.args import parse_model_spec
 
     return parse_model_spec(model).display
 

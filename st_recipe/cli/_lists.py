@@ -7,7 +7,7 @@ from st_recipe.errors import StRecipeError
 
 def floats(text: str, what: str) -> list[float]:
     """Comma-separated numbers (budgets are checked as budgets)."""
-    from st_recipe.flops import check_budget
+    from st_recipe.costing.flops import check_budget
 
     items = names(text, what)
     return [check_budget(t) for t in items] if what == "--budgets" else [number(t, what) for t in items]

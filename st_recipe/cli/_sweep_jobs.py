@@ -14,7 +14,7 @@ import click
 
 from st_recipe.errors import StRecipeError
 
-_KEY = "st_recipe.sweep_jobs"
+_KEY = "st_recipe.sweeps.jobs"
 
 
 def sweep_job_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -25,8 +25,8 @@ def sweep_job_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                 slurm_partition: str | None, slurm_gpus_per_job: int | None, slurm_time: str | None,
                 slurm_cpus_per_job: int | None, slurm_mem_gb: float | None, slurm_args: tuple[str, ...],
                 job_setup: tuple[str, ...], report_to: str, gpu_tflops: float | None, mfu: float, **kwargs: Any) -> Any:
-        from st_recipe.sweep_executors import JobOptions, check_job_options, parse_slurm_args, parse_time
-        from st_recipe.sweep_plan import Throughput
+        from st_recipe.sweeps.executors import JobOptions, check_job_options, parse_slurm_args, parse_time
+        from st_recipe.sweeps.plan import Throughput
         from st_recipe.training.tracking import parse_report_to
 
         jobs = check_job_options(JobOptions(
@@ -84,7 +84,7 @@ def sweep_job_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def sweep_extras() -> dict[str, Any]:
-    """``jobs=`` and ``report_to=`` for :func:`st_recipe.sweep.sweep`, as the flags asked."""
+    """``jobs=`` and ``report_to=`` for :func:`st_recipe.sweeps.grid.sweep`, as the flags asked."""
     ctx = click.get_current_context(silent=True)
     return dict(ctx.meta.get(_KEY, {})) if ctx is not None else {}
 
@@ -94,8 +94,8 @@ def _planned_sweep(grid: str | None, dry_run: bool, extras: dict[str, Any], thro
     from st_recipe.cli._common import check_batch_size
     from st_recipe.cli._lists import floats, ints, names
     from st_recipe.run import check_folder
-    from st_recipe.sweep import prepare_sweep
-    from st_recipe.sweep_plan import paper_sweep, plan_rows
+    from st_recipe.sweeps.grid import prepare_sweep
+    from st_recipe.sweeps.plan import paper_sweep, plan_rows
 
     check_batch_size(kw["batch_size"])
     check_folder(kw["out"], "--out")
@@ -116,7 +116,7 @@ def _planned_sweep(grid: str | None, dry_run: bool, extras: dict[str, Any], thro
         click.echo(dry_run_text(rows, jobs.resources(), throughput, skipped))
         return
     from st_recipe.cli._common import check_data, check_writable, quiet_libraries
-    from st_recipe.sweep import sweep
+    from st_recipe.sweeps.grid import sweep
 
     check_data(kw["data"], load=False)
     check_writable(kw["out"], "--out")
@@ -128,7 +128,7 @@ def _planned_sweep(grid: str | None, dry_run: bool, extras: dict[str, Any], thro
 def finish_sweep(run: Callable[[], list[dict[str, Any]]], out: str) -> None:
     """Run the sweep, print its finished cells, and name each failed one with its log (exit 1 when any failed)."""
     from st_recipe.cli._common import format_table
-    from st_recipe.sweep import SweepIncomplete
+    from st_recipe.sweeps.grid import SweepIncomplete
 
     failures: list[Any] = []
     try:
@@ -152,8 +152,8 @@ def dry_run_text(rows: list[dict[str, Any]], resources: dict[str, Any], throughp
                  skipped: list[str] | None = None) -> str:
     """The table ``sweep --dry-run`` prints: cells, FLOPs, memory, GPU-hours, totals and the job resources."""
     from st_recipe.cli._common import format_table
-    from st_recipe.flops import format_flops
-    from st_recipe.memory import format_bytes
+    from st_recipe.costing.flops import format_flops
+    from st_recipe.costing.memory import format_bytes
 
     table = [("cell", "model", "method", "pairs", "planned FLOPs", "peak memory/GPU", "GPU-hours")]
     for r in rows:

@@ -44,7 +44,7 @@ def eval_cmd(model: str, benchmarks: tuple[str, ...], tasks: tuple[str, ...], ta
     from st_recipe.evaluation.taskfiles import load_task_file
     from st_recipe.evaluation.tasks import check_names
     from st_recipe.evaluation.width import check_truncate_dim
-    from st_recipe.model_args import check_model
+    from st_recipe.models.args import check_model
     from st_recipe.run import check_folder
 
     span = None
@@ -91,7 +91,7 @@ def check_eval_writes(model: str, cache_dir: str | None) -> None:
     """Where eval will write (the --cache folder; a run dir's own results) can be written: else one line, now."""
     import os
 
-    from st_recipe._files import check_can_create
+    from st_recipe._io import check_can_create
     from st_recipe.run import EVAL_SUMMARY, RUN_RECORD
 
     if cache_dir is not None:

@@ -14,7 +14,7 @@ from st_recipe.errors import StRecipeError
 @click.option("--json", "as_json", is_flag=True, help="Print the catalogue as JSON.")
 def models_cmd(as_json: bool) -> None:
     """List the built-in base-model catalogue (no Hub access)."""
-    from st_recipe.catalog import CATALOG
+    from st_recipe.models.catalog import CATALOG
 
     if as_json:
         click.echo(json.dumps({k: v.to_dict() for k, v in CATALOG.items()}, indent=2))
@@ -50,13 +50,13 @@ def methods_cmd(model: str | None, method_args: tuple[str, ...], as_json: bool) 
         # Every method's defaults are cheap to build (none imports torch or peft), so listing stays instant.
         methods.setdefault(name, get_method(name))
     if model is not None:
-        from st_recipe.model_args import parse_model_spec
+        from st_recipe.models.args import parse_model_spec
 
         if parse_model_spec(model).spec is None:  # catalogue shapes need no Hub: their configs are known
             check_model(model)
         click.echo(f"model: {display(model)}", err=True)
         quiet_libraries()
-    from st_recipe.pricing import compare_methods
+    from st_recipe.costing.pricing import compare_methods
 
     records = compare_methods(model, [methods[name] for name in names])
     if as_json:
@@ -89,8 +89,8 @@ def recipes_group() -> None:
 @recipes_group.command("list")
 def recipes_list() -> None:
     """List named recipes: budget, model, method, pairs."""
-    from st_recipe.flops import format_flops
-    from st_recipe.recipes import list_recipes
+    from st_recipe.costing.flops import format_flops
+    from st_recipe.planning.recipes import list_recipes
 
     rows = [("name", "budget", "model", "method", "pairs", "file")]
     for name, (path, r) in list_recipes().items():
@@ -103,9 +103,8 @@ def recipes_list() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the Recipe as JSON.")
 def recipes_show(name: str, as_json: bool) -> None:
     """Show one recipe (a registry name or a YAML/JSON file) with provenance."""
-    from st_recipe.recipes import get_recipe
-
     from st_recipe.cli.plan import render_recipe
+    from st_recipe.planning.recipes import get_recipe
 
     recipe = get_recipe(name)
     click.echo(recipe.to_json() if as_json else render_recipe(recipe))

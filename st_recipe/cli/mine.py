@@ -41,7 +41,7 @@ def mine_cmd(data: str, model: str, out: str, num_negatives: int, range_min: int
     import os
     from pathlib import Path
 
-    from st_recipe._files import file_target
+    from st_recipe._io import file_target
     from st_recipe.data.mining import check_mining
 
     absolute = parse_margin(absolute_margin)
@@ -63,10 +63,10 @@ def mine_cmd(data: str, model: str, out: str, num_negatives: int, range_min: int
         import logging
 
         logging.getLogger("st_recipe").setLevel(logging.ERROR)  # the result line names random weights itself
+    from st_recipe.costing.flops import profile_model
     from st_recipe.data import load_pairs
     from st_recipe.data.mining import mine_negatives
     from st_recipe.encoder import build_encoder
-    from st_recipe.flops import profile_model
 
     if not hasattr(pairs, "anchors"):
         pairs = load_pairs(data, anchor_column=anchor_column, positive_column=positive_column)
@@ -107,7 +107,7 @@ def write_pairs(pairs: object, path: str) -> None:
     """Write pairs (with their negatives as negative_1..K) as JSON lines, atomically."""
     import json
 
-    from st_recipe._files import atomic_write_text
+    from st_recipe._io import atomic_write_text
 
     lines = []
     negatives = getattr(pairs, "negatives", None) or [[] for _ in pairs.anchors]  # type: ignore[attr-defined]

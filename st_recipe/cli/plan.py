@@ -30,10 +30,10 @@ def plan_cmd(budget: str, max_memory: str | None, method: str | None, method_arg
              model: str | None, batch_size: int | None, bf16: bool, fitted: str | None, as_json: bool,
              gpus: int = 1, nodes: int = 1, hard_negatives: int = 0, force: bool = False) -> None:
     """Plan a run for a FLOP budget: model, method, pairs and hyperparameters, each with its provenance."""
-    from st_recipe.flops import check_budget
-    from st_recipe.methods import parse_method_args
+    from st_recipe.costing.flops import check_budget
     from st_recipe.data.pairs import check_negative_count
-    from st_recipe.planner import check_budget_ceiling, check_devices, plan
+    from st_recipe.methods import parse_method_args
+    from st_recipe.planning.planner import check_budget_ceiling, check_devices, plan
 
     check_batch_size(batch_size)
     check_budget_ceiling(check_budget(budget), force)
@@ -41,7 +41,7 @@ def plan_cmd(budget: str, max_memory: str | None, method: str | None, method_arg
     check_negative_count(hard_negatives)
     law = None
     if fitted is not None:
-        from st_recipe.scaling import FittedLaw
+        from st_recipe.planning.scaling import FittedLaw
 
         law = FittedLaw.load(fitted)
     recipe = plan(check_budget(budget), max_memory=max_memory, method=method, model=model,
@@ -55,10 +55,10 @@ def plan_cmd(budget: str, max_memory: str | None, method: str | None, method_arg
 
 def render_recipe(recipe: Any) -> str:
     """The readable plan: field table with provenance, data amount, per-method costs on the chosen model."""
-    from st_recipe.flops import format_flops
+    from st_recipe.costing.flops import format_flops
+    from st_recipe.costing.pricing import recipe_cost
     from st_recipe.methods import get_method_class
-    from st_recipe.planner import method_costs
-    from st_recipe.pricing import recipe_cost
+    from st_recipe.planning.planner import method_costs
 
     rows = [("field", "value", "provenance")]
     for name in recipe.field_names():

@@ -34,7 +34,7 @@ def publish_cmd(run_dir: str, repo_id: str | None, private: bool, dry_run: str |
     """
     import logging
 
-    from st_recipe._files import check_can_create
+    from st_recipe._io import check_can_create
 
     if dry_run is not None and dry_run.strip():
         check_can_create(dry_run, "the dry-run folder")  # before the run is read and the card is built

@@ -35,10 +35,9 @@ def sweep_cmd(budgets: str, models: str, methods: str, ranks: str | None, fracti
         check_writable,
         quiet_libraries,
     )
+    from st_recipe.planning.planner import check_budget_ceiling
     from st_recipe.run import check_folder
-    from st_recipe.sweep import prepare_sweep, sweep
-
-    from st_recipe.planner import check_budget_ceiling
+    from st_recipe.sweeps.grid import prepare_sweep, sweep
 
     budget_list = _floats(budgets, "--budgets")
     for b in budget_list:
@@ -73,7 +72,7 @@ def fit_cmd(sweep_dir: str, out_file: str | None, plot_file: str | None, metric:
             overwrite: bool = False) -> None:
     """Fit per-method loss-vs-budget laws, the frontier and crossovers; write a recipes YAML for plan --fitted."""
     from st_recipe.cli._common import format_table
-    from st_recipe.sweep import fit
+    from st_recipe.sweeps.grid import fit
 
     result = fit(sweep_dir, out=out_file, plot=plot_file, metric=metric, overwrite=overwrite)
     law, points, out_path, plot_path = result.law, result.points, result.law_path, result.plot_path

@@ -88,8 +88,8 @@ def train_cmd(budget: str | None, recipe_file: str | None, zoo_name: str | None,
               padding_free: bool = True, distributed: str | None = None, gpus: int | None = None, force: bool = False,
               nodes: int = 1, mining_in_budget: bool = False, dry_run: bool = False) -> None:
     """Train an embedding model within a FLOP budget; writes a run dir that loads with SentenceTransformer(path)."""
-    from st_recipe.planner import check_budget_ceiling
-    from st_recipe.recipe_builder import build_recipe
+    from st_recipe.planning.builder import build_recipe
+    from st_recipe.planning.planner import check_budget_ceiling
 
     # Everything checkable without torch is checked first, so bad input fails in well under a second.
     levers = _check_flags(recipe_file, zoo_name, batch_size, mini_batch_size, save_steps, hard_negatives,
@@ -131,7 +131,7 @@ def _check_flags(recipe_file: str | None, zoo_name: str | None, batch_size: int 
                  save_steps: int | None, hard_negatives: int | None, mine_negatives: int | None,
                  mining_in_budget: bool, out: str | None, repo_id: str | None, **levers: object) -> dict[str, object]:
     """The flags checked on their own (no model, data or torch); returns the levers for ``build_recipe``."""
-    from st_recipe.recipe_builder import check_levers
+    from st_recipe.planning.builder import check_levers
 
     if recipe_file is not None and zoo_name is not None:
         raise StRecipeError("give --recipe or --zoo, not both")
@@ -162,8 +162,8 @@ def _check_inputs(recipe, out: str | None, data: str, *, model_given: bool, over
                   anchor_column: str | None, positive_column: str | None, mine_negatives: int | None,
                   quiet: bool) -> tuple[str, object]:
     """The output folder, model and data checked for ``recipe`` before torch; returns (out, the pairs or source)."""
-    from st_recipe.planner import budget_label
-    from st_recipe.recipe_builder import lever_summary
+    from st_recipe.planning.builder import lever_summary
+    from st_recipe.planning.planner import budget_label
     from st_recipe.run import RunDir
 
     target = out or f"runs/{model_slug(recipe.model)}-{recipe.method}-{budget_label(recipe.budget or 0)}"
@@ -207,8 +207,7 @@ def distributed_command(kind: str, recipe, *, gpus: int | None, nodes: int, bf16
     check_min(gpus, "--gpus", 1)
     check_min(nodes, "--nodes", 1)
     from st_recipe.launch import CONFIG_PROCESSES
-
-    from st_recipe.planner import check_batch_divides
+    from st_recipe.planning.planner import check_batch_divides
 
     check_batch_divides(recipe.batch_size, (gpus or CONFIG_PROCESSES) * nodes, "processes")
     argv = list(sys.argv[1:])

@@ -19,9 +19,9 @@ def zoo_group() -> None:
 def zoo_list(builds: str) -> None:
     """Name, base model, method, budget, pairs, planned FLOPs and published repo of every zoo entry."""
     from st_recipe.cli._common import format_table
-    from st_recipe.flops import format_flops
+    from st_recipe.costing.flops import format_flops
+    from st_recipe.costing.pricing import recipe_cost
     from st_recipe.methods import get_method
-    from st_recipe.pricing import recipe_cost
     from st_recipe.zoo import build_state, zoo_entries
 
     rows = [("name", "base", "method", "budget", "pairs", "planned FLOPs", "published", "local build")]
@@ -63,7 +63,7 @@ def zoo_build(name: str, org: str, data: str, builds: str, task_files: tuple[str
         check_model,
         quiet_libraries,
     )
-    from st_recipe.flops import check_budget
+    from st_recipe.costing.flops import check_budget
     from st_recipe.publishing import validate_repo_id
     from st_recipe.run import check_folder
     from st_recipe.zoo import build, build_state, get_entry
@@ -74,7 +74,7 @@ def zoo_build(name: str, org: str, data: str, builds: str, task_files: tuple[str
     budget_value = check_budget(budget) if budget is not None else None
     check_batch_size(batch_size)
     if budget_value is not None or model is not None or batch_size is not None:
-        from st_recipe.recipe_builder import build_recipe
+        from st_recipe.planning.builder import build_recipe
 
         recipe = build_recipe(recipe=name, budget=budget_value, model=model, batch_size=batch_size)
     check_folder(builds, "--builds")
@@ -92,7 +92,7 @@ def zoo_build(name: str, org: str, data: str, builds: str, task_files: tuple[str
         for spec in task_files:
             parse_task_file(spec)
     if dry_run is None and not state.get("published"):
-        from st_recipe import hub_access
+        from st_recipe.hub import access as hub_access
 
         hub_access.require_hub(f"publishing {org}/{name}", "pass --dry-run DIR to build and write the upload folder "
                                "without uploading")

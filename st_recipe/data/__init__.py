@@ -41,7 +41,7 @@ share. This module only re-exports the public names.
 from __future__ import annotations
 
 from st_recipe.data.builtin import BUILTIN, BUILTIN_SHA256, BUILTIN_VERSION
-from st_recipe.data.files import FILE_SUFFIXES
+from st_recipe.data.local_files import FILE_SUFFIXES
 from st_recipe.data.pairs import BATCH_SAMPLER, COLUMN_PAIRS, PairData, PairStats, check_enough
 from st_recipe.data.sources import DataSource, classify_source, load_pairs, recorded_hub_id
 

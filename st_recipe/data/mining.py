@@ -113,7 +113,7 @@ def mine_negatives(model: Any, pairs: PairData, k: int, *, range_min: int = 0, r
     ``progress`` shows the encoding and scoring bars (off by default: training and ``mine --quiet`` stay silent).
 
     ``model`` is a SentenceTransformer; its stored ``query``/``document`` prompts are used as in training.
-    ``profile`` (a :class:`~st_recipe.flops.CostProfile` of ``model``) meters the encoding's forward FLOPs.
+    ``profile`` (a :class:`~st_recipe.costing.flops.CostProfile` of ``model``) meters the encoding's forward FLOPs.
     """
     check_mining(k, range_min, range_max, relative_margin, sampling, absolute_margin)
     if len(pairs) < k + 1:

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from st_recipe.data.builtin import BUILTIN, load_builtin
-from st_recipe.data.files import FILE_SUFFIXES, load_file
-from st_recipe.data.hub import load_hub
+from st_recipe.data.hub_datasets import load_hub
+from st_recipe.data.local_files import FILE_SUFFIXES, load_file
 from st_recipe.data.pairs import PairData
 from st_recipe.errors import StRecipeError
-from st_recipe.hub_ids import parse_dataset_spec
+from st_recipe.hub.ids import parse_dataset_spec
+
 
 def load_pairs(
     source: str | os.PathLike[str] | None = BUILTIN,

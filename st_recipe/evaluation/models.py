@@ -16,8 +16,8 @@ from typing import Any
 
 from st_recipe._text import slugify
 from st_recipe.errors import StRecipeError
-from st_recipe.hub_ids import is_repo_id
-from st_recipe.model_args import ModelArg, classify_model, parse_model_spec
+from st_recipe.hub.ids import is_repo_id
+from st_recipe.models.args import ModelArg, classify_model, parse_model_spec
 from st_recipe.run import EVAL_SUMMARY, MTEB_RESULTS, RUN_RECORD, RunDir, RunRecord
 
 # Files and folders inside a model folder that are not part of the model (they change without the

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from st_recipe._files import read_jsonl
+from st_recipe._io import read_jsonl
 from st_recipe.errors import StRecipeError
 from st_recipe.evaluation.local_data import LocalData, LocalKind, TaskFile, file_hash, task_name
 

@@ -17,10 +17,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from st_recipe._files import cache_root
+from st_recipe._io import cache_root
 from st_recipe.errors import StRecipeError
 from st_recipe.evaluation.distinct import DistinctTexts
-from st_recipe.evaluation.local_data import TaskFile, is_local_task, score_range as check_score_range
+from st_recipe.evaluation.local_data import TaskFile, is_local_task
+from st_recipe.evaluation.local_data import score_range as check_score_range
 from st_recipe.evaluation.models import LoadedModel, base_model, base_settings, load_model
 from st_recipe.evaluation.summary import EvalSummary, TaskScore, save_summary
 from st_recipe.evaluation.taskfiles import build_local_task, load_task_file, parse_task_file

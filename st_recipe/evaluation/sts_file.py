@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from st_recipe._files import read_jsonl
+from st_recipe._io import read_jsonl
 from st_recipe.errors import StRecipeError
 from st_recipe.evaluation.local_data import LocalData, LocalKind, TaskFile, file_hash, score_range, task_name
 from st_recipe.evaluation.summary import finite_number

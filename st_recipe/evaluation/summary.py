@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from st_recipe._files import atomic_write_text
+from st_recipe._io import atomic_write_text
 from st_recipe._text import format_table
 
 SUMMARY_SCHEMA = "st-recipe/eval-summary/1"

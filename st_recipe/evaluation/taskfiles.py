@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from st_recipe._files import atomic_write_text, cache_root, read_jsonl
+from st_recipe._io import atomic_write_text, cache_root, read_jsonl
 from st_recipe.errors import StRecipeError
 from st_recipe.evaluation.local_data import LocalData, LocalKind, TaskFile
 from st_recipe.evaluation.retrieval_files import RETRIEVAL

@@ -9,10 +9,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from st_recipe._files import atomic_write_text, cache_root
-from st_recipe.catalog import suggest
+from st_recipe._io import atomic_write_text, cache_root
 from st_recipe.errors import StRecipeError
 from st_recipe.evaluation.local_data import LocalData, is_local_task
+from st_recipe.models.catalog import suggest
 
 if TYPE_CHECKING:  # pragma: no cover
     from mteb import AbsTask

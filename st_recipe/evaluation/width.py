@@ -27,7 +27,7 @@ def _json(path: Path) -> Any:
 
 
 def _hidden_size(config: Any) -> int | None:
-    from st_recipe.model_config import text_config
+    from st_recipe.models.config import text_config
 
     if not isinstance(config, dict):
         return None
@@ -80,7 +80,7 @@ def embedding_width(model: str) -> int | None:
         if (folder / "modules.json").is_file():
             return _modules_width(folder, _json(folder / "modules.json"))
         return _hidden_size(_json(folder / "config.json"))  # a plain model folder, evaluated mean-pooled
-    from st_recipe.model_args import parse_model_spec
+    from st_recipe.models.args import parse_model_spec
 
     try:
         ref = parse_model_spec(model)

@@ -19,7 +19,7 @@ _BUILTIN: dict[str, str] = {
     "bias": "st_recipe.methods.bias:Bias",
     "lora": "st_recipe.methods.lora:LoRA",
     "propulsion": "st_recipe.methods.propulsion:Propulsion",
-    "peft": "st_recipe.methods.peft:Peft",
+    "peft": "st_recipe.methods.peft_tuners:Peft",
 }
 _REGISTERED: dict[str, type[Method]] = {}
 ENTRY_POINT_GROUP = "st_recipe.methods"
@@ -59,7 +59,7 @@ def get_method_class(name: str) -> type[Method]:
         if not (isinstance(cls, type) and issubclass(cls, Method)):
             raise StRecipeError(f"entry point {name!r} does not name a st_recipe Method subclass")
         return cls
-    from st_recipe.catalog import suggest
+    from st_recipe.models.catalog import suggest
 
     raise StRecipeError(f"unknown method {name!r}{suggest(name, list_methods())}")
 

@@ -7,48 +7,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from st_recipe.architecture import embedding_param_names, hf_model, match_modules
 from st_recipe.errors import StRecipeError
-
-
-@dataclass(frozen=True)
-class ParamReport:
-    """Parameter counts after a method is applied.
-
-    ``n_params`` / ``n_trainable`` exclude embedding parameters (the paper's convention, which is also
-    what the FLOP formulas take); the ``*_all`` counts include everything, for display.
-    """
-
-    method: str
-    n_params: int
-    n_trainable: int
-    n_params_all: int
-    n_trainable_all: int
-
-    @property
-    def trainable_fraction(self) -> float:
-        """Trainable share of the non-embedding parameters."""
-        return self.n_trainable / self.n_params if self.n_params else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict, with the trainable fraction."""
-        out = dataclasses.asdict(self)
-        out["trainable_fraction"] = self.trainable_fraction
-        return out
-
-
-def count_params(model: Any, method: str) -> ParamReport:
-    """Count total and trainable parameters, with and without embeddings."""
-    emb = embedding_param_names(model)
-    n = nt = n_all = nt_all = 0
-    for name, p in model.named_parameters():
-        size = p.numel()
-        n_all += size
-        nt_all += size if p.requires_grad else 0
-        if name not in emb:
-            n += size
-            nt += size if p.requires_grad else 0
-    return ParamReport(method=method, n_params=n, n_trainable=nt, n_params_all=n_all, n_trainable_all=nt_all)
+from st_recipe.models.architecture import ParamReport, count_params, hf_model, match_modules
 
 
 def set_trainable(model: Any, predicate: Any) -> None:
@@ -135,7 +95,7 @@ class Method:
         layer's input (as LoRA, LoHa, LoKr do) and scale or mix its output (as IA3, VeRA, DoRA do), so
         both are counted: 10h + 2f + 5h + f = 15h + 3f per block.
         """
-        from st_recipe.activations import ActivationRule, block_pieces
+        from st_recipe.models.activations import ActivationRule, block_pieces
 
         b = block_pieces(spec)
         return ActivationRule(b.propagate + b.linear_inputs + b.outputs, b.h,

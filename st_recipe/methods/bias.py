@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from st_recipe.architecture import hf_model
 from st_recipe.errors import StRecipeError
 from st_recipe.methods.base import Method, ParamReport, set_trainable
+from st_recipe.models.architecture import hf_model
 
 
 def _is_bias(name: str) -> bool:
@@ -39,7 +39,7 @@ class Bias(Method):
 
     def check_shape(self, spec: Any) -> None:
         """A config that says there are no biases is refused now, as :meth:`apply` would after the model is built."""
-        from st_recipe.shapes import has_biases
+        from st_recipe.models.shapes import has_biases
 
         if has_biases(spec) is False:
             raise StRecipeError(f"bias: {spec.name} ({spec.model_type}) has no bias parameters (e.g. Llama-style "
@@ -50,7 +50,7 @@ class Bias(Method):
 
         A bias's own gradient is a sum of output gradients and needs no saved activation.
         """
-        from st_recipe.activations import ActivationRule, block_pieces
+        from st_recipe.models.activations import ActivationRule, block_pieces
 
         b = block_pieces(spec)
         return ActivationRule(b.propagate, b.h, why="no weight gradients: norm input, attention, GELU input only")

@@ -6,7 +6,6 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from st_recipe.architecture import embedding_param_names, find_blocks, hf_model
 from st_recipe.errors import StRecipeError
 from st_recipe.methods.base import (
     Method,
@@ -15,6 +14,7 @@ from st_recipe.methods.base import (
     check_number,
     set_trainable,
 )
+from st_recipe.models.architecture import embedding_param_names, find_blocks, hf_model
 
 
 @dataclass
@@ -55,7 +55,7 @@ class Freeze(Method):
 
     def activation_rule(self, spec: Any) -> Any:
         """As full fine-tuning, in the trained blocks only (see ``gradient_layers``)."""
-        from st_recipe.activations import ActivationRule, block_pieces
+        from st_recipe.models.activations import ActivationRule, block_pieces
 
         b = block_pieces(spec)
         return ActivationRule(b.propagate + b.linear_inputs, b.h, why="every linear input (weight gradients) + norms, attention, GELU")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from st_recipe.architecture import hf_model
 from st_recipe.methods.base import Method, ParamReport, set_trainable
+from st_recipe.models.architecture import hf_model
 
 
 @dataclass
@@ -29,7 +29,7 @@ class Full(Method):
 
     def activation_rule(self, spec: Any) -> Any:
         """Every linear layer's input (for its weight gradient) plus what propagating gradients needs: 18h for f = 4h."""
-        from st_recipe.activations import ActivationRule, block_pieces
+        from st_recipe.models.activations import ActivationRule, block_pieces
 
         b = block_pieces(spec)
         return ActivationRule(b.propagate + b.linear_inputs, b.h, why="every linear input (weight gradients) + norms, attention, GELU")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from st_recipe.architecture import default_targets
 from st_recipe.methods.base import check_int, check_number, check_targets_arg
-from st_recipe.methods.peft import PeftAdapter
+from st_recipe.methods.peft_tuners import PeftAdapter
+from st_recipe.models.architecture import default_targets
 
 
 @dataclass
@@ -71,7 +71,7 @@ class LoRA(PeftAdapter):
         dropout > 0 adds its one-byte masks; DoRA also keeps the base and adapter outputs of each layer for
         the magnitude gradient, 2·(5h + f) more.
         """
-        from st_recipe.activations import ActivationRule, block_pieces
+        from st_recipe.models.activations import ActivationRule, block_pieces
 
         b = block_pieces(spec)
         per_layer = b.propagate + b.linear_inputs + 4 * self.r

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from st_recipe.architecture import default_targets, hf_model, match_modules
 from st_recipe.errors import StRecipeError
 from st_recipe.methods.base import (
     Method,
@@ -19,6 +18,7 @@ from st_recipe.methods.base import (
     check_targets_arg,
     set_trainable,
 )
+from st_recipe.models.architecture import default_targets, hf_model, match_modules
 
 Z_NAME = "propulsion_z"
 _HOOKS = "_propulsion_hooks"
@@ -128,7 +128,7 @@ class Propulsion(Method):
 
         Plus h once for the scaled input embedding (v is a view of the *scaled* qkv, already counted).
         """
-        from st_recipe.activations import ActivationRule, block_pieces
+        from st_recipe.models.activations import ActivationRule, block_pieces
 
         b = block_pieces(spec)
         return ActivationRule(b.propagate + b.outputs, 2 * b.h, why="bias's set + every scaled output V (for z's gradient)")

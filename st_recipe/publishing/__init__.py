@@ -7,12 +7,12 @@ training-loss plot, the evaluation summary with an mteb ``ModelMeta`` beside it,
 
 The stage's parts, one module each:
 
-- :mod:`~st_recipe.publishing.files`: the allowlist, the run's files and eval summary, the staged folder,
+- :mod:`~st_recipe.publishing.staging`: the allowlist, the run's files and eval summary, the staged folder,
   and which earlier dry-run folder may be replaced;
 - :mod:`~st_recipe.publishing.privacy`: the token (never written anywhere) and the public copies of records;
 - :mod:`~st_recipe.publishing.facts`: base model, data, model shape and the mteb ``ModelMeta``;
 - :mod:`~st_recipe.publishing.card` and :mod:`~st_recipe.publishing.plots`: the model card and its figures;
-- :mod:`~st_recipe.publishing.hub`: repo ids, preflight, the push, and Hub errors as one line;
+- :mod:`~st_recipe.publishing.push`: repo ids, preflight, the push, and Hub errors as one line;
 - :mod:`~st_recipe.publishing.pipeline`: :func:`publish`, which runs them in order.
 """
 
@@ -20,7 +20,9 @@ from __future__ import annotations
 
 from st_recipe.publishing.card import TEMPLATE, render_card, template_path
 from st_recipe.publishing.facts import model_meta
-from st_recipe.publishing.files import (
+from st_recipe.publishing.pipeline import PublishResult, publish
+from st_recipe.publishing.push import validate_repo_id
+from st_recipe.publishing.staging import (
     CARD_FILE,
     FRONTIER_PLOT,
     GENERATED_PATTERNS,
@@ -32,8 +34,6 @@ from st_recipe.publishing.files import (
     load_results,
     run_identity,
 )
-from st_recipe.publishing.hub import validate_repo_id
-from st_recipe.publishing.pipeline import PublishResult, publish
 
 __all__ = [
     "CARD_FILE",

@@ -22,7 +22,7 @@ _SHORT_FAILURE = 80
 
 def fmt_flops(value: Any) -> str:
     """A FLOP count as the card shows it, ``-`` when there is none."""
-    from st_recipe.flops import format_flops
+    from st_recipe.costing.flops import format_flops
 
     return format_flops(float(value)) if isinstance(value, (int, float)) else "-"
 

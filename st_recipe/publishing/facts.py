@@ -16,7 +16,7 @@ from typing import Any
 
 from st_recipe.data import recorded_hub_id
 from st_recipe.errors import StRecipeError
-from st_recipe.publishing.files import read_json
+from st_recipe.publishing.staging import read_json
 from st_recipe.run import RunRecord
 
 _EMBEDDING_NAMES = ("embed_in.", "embed_tokens.", "wte.", "word_embeddings.", "embed_out.", "lm_head.")
@@ -27,7 +27,7 @@ _EMBEDDING_NAMES = ("embed_in.", "embed_tokens.", "wte.", "word_embeddings.", "e
 
 def base_info(rec: RunRecord) -> dict[str, Any]:
     """Who the base model is, as honestly as the record allows: a Hub id, a local folder or random weights."""
-    from st_recipe.catalog import get_spec
+    from st_recipe.models.catalog import get_spec
 
     raw = rec.base_model
     load_id = str(rec.model.load_id or raw)

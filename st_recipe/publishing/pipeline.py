@@ -4,7 +4,7 @@ Every check that can refuse runs before anything is staged, created or contacted
 repo id, random weights, the scores, the fitted law, the token. A run is published with its MTEB scores:
 without an eval summary holding at least one scored task it is refused unless ``no_scores`` is given. Failed
 tasks appear in the card as one short line each. ``dry_run`` writes exactly the staged folder (see
-:mod:`st_recipe.publishing.files` for which folders it may replace) and uploads nothing.
+:mod:`st_recipe.publishing.staging` for which folders it may replace) and uploads nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +18,18 @@ from typing import Any
 from st_recipe.errors import StRecipeError
 from st_recipe.publishing.card import fmt_flops, render_card
 from st_recipe.publishing.facts import base_info, data_info, model_facts, model_meta
-from st_recipe.publishing.files import (
+from st_recipe.publishing.plots import frontier as frontier_info
+from st_recipe.publishing.plots import plot_loss
+from st_recipe.publishing.privacy import (
+    check_no_secret,
+    public_record,
+    public_summary,
+    published_record,
+    resolve_token,
+    token_to_scan_for,
+)
+from st_recipe.publishing.push import preflight, push, validate_repo_id
+from st_recipe.publishing.staging import (
     CARD_FILE,
     FRONTIER_PLOT,
     LOSS_PLOT,
@@ -32,17 +43,6 @@ from st_recipe.publishing.files import (
     results_for,
     run_identity,
     staging_folder,
-)
-from st_recipe.publishing.hub import preflight, push, validate_repo_id
-from st_recipe.publishing.plots import frontier as frontier_info
-from st_recipe.publishing.plots import plot_loss
-from st_recipe.publishing.privacy import (
-    check_no_secret,
-    public_record,
-    public_summary,
-    published_record,
-    resolve_token,
-    token_to_scan_for,
 )
 from st_recipe.run import RUN_RECORD, RunDir, RunRecord
 
@@ -126,7 +126,7 @@ def publish(
     """Check, stage and push a finished run dir as ``repo_id`` in one commit (or write the folder for a dry run).
 
     ``no_scores`` allows a run without MTEB scores; ``overwrite`` lets a dry run replace an earlier dry run of
-    the same run (see :mod:`st_recipe.publishing.files` for how one is recognised).
+    the same run (see :mod:`st_recipe.publishing.staging` for how one is recognised).
     """
     run = Path(run_dir)
     rec = RunDir(run).read()
@@ -177,7 +177,7 @@ def _fitted_law(frontier: str | os.PathLike[str] | None) -> Any:
     """The fitted scaling law whose frontier the card plots, when ``frontier`` names one."""
     if frontier is None:
         return None
-    from st_recipe.scaling import FittedLaw
+    from st_recipe.planning.scaling import FittedLaw
 
     return FittedLaw.load(frontier)
 

@@ -9,10 +9,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-from st_recipe._files import save_figure
+from st_recipe._io import save_figure
 from st_recipe._text import public_text
 from st_recipe.publishing.card import fmt_flops
-from st_recipe.publishing.files import FRONTIER_PLOT
+from st_recipe.publishing.staging import FRONTIER_PLOT
 from st_recipe.run import RunRecord
 
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from st_recipe.costing.flops import CostProfile, FlopMeter, format_flops
 from st_recipe.errors import StRecipeError
-from st_recipe.flops import CostProfile, FlopMeter, format_flops
-from st_recipe.recipes import Recipe
+from st_recipe.planning.recipes import Recipe
 from st_recipe.training.extras import RunExtras
 from st_recipe.training.inputs import TrainData, column_prompts, pair_cost
 from st_recipe.training.trainer import is_main
@@ -41,8 +41,8 @@ def build_model(recipe: Recipe, data: TrainData, *, mine_negatives: bool, quiet:
     """
     import torch
 
+    from st_recipe.costing.flops import profile_model
     from st_recipe.encoder import build_encoder, encoder_source
-    from st_recipe.flops import profile_model
     from st_recipe.methods import get_method
     from st_recipe.training.heldout import heldout_scores
 
@@ -50,7 +50,7 @@ def build_model(recipe: Recipe, data: TrainData, *, mine_negatives: bool, quiet:
     model = build_encoder(recipe.model, pooling=recipe.pooling, max_seq_length=recipe.max_seq_length, seed=recipe.seed,
                           attention=recipe.attention, prompts=recipe.prompts, include_prompt=recipe.include_prompt)
     if recipe.matryoshka_dims:
-        from st_recipe.recipes import check_matryoshka_dims
+        from st_recipe.planning.recipes import check_matryoshka_dims
 
         check_matryoshka_dims(recipe.matryoshka_dims, model.get_embedding_dimension())
     source_info = encoder_source(model)
@@ -66,9 +66,9 @@ def build_model(recipe: Recipe, data: TrainData, *, mine_negatives: bool, quiet:
 
 def _mine(model: Any, recipe: Recipe, data: TrainData, *, quiet: bool) -> Any:
     """Mine ``recipe.hard_negatives`` negatives per training pair with the base model; returns the mining report."""
+    from st_recipe.costing.flops import profile_model
     from st_recipe.data import check_enough
     from st_recipe.data.mining import mine_negatives as mine
-    from st_recipe.flops import profile_model
 
     # With the base model, before the method changes it; only training pairs are mined (nothing held out).
     mined, mining = mine(model, data.train_pairs, recipe.hard_negatives, profile=profile_model(model))

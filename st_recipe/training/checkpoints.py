@@ -1,5 +1,4 @@
-"""What a budget-trainer checkpoint is: its files, how many are kept, which one a resume takes, and how a failed
-write is reported."""
+"""How a failed budget-trainer checkpoint write is reported (what a checkpoint is lives in :mod:`st_recipe.run`)."""
 
 from __future__ import annotations
 
@@ -8,19 +7,6 @@ import shutil
 from pathlib import Path
 
 from st_recipe.errors import StRecipeError
-
-TRAINABLE_STATE = "trainable_state.pt"
-METER_STATE = "flop_meter.json"
-CHECKPOINTS_KEPT = 2
-
-
-def latest_checkpoint(root: Path) -> Path | None:
-    """The newest complete checkpoint under ``root`` (staging folders and incomplete ones are ignored)."""
-    if not root.is_dir():
-        return None
-    ckpts = [p for p in root.glob("checkpoint-*") if p.is_dir() and (p / METER_STATE).is_file()
-             and p.name.split("-")[-1].isdigit()]
-    return max(ckpts, key=lambda p: int(p.name.split("-")[-1])) if ckpts else None
 
 
 def write_error(exc: BaseException, path: Path) -> StRecipeError:

@@ -13,8 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from st_recipe.costing.flops import lengths_from_mask
 from st_recipe.errors import StRecipeError
-from st_recipe.flops import lengths_from_mask
 from st_recipe.training.budget_state import BudgetState
 
 DEFAULT_POINTS = 5  # evaluations per run when neither --eval-flops nor --eval-points is given

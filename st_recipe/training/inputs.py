@@ -7,8 +7,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from st_recipe.flops import FlopMeter
-from st_recipe.recipes import PROMPT_COLUMNS, Recipe
+from st_recipe.costing.flops import FlopMeter
+from st_recipe.planning.recipes import PROMPT_COLUMNS, Recipe
 from st_recipe.run import DataInfo
 from st_recipe.training.trainer import is_main
 

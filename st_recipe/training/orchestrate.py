@@ -17,14 +17,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from st_recipe._files import OutputLock, atomic_write_text, disk_full
+from st_recipe._io import OutputLock, atomic_write_text, disk_full
+from st_recipe.costing.flops import FlopMeter
 from st_recipe.errors import StRecipeError
-from st_recipe.flops import FlopMeter
-from st_recipe.planner import check_batch_divides
-from st_recipe.recipes import Recipe
-from st_recipe.run import FlopsInfo, Heldout, LossCurve, MethodInfo, ModelInfo, RunDir, RunRecord
-from st_recipe.training.assemble import Built, Schedule, build_model, make_loss, padding_free_for, size_schedule, training_args
-from st_recipe.training.checkpoints import latest_checkpoint
+from st_recipe.planning.planner import check_batch_divides
+from st_recipe.planning.recipes import Recipe
+from st_recipe.run import FlopsInfo, Heldout, LossCurve, MethodInfo, ModelInfo, RunDir, RunRecord, latest_checkpoint
+from st_recipe.training.assemble import (
+    Built,
+    Schedule,
+    build_model,
+    make_loss,
+    padding_free_for,
+    size_schedule,
+    training_args,
+)
 from st_recipe.training.extras import RunExtras
 from st_recipe.training.inputs import TrainData, data_info, load_training_data
 from st_recipe.training.trainer import BudgetReached, BudgetState, is_main, world_size

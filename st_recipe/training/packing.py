@@ -30,10 +30,10 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
-from st_recipe.training.packed_rows import packable_bins, right_padded, runs_flash_varlen, encode_packed, packing_works
+from st_recipe.training.packed_rows import encode_packed, packable_bins, packing_works, right_padded, runs_flash_varlen
 
 if TYPE_CHECKING:  # pragma: no cover
-    from st_recipe.flops import CostProfile
+    from st_recipe.costing.flops import CostProfile
 
 # Per-forward overhead of a sub-batch, in tokens of per-token cost (sub-batch layout only): a rough figure
 # from pythia-70m-width runs on a shared 2-core CPU; on a GPU a small forward is launch-bound, so groups stay

@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 from st_recipe.errors import StRecipeError
-from st_recipe.recipes import Recipe
+from st_recipe.planning.recipes import Recipe
 from st_recipe.training.trainer import is_main
 
 logger = logging.getLogger("st_recipe")

@@ -22,11 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from st_recipe.costing.flops import CostProfile, FlopMeter, lengths_from_mask
 from st_recipe.errors import StRecipeError
-from st_recipe.flops import CostProfile, FlopMeter, lengths_from_mask
+from st_recipe.run import CHECKPOINTS_KEPT, METER_STATE, TRAINABLE_STATE
 from st_recipe.training.budget_state import BudgetState
-from st_recipe.training.checkpoints import CHECKPOINTS_KEPT, METER_STATE, TRAINABLE_STATE
-from st_recipe.training.checkpoints import latest_checkpoint as latest_checkpoint  # re-exported
 from st_recipe.training.checkpoints import write_error as _write_error
 
 # Without a terminal every redraw is a new log line: report at most this often instead.

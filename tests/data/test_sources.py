@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from st_recipe import data
-from st_recipe.data import load_pairs, sources
+from st_recipe.data import load_pairs
 from st_recipe.errors import StRecipeError
 from tests.data.kit import error_text
 

@@ -14,7 +14,7 @@ PLUGIN = textwrap.dedent('''
     from dataclasses import dataclass
     from typing import Any
 
-    from st_recipe.architecture import hf_model
+    from st_recipe.models.architecture import hf_model
     from st_recipe.methods.base import Method, check_int, set_trainable
 
 
@@ -54,12 +54,12 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def test_an_entry_point_method_is_listed_priced_planned_estimated_and_swept(plugin: str) -> None:
-    from st_recipe.catalog import get_spec
-    from st_recipe.memory import estimate_memory
+    from st_recipe.costing.memory import estimate_memory
+    from st_recipe.costing.pricing import param_counts
     from st_recipe.methods import get_method, list_methods
-    from st_recipe.planner import method_costs, plan
-    from st_recipe.pricing import param_counts
-    from st_recipe.sweep import grid_cells
+    from st_recipe.models.catalog import get_spec
+    from st_recipe.planning.planner import method_costs, plan
+    from st_recipe.sweeps.grid import grid_cells
 
     assert plugin in list_methods()
     spec = get_spec("pythia-70m")

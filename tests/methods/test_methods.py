@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from st_recipe import StRecipeError, get_method, list_methods, register_method
-from st_recipe.architecture import hf_model
 from st_recipe.methods import get_method_class, parse_method_args
 from st_recipe.methods.base import Method
+from st_recipe.models.architecture import hf_model
 
 TEXTS = ["The cat sat on the mat.", "Rivers flow to the sea, slowly and for a long time."]
 

@@ -82,7 +82,7 @@ def write_frontier(path: Path) -> Path:
     """A fitted-law file as `st-recipe fit` writes it, from a small synthetic sweep around the run's budget."""
     import yaml
 
-    from st_recipe.scaling import Point, fit_points
+    from st_recipe.planning.scaling import Point, fit_points
 
     points = [Point("full", "m", b, 30 * b ** -0.1, 1000, 1) for b in (1e8, 1e9, 1e10)]
     points += [Point("lora", "m", b, 20 * b ** -0.08, 1000, 1) for b in (1e8, 1e9, 1e10)]

@@ -33,7 +33,7 @@ from tests.test_hub_server import run_client
 @pytest.fixture(scope="package")
 def run_dir(tmp_path_factory: pytest.TempPathFactory, tiny_neox_dir: Path) -> Path:
     """A real finished run of the tiny GPT-NeoX (LoRA, merged), trained once for the package."""
-    from st_recipe.recipes import Recipe
+    from st_recipe.planning.recipes import Recipe
     from st_recipe.training import train
 
     out = tmp_path_factory.mktemp("publish-run") / "run"

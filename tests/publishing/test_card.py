@@ -9,7 +9,6 @@ from typing import Any
 from tests.hub_server import HubServer
 from tests.publishing.common import PUBLIC, all_failed_results, copy_run, dry, edit_record, sample_results
 
-
 # ----------------------------------------------------------------------------------------- card
 
 

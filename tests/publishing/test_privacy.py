@@ -9,7 +9,6 @@ from typing import Any
 from tests.hub_server import HubServer
 from tests.publishing.common import MODEL_FILES, PRIVATE, PUBLIC, all_text
 
-
 # ----------------------------------------------------------------------------------------- local paths
 
 

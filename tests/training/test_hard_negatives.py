@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from st_recipe.data import load_pairs
-from st_recipe.recipes import Recipe
+from st_recipe.planning.recipes import Recipe
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +73,8 @@ def test_the_trainer_feeds_the_negative_column_to_the_loss(tiny_neox_dir, triple
     """The dataset the loss reads has anchor, positive, negative_1; its loss differs from the pairs-only loss."""
     import torch
 
+    from st_recipe.costing.flops import FlopMeter, profile_model
     from st_recipe.encoder import build_encoder
-    from st_recipe.flops import FlopMeter, profile_model
     from st_recipe.training.orchestrate import _budget_trainer
     from st_recipe.training.trainer import BudgetState
 
@@ -105,9 +105,9 @@ def test_unused_negatives_are_announced_in_one_line(tiny_neox_dir, triplets, tmp
 
 
 def test_mining_finds_other_pairs_positives_and_meters_the_encoding(tiny_neox_dir):
+    from st_recipe.costing.flops import profile_model
     from st_recipe.data.mining import mine_negatives
     from st_recipe.encoder import build_encoder
-    from st_recipe.flops import profile_model
 
     pairs = load_pairs("builtin", seed=0, limit=60)
     model = build_encoder(str(tiny_neox_dir), max_seq_length=32)
@@ -188,10 +188,10 @@ def test_train_refuses_when_mining_leaves_most_pairs_without_negatives(tiny_neox
 
 
 def test_planner_prices_the_extra_passages():
-    from st_recipe.memory import estimate_memory
+    from st_recipe.costing.memory import estimate_memory
     from st_recipe.methods import get_method
-    from st_recipe.planner import plan, with_hard_negatives
-    from st_recipe.shapes import resolve_shape
+    from st_recipe.models.shapes import resolve_shape
+    from st_recipe.planning.planner import plan, with_hard_negatives
 
     base, three = plan(1e17, model="pythia-160m"), plan(1e17, model="pythia-160m", hard_negatives=3)
     assert three.tokens_per_pair == base.tokens_per_pair + 3 * 64

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from st_recipe.training import varlen
 from st_recipe.training.packed_rows import encode_packed, first_fit
 from st_recipe.training.packing import (
     PaddingFree,
@@ -12,7 +13,6 @@ from st_recipe.training.packing import (
     padding_free,
     plan_groups,
 )
-from st_recipe.training import varlen
 
 TEXTS_A = ["a", "The cat sat on the mat.", "Embeddings map sentences to vectors and more vectors.", "He cooked",
            "Rivers flow from the mountains to the sea, and back by rain over the hills again.", "x y",
@@ -155,7 +155,7 @@ def test_left_padding_falls_back_to_the_padded_forward(tiny_neox_dir):
 
 
 def test_train_default_is_padding_free_and_spends_its_budget(tiny_neox_dir, tmp_path):
-    from st_recipe.recipes import Recipe
+    from st_recipe.planning.recipes import Recipe
     from st_recipe.training import train
 
     # Length 96: texts vary enough for the padding-free layouts to save something (at 32 the tiny tokenizer's
@@ -205,10 +205,9 @@ def test_packing_is_checked_on_the_first_batch_that_has_something_to_pack(tiny_n
     import torch
 
     from st_recipe import build_encoder
+    from st_recipe.costing.flops import profile_model
     from st_recipe.data import load_pairs
-    from st_recipe.flops import profile_model
-    from st_recipe.training.packing import padding_free_strategy
-    from st_recipe.training.packing import input_embedding
+    from st_recipe.training.packing import input_embedding, padding_free_strategy
 
     model = build_encoder(str(tiny_neox_dir if arch == "neox" else tiny_llama_dir), max_seq_length=32)
     pairs = load_pairs("builtin", split="test", limit=64)

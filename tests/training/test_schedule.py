@@ -7,7 +7,7 @@ import math
 import pytest
 
 from st_recipe import StRecipeError
-from st_recipe.recipes import Recipe
+from st_recipe.planning.recipes import Recipe
 from st_recipe.run import RunRecord, read_run
 from st_recipe.training import train
 from st_recipe.training.trainer import BudgetState, lr_schedule

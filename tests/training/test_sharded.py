@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from st_recipe.recipes import Recipe
+from st_recipe.planning.recipes import Recipe
 from st_recipe.run import read_run
 from st_recipe.training import checkpoint_dir, train
 
@@ -75,7 +75,7 @@ LAUNCHED = textwrap.dedent(
 
     import st_recipe.training.orchestrate as o
     import st_recipe.training.sharded as sharded
-    from st_recipe.recipes import Recipe
+    from st_recipe.planning.recipes import Recipe
 
     seen = {}
     _unsharded = sharded.unsharded

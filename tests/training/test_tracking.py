@@ -87,7 +87,7 @@ def test_train_reports_flops_to_tensorboard_and_trackio_and_records_a_dev_curve(
 def _forward_flops(run: Path, sts: Path, rec: dict) -> float:
     from sentence_transformers import SentenceTransformer
 
-    from st_recipe.flops import CostProfile
+    from st_recipe.costing.flops import CostProfile
 
     model = SentenceTransformer(str(run))
     profile = CostProfile(**rec["flops"]["profile"])
@@ -139,7 +139,7 @@ def test_report_to_names_the_missing_package(monkeypatch):
 
 
 def test_retrieval_dev_file_is_scored_and_metered(tiny_encoder, tmp_path):
-    from st_recipe.flops import profile_model
+    from st_recipe.costing.flops import profile_model
     from st_recipe.training.budget_state import BudgetState
     from st_recipe.training.dev_eval import build_evaluator, metered_evaluator
 
@@ -162,7 +162,7 @@ def test_retrieval_dev_file_is_scored_and_metered(tiny_encoder, tmp_path):
 
 
 def test_sweep_cells_log_under_one_group(tmp_path):
-    from st_recipe.sweep_jobs import cell_tracking
+    from st_recipe.sweeps.jobs import cell_tracking
 
     tracking = cell_tracking(tmp_path / "my-sweep", "1e15-pythia-14m-full", ("tensorboard", "mlflow"))
     env = tracking.env(tmp_path / "my-sweep" / "cells" / "1e15-pythia-14m-full")

@@ -8,10 +8,19 @@ from types import SimpleNamespace
 import pytest
 
 from st_recipe import StRecipeError
-from st_recipe.flops import CostProfile, FlopMeter
-from st_recipe.training.checkpoints import METER_STATE
-from st_recipe.training.trainer import (SCHEDULES, BudgetReached, BudgetSettings, BudgetState, budget_callback,
-                                        is_main, lr_schedule, pairs_that_fit, world_size)
+from st_recipe.costing.flops import CostProfile, FlopMeter
+from st_recipe.run import METER_STATE
+from st_recipe.training.trainer import (
+    SCHEDULES,
+    BudgetReached,
+    BudgetSettings,
+    BudgetState,
+    budget_callback,
+    is_main,
+    lr_schedule,
+    pairs_that_fit,
+    world_size,
+)
 
 # 6 FLOPs per token and no attention term: a sequence of t tokens costs 6t.
 LINEAR = CostProfile(forward_per_token=2.0, backward_per_token=4.0, attention_forward=0.0, attention_backward=0.0,
@@ -155,7 +164,7 @@ def test_a_budgeted_run_stops_at_the_budget_without_exceeding_it(tiny_encoder, t
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     from transformers import TrainerCallback
 
-    from st_recipe.flops import lengths_from_mask, profile_model
+    from st_recipe.costing.flops import lengths_from_mask, profile_model
     from st_recipe.training.trainer import make_trainer
     from tests.kit import pair_dataset
 

@@ -1,0 +1,1 @@
+"""Grids of runs: the grid itself, its cost and the paper's grid, scheduler jobs (submitit), and results."""
