@@ -102,11 +102,15 @@ class Method:
                               why="heuristic for adapters without a rule: linear inputs and outputs both kept")
 
     @classmethod
-    def planned(cls, defaults: dict[str, Any]) -> tuple[Any, Any]:
-        """The instance the planner uses when the user names this method without arguments, and its provenance."""
+    def planned(cls, **settings: Any) -> tuple[Any, Any]:
+        """The instance the planner uses when the user names this method without arguments, and its provenance.
+
+        ``settings`` are the arguments the planner's defaults (recipes/defaults.yaml) give this method, as plain
+        values: methods sit below planning and never read the defaults themselves.
+        """
         from st_recipe.provenance import Provenance
 
-        return cls(), Provenance("heuristic", f"{cls.name}'s default arguments")
+        return cls(**settings), Provenance("heuristic", f"{cls.name}'s default arguments")
 
     def describe(self) -> str:
         """``name(arg=value, ...)`` for logs and cards."""

@@ -56,11 +56,11 @@ class Bias(Method):
         return ActivationRule(b.propagate, b.h, why="no weight gradients: norm input, attention, GELU input only")
 
     @classmethod
-    def planned(cls, defaults: dict[str, Any]) -> tuple[Any, Any]:
+    def planned(cls, **settings: Any) -> tuple[Any, Any]:
         """Bias-only tuning has no arguments (BitFit, one of the paper's methods)."""
         from st_recipe.provenance import Provenance
 
-        return cls(), Provenance("paper", "bias-only tuning has no arguments")
+        return cls(**settings), Provenance("paper", "bias-only tuning has no arguments")
 
     def predict_params(self, spec: Any) -> tuple[int, int] | None:
         """GPT-NeoX biases: 3h + h + 4h + h for the projections and 2h for the norms per block, plus h."""

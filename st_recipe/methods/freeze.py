@@ -61,12 +61,13 @@ class Freeze(Method):
         return ActivationRule(b.propagate + b.linear_inputs, b.h, why="every linear input (weight gradients) + norms, attention, GELU")
 
     @classmethod
-    def planned(cls, defaults: dict[str, Any]) -> tuple[Any, Any]:
-        """The first trainable fraction the memory rules try (defaults.yaml)."""
+    def planned(cls, **settings: Any) -> tuple[Any, Any]:
+        """The planner's fraction (the first its memory rules try, passed in as ``fraction``), else 0.5."""
         from st_recipe.provenance import Provenance
 
-        frac = defaults["memory"]["freeze_fractions"][0]
-        return cls(fraction=frac), Provenance("heuristic", f"train the last {frac:.0%} of the blocks")
+        method = cls(**settings)
+        what = f"{method.fraction:.0%}" if method.fraction is not None else str(method.blocks)
+        return method, Provenance("heuristic", f"train the last {what} of the blocks")
 
     def apply(self, st_model: Any) -> ParamReport:
         """Freeze embeddings and the first blocks; train the last k blocks and everything after them."""

@@ -35,11 +35,11 @@ class Full(Method):
         return ActivationRule(b.propagate + b.linear_inputs, b.h, why="every linear input (weight gradients) + norms, attention, GELU")
 
     @classmethod
-    def planned(cls, defaults: dict[str, Any]) -> tuple[Any, Any]:
+    def planned(cls, **settings: Any) -> tuple[Any, Any]:
         """Full fine-tuning has no arguments; it is the paper's method below the crossover."""
         from st_recipe.provenance import Provenance
 
-        return cls(), Provenance("paper", "full fine-tuning has no arguments")
+        return cls(**settings), Provenance("paper", "full fine-tuning has no arguments")
 
     def flops_per_token(self, n_params: int, n_trainable: int) -> float:
         """6N: forward 2N, backward 4N (activation and weight gradients through every layer)."""

@@ -82,13 +82,13 @@ class LoRA(PeftAdapter):
                               why="adapter inputs (as full FT) + rank-r intermediates")
 
     @classmethod
-    def planned(cls, defaults: dict[str, Any]) -> tuple[Any, Any]:
-        """The paper's LoRA settings, read from defaults.yaml."""
+    def planned(cls, **settings: Any) -> tuple[Any, Any]:
+        """The paper's LoRA settings (r, alpha, dropout), passed in by the planner from defaults.yaml."""
         from st_recipe.provenance import Provenance
 
-        cfg = defaults["lora"]
-        args = {k: cfg[k]["value"] if isinstance(cfg[k], dict) else cfg[k] for k in ("r", "alpha", "dropout")}
-        return cls(**args), Provenance("paper", "r=32, alpha=8, dropout 0 on the projections and input embedding (authors' code)")
+        method = cls(**settings)
+        return method, Provenance("paper", f"r={method.r}, alpha={method.alpha:g}, dropout {method.dropout:g} on the "
+                                           "projections and input embedding (authors' code)")
 
     def predict_params(self, spec: Any) -> tuple[int, int] | None:
         """Default GPT-NeoX targets: r·(in + out) per adapted projection, 16·r·h per block (+ DoRA magnitudes)."""

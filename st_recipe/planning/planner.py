@@ -22,7 +22,8 @@ from st_recipe.methods import Method, get_method, get_method_class, list_methods
 from st_recipe.models.args import parse_model_spec
 from st_recipe.models.catalog import CATALOG, ModelSpec
 from st_recipe.models.shapes import resolve_shape
-from st_recipe.planning.recipes import Provenance, Recipe, load_defaults
+from st_recipe.planning.defaults import Defaults, load_defaults
+from st_recipe.planning.recipes import Provenance, Recipe
 
 # Quality levers: recipe fields whose defaults and provenance come straight from defaults.yaml.
 LEVERS = ("attention", "prompts", "include_prompt", "matryoshka_dims", "hard_negatives")
@@ -42,16 +43,6 @@ class Candidate:
     memory: MemoryEstimate | None = None
 
 
-def _value(entry: Any) -> Any:
-    return entry["value"] if isinstance(entry, dict) and "value" in entry else entry
-
-
-def _prov(entry: Any, default: str = "paper") -> Provenance:
-    if isinstance(entry, dict):
-        return Provenance(entry.get("source", default), entry.get("note", entry.get("rule", "")))
-    return Provenance(default)
-
-
 def _candidate(spec: Any, method: Method, budget: float, tokens_per_pair: float) -> Candidate:
     from st_recipe.costing.pricing import cost_per_token
 
@@ -59,10 +50,10 @@ def _candidate(spec: Any, method: Method, budget: float, tokens_per_pair: float)
     return Candidate(spec, method, n, nt, fpt, pairs_for_budget(budget, fpt, tokens_per_pair))
 
 
-def _default_method(name: str, defaults: dict[str, Any], method_args: dict[str, Any] | None) -> tuple[Method, Provenance]:
+def _default_method(name: str, defaults: Defaults, method_args: dict[str, Any] | None) -> tuple[Method, Provenance]:
     if method_args:
         return get_method(name, **method_args), Provenance("user")
-    return get_method_class(name).planned(defaults)
+    return get_method_class(name).planned(**defaults.method_settings(name))
 
 
 @dataclass(frozen=True)
@@ -70,7 +61,7 @@ class _Inputs:
     """What :func:`plan` was asked for, checked, with the defaults it reads (the seed of every later step)."""
 
     budget: float
-    defaults: dict[str, Any]
+    defaults: Defaults
     hard_negatives: int
     tpp: float
     batch: int
@@ -100,7 +91,7 @@ class _Inputs:
                 best = self.fitted.model_for(self.budget, method_obj.name, [c.spec.name for c in usable])
                 return sorted(usable, key=lambda c: c.spec.name != best)
             return usable
-        ratio = float(self.defaults["model_size"]["tokens_per_param"])
+        ratio = self.defaults.model_size.tokens_per_param
         enough = [c for c in usable if c.pairs * self.tpp / c.n_params >= ratio]
         ordered = sorted(enough, key=lambda c: -c.n_params) or sorted(usable, key=lambda c: c.n_params)
         rest = sorted((c for c in usable if c not in ordered), key=lambda c: -c.n_params)
@@ -151,10 +142,10 @@ def _seed(budget: Any, max_memory: Any, method: str | None, precision: str, batc
     from st_recipe.data.pairs import check_negative_count
 
     k = check_negative_count(hard_negatives)
-    tpp = float(_value(defaults["tokens_per_pair"])) + k * float(_value(defaults["negative_tokens"]))
-    batch = int(batch_size or _value(defaults["batch_size"]))
+    tpp = defaults.tokens_per_pair.value + k * defaults.negative_tokens.value
+    batch = int(batch_size or defaults.batch_size.value)
     cap = parse_memory(max_memory) if max_memory is not None else None
-    seq_len = int(_value(defaults["max_seq_length"]))
+    seq_len = defaults.max_seq_length.value
     check_batch_divides(batch, devices, "devices")
     return _Inputs(budget, defaults, k, tpp, batch, cap, seq_len, devices, precision, method, fitted)
 
@@ -166,9 +157,9 @@ def _pick_method(ins: _Inputs, method_args: dict[str, Any] | None) -> tuple[Meth
     elif ins.fitted is not None:
         method_name, method_prov = ins.fitted.method_for(ins.budget), Provenance("fitted", ins.fitted.describe())
     else:
-        crossover = float(_value(ins.defaults["method_crossover"]))
+        crossover = ins.defaults.method_crossover.value
         above = ins.budget >= crossover
-        method_name = _value(ins.defaults["method_above" if above else "method_below"])
+        method_name = (ins.defaults.method_above if above else ins.defaults.method_below).value
         method_prov = Provenance("paper", f"{'LoRA at or above' if above else 'full fine-tuning below'} the paper's crossover of {crossover:.3g} FLOP")
     primary, args_prov = _default_method(method_name, ins.defaults, method_args)
     return primary, method_prov, args_prov
@@ -187,7 +178,7 @@ def _model_choice(ins: _Inputs, chosen: Candidate) -> tuple[Any, Provenance]:
         return ins.model_value, Provenance("user")
     if ins.fitted is not None:
         return chosen.spec.name, Provenance("fitted", ins.fitted.describe())
-    return chosen.spec.name, Provenance("heuristic", str(ins.defaults["model_size"]["rule"]))
+    return chosen.spec.name, Provenance(ins.defaults.model_size.source, ins.defaults.model_size.rule)
 
 
 def _allocate(ins: _Inputs, chosen: Candidate, primary: Method, mem_note: str, method_prov: Provenance,
@@ -202,34 +193,35 @@ def _allocate(ins: _Inputs, chosen: Candidate, primary: Method, mem_note: str, m
         "method_args": args_prov,
         "budget": Provenance("user"),
         "pairs": Provenance("derived", f"budget / ({chosen.method.cost_formula} = {chosen.flops_per_token:.4g} FLOP/token × {ins.tpp:g} tokens/pair)"),
-        "tokens_per_pair": _prov(defaults["tokens_per_pair"]) if not k else Provenance(
-            "derived", f"{_value(defaults['tokens_per_pair'])} per pair + {k} hard negative(s) × "
-                       f"{_value(defaults['negative_tokens'])} passage tokens"),
-        "batch_size": _sharded(Provenance("user") if batch_from_user else _prov(defaults["batch_size"]), ins.devices,
+        "tokens_per_pair": defaults.tokens_per_pair.provenance if not k else Provenance(
+            "derived", f"{defaults.tokens_per_pair.value:g} per pair + {k} hard negative(s) × "
+                       f"{defaults.negative_tokens.value:g} passage tokens"),
+        "batch_size": _sharded(Provenance("user") if batch_from_user else defaults.batch_size.provenance, ins.devices,
                                batch,
                                # (the memory note once: here unless GradCache or freezing carry it)
                                mem_note if ins.cap is not None and not chosen.mini_batch_size
                                and chosen.method is primary else ""),
         "mini_batch_size": Provenance("heuristic", mem_note) if chosen.mini_batch_size else Provenance("heuristic", "no GradCache needed"),
         "learning_rate": lr_prov,
-        **{name: _prov(defaults[name]) for name in ("schedule", "warmup_ratio", "temperature", "max_seq_length",
-                                                     "weight_decay", "pooling")},
+        **{name: getattr(defaults, name).provenance for name in ("schedule", "warmup_ratio", "temperature",
+                                                                  "max_seq_length", "weight_decay", "pooling")},
         "precision": Provenance("user") if ins.precision != "fp32" else Provenance("heuristic", "fp32 unless --bf16"),
-        "seed": _prov(defaults["seed"], "heuristic"),
-        **{name: _prov(defaults[name], "heuristic") for name in LEVERS},
+        "seed": defaults.seed.provenance,
+        **{name: getattr(defaults, name).provenance for name in LEVERS},
         **({"hard_negatives": Provenance("user")} if k else {}),
     }
     return Recipe(
         model=model_value, method=chosen.method.name, method_args=chosen.method.args(),
         budget=ins.budget, pairs=chosen.pairs, tokens_per_pair=ins.tpp,
         batch_size=batch, mini_batch_size=chosen.mini_batch_size, learning_rate=lr_value,
-        schedule=_value(defaults["schedule"]), warmup_ratio=float(_value(defaults["warmup_ratio"])),
-        temperature=float(_value(defaults["temperature"])), max_seq_length=ins.seq_len,
-        weight_decay=float(_value(defaults["weight_decay"])), pooling=_value(defaults["pooling"]),
-        precision=ins.precision, seed=int(_value(defaults["seed"])),
-        attention=_value(defaults["attention"]), prompts=dict(_value(defaults["prompts"]) or {}),
-        include_prompt=bool(_value(defaults["include_prompt"])), matryoshka_dims=_value(defaults["matryoshka_dims"]),
-        hard_negatives=k or int(_value(defaults["hard_negatives"])),
+        schedule=defaults.schedule.value, warmup_ratio=defaults.warmup_ratio.value,
+        temperature=defaults.temperature.value, max_seq_length=ins.seq_len,
+        weight_decay=defaults.weight_decay.value, pooling=defaults.pooling.value,
+        precision=ins.precision, seed=defaults.seed.value,
+        attention=defaults.attention.value, prompts=dict(defaults.prompts.value),
+        include_prompt=defaults.include_prompt.value,
+        matryoshka_dims=None if (dims := defaults.matryoshka_dims.value) is None else list(dims),
+        hard_negatives=k or defaults.hard_negatives.value,
         provenance=prov,
     )
 
@@ -248,26 +240,26 @@ def _sharded(prov: Provenance, devices: int, batch: int, mem_note: str) -> Prove
 def learning_rate_for(spec: Any) -> tuple[float, Provenance]:
     """The paper's fine-tuning LR (pretraining LR / 10) where the pretraining LR is known, else the written rule."""
     defaults = load_defaults()
-    lr_div = float(_value(defaults["lr_divisor"]))
+    lr_div = defaults.lr_divisor.value
     known = getattr(spec, "pretrain_lr", None) if spec is not None else None
     if known:
         where = getattr(spec, "pretrain_lr_source", None) or "Biderman et al. 2023 (Pythia)"
         return (float(f"{known / lr_div:.6g}"),
                 Provenance("paper", f"{spec.name} pretraining LR {known:g} ({where}) / {lr_div:g}"))
-    rule = defaults["unknown_pretrain_lr"]
+    rule = defaults.unknown_pretrain_lr
     if spec is None:
-        return float(rule["fallback"]), Provenance("heuristic", f"{rule['rule']} Shape unknown: {rule['fallback']:g}.")
+        return rule.fallback, Provenance(rule.source, f"{rule.rule} Shape unknown: {rule.fallback:g}.")
     import math
 
     nearest = min(CATALOG.values(), key=lambda c: abs(math.log(c.n_params / max(1, spec.n_params))))
     # A measured multiplier on the borrowed rule (recipes/defaults.yaml cites the benchmark it came from).
-    scale = rule.get("scale") or {}
-    factor = float(scale.get("value", 1.0))
+    scale = rule.scale
+    factor = scale.value if scale is not None else 1.0
     value = float(f"{nearest.pretrain_lr / lr_div * factor:.6g}")
     times = f" × {factor:g}" if factor != 1 else ""
-    why = f" {scale['note']}" if factor != 1 and scale.get("note") else ""
-    return value, Provenance(scale.get("source", "heuristic") if factor != 1 else "heuristic",
-                             f"{rule['rule']} Here: {nearest.name} (N {nearest.n_params:,} vs {spec.n_params:,}), "
+    why = f" {scale.note}" if scale is not None and factor != 1 and scale.note else ""
+    return value, Provenance(scale.source if scale is not None and factor != 1 else rule.source,
+                             f"{rule.rule} Here: {nearest.name} (N {nearest.n_params:,} vs {spec.n_params:,}), "
                              f"{nearest.pretrain_lr:g} / {lr_div:g}{times} = {value:g}.{why}")
 
 
@@ -275,7 +267,7 @@ def _fit_memory(ins: _Inputs, candidates: list[Candidate], primary: Method) -> t
     """The first option that fits under ``ins.cap`` per device: mini-batches, then block freezing, then smaller models."""
     cap, batch, devices = ins.cap, ins.batch, ins.devices
     assert cap is not None
-    minis_ok = [m for m in ins.defaults["memory"]["mini_batch_sizes"] if m < batch]
+    minis_ok = [m for m in ins.defaults.memory.mini_batch_sizes if m < batch]
     if devices > 1:
         # Each device runs batch / devices pairs; a GradCache mini-batch only helps when smaller than that.
         minis_ok = [m for m in minis_ok if m < batch // devices]
@@ -283,7 +275,7 @@ def _fit_memory(ins: _Inputs, candidates: list[Candidate], primary: Method) -> t
     minis = [None] + minis_ok
     methods: list[Method] = [primary]
     if ins.method is None:
-        methods += [get_method("freeze", fraction=f) for f in ins.defaults["memory"]["freeze_fractions"]]
+        methods += [get_method("freeze", fraction=f) for f in ins.defaults.memory.freeze_fractions]
     smallest: tuple[int, str] | None = None
     for method_obj in methods:
         cands = candidates if method_obj is primary else ins.choose(method_obj)
@@ -319,8 +311,7 @@ def with_hard_negatives(recipe: Recipe, k: int) -> Recipe:
     k = check_negative_count(k)
     if k == recipe.hard_negatives:
         return recipe
-    defaults = load_defaults()
-    per_negative = float(_value(defaults["negative_tokens"]))
+    per_negative = load_defaults().negative_tokens.value
     tpp = recipe.tokens_per_pair + (k - recipe.hard_negatives) * per_negative
     out = recipe.replace(hard_negatives=k)
     out = out.replace("derived", f"{recipe.tokens_per_pair:g} + {k - recipe.hard_negatives} hard negative(s) × "
@@ -368,7 +359,7 @@ def method_costs(spec: Any, recipe: Recipe | None = None) -> list[dict[str, Any]
 def paper_grid() -> dict[str, Recipe]:
     """The planner's recipe at each of the paper's budgets, named ``paper-<budget>``."""
     out = {}
-    for b in load_defaults()["budgets"]:
+    for b in load_defaults().budgets:
         recipe = plan(b)
         recipe.provenance["budget"] = Provenance("paper", "one of the paper's six budgets (a x4 grid)")
         out[f"paper-{budget_label(b)}"] = recipe

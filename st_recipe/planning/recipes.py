@@ -13,7 +13,6 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
-from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -261,12 +260,6 @@ def registry_dir() -> Path:
     if (here / "defaults.yaml").is_file():
         return here
     return Path(str(resources.files("st_recipe") / "_recipes"))
-
-
-@lru_cache(maxsize=1)
-def load_defaults() -> dict[str, Any]:
-    """The planner's facts and rules (``recipes/defaults.yaml``)."""
-    return read_structured(registry_dir() / "defaults.yaml")
 
 
 def registry_files() -> list[Path]:

@@ -52,10 +52,10 @@ def paper_sweep(out: str | os.PathLike[str], *, data: str = "builtin", batch_siz
                 ) -> tuple[list[tuple[Any, Any]], dict[str, Any], list[str]]:
     """(cells with their recipes, the grid spec, the cells left out) for the paper's grid; checks the sweep dir."""
     from st_recipe.planning.builder import build_recipe
-    from st_recipe.planning.planner import load_defaults
+    from st_recipe.planning.defaults import load_defaults
     from st_recipe.sweeps.grid import _grid_spec, check_sweep_dir, grid_cells
 
-    cells = grid_cells([float(b) for b in load_defaults()["budgets"]], list(PAPER_MODELS), list(PAPER_METHODS))
+    cells = grid_cells([float(b) for b in load_defaults().budgets], list(PAPER_MODELS), list(PAPER_METHODS))
     planned, skipped = [], []
     for cell in cells:
         try:

@@ -178,12 +178,13 @@ def test_plan_cli_gpus_and_nodes_stay_torch_free():
 def test_unknown_pretraining_lr_follows_the_written_rule_and_its_measured_scale(tmp_path, monkeypatch):
     """A decoder whose pretraining LR is unknown borrows the nearest Pythia's LR / 10, times the scale
     recipes/defaults.yaml gives (provenance and note say which, and where it was measured)."""
-    import copy
+    import dataclasses
     import math
 
     from st_recipe.models.catalog import CATALOG
     from st_recipe.models.shapes import resolve_shape
     from st_recipe.planning import planner
+    from st_recipe.planning.defaults import Sourced
     from tests.model_configs import TINY
 
     folder = tmp_path / "llama-like"
@@ -192,12 +193,12 @@ def test_unknown_pretraining_lr_follows_the_written_rule_and_its_measured_scale(
     spec = resolve_shape(str(folder))
     nearest = min(CATALOG.values(), key=lambda c: abs(math.log(c.n_params / max(1, spec.n_params))))
     defaults = planner.load_defaults()
-    scale = (defaults["unknown_pretrain_lr"].get("scale") or {}).get("value", 1)
+    scale = defaults.unknown_pretrain_lr.scale.value if defaults.unknown_pretrain_lr.scale is not None else 1
     lr, prov = planner.learning_rate_for(spec)
     assert lr == pytest.approx(nearest.pretrain_lr / 10 * scale) and nearest.name in prov.note
 
-    changed = copy.deepcopy(defaults)
-    changed["unknown_pretrain_lr"]["scale"] = {"value": 3, "source": "measured", "note": "see bench/results/x.md"}
+    rule = dataclasses.replace(defaults.unknown_pretrain_lr, scale=Sourced(3.0, "measured", "see bench/results/x.md"))
+    changed = dataclasses.replace(defaults, unknown_pretrain_lr=rule)
     monkeypatch.setattr(planner, "load_defaults", lambda: changed)
     lr3, prov3 = planner.learning_rate_for(spec)
     assert lr3 == pytest.approx(nearest.pretrain_lr / 10 * 3)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from st_recipe import StRecipeError
-from st_recipe.planning.recipes import Recipe, get_recipe, list_recipes, load_defaults
+from st_recipe.planning.defaults import load_defaults
+from st_recipe.planning.recipes import Recipe, get_recipe, list_recipes
 from st_recipe.provenance import SOURCES, Provenance
 
 
@@ -90,6 +91,6 @@ def test_registry_holds_the_paper_grid_with_paper_provenance():
 
 def test_defaults_write_down_every_heuristic_rule():
     d = load_defaults()
-    assert d["model_size"]["source"] == "heuristic" and "rule" in d["model_size"]
-    assert d["memory"]["source"] == "heuristic" and "rule" in d["memory"]
-    assert d["method_crossover"]["value"] == 9.06e16
+    assert d.model_size.source == "heuristic" and d.model_size.rule
+    assert d.memory.source == "heuristic" and d.memory.rule
+    assert d.method_crossover.value == 9.06e16
