@@ -154,43 +154,6 @@ def cache_root() -> Path:
     return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "st_recipe"
 
 
-def file_target(given: str | os.PathLike[str] | None, default: Path, flag: str, *, overwrite: bool = True) -> Path:
-    """An output file path whose folder exists (nothing is created to make room for it).
-
-    With ``overwrite=False`` a file the user named (``given``) that already exists is refused: only the
-    command's own default file may be replaced without ``--overwrite``.
-    """
-    if given is not None and not str(given).strip():
-        raise StRecipeError(f"{flag} must not be empty")
-    path = Path(os.path.expanduser(str(given))) if given is not None else default
-    if path.is_dir():
-        raise StRecipeError(f"{flag} {str(path)!r} is a folder; give a file name")
-    if given is not None and not overwrite and (path.exists() or path.is_symlink()):
-        raise StRecipeError(f"{flag} {str(given)!r} already exists; pass --overwrite to replace it")
-    parent = path.parent
-    if not parent.is_dir():
-        what = "is a file" if parent.exists() else "does not exist"
-        raise StRecipeError(f"{flag} {str(path)!r}: its folder {str(parent)!r} {what}")
-    return path
-
-
-def check_can_create(target: str | os.PathLike[str], what: str, *, inside: bool = False) -> None:
-    """Create and remove a probe folder where ``target`` would go (``inside``: in it), else a one-line error.
-
-    A real probe because access() says yes to root on read-only mounts and virtual file systems.
-    """
-    import tempfile
-
-    path = Path(os.path.abspath(os.path.expanduser(os.fspath(target))))
-    ancestor = path if inside else path.parent
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix=".st-recipe-probe-", dir=ancestor))
-    except OSError as exc:
-        raise StRecipeError(f"{what} {os.fspath(target)!r} cannot be written: {exc.strerror or exc} in {str(ancestor)!r}") from None
-
-
 def write_together(text_path: Path, text: str, other_path: Path, render: Any) -> None:
     """Write a text file and a rendered file through temporary siblings, then rename both: both appear or neither."""
     import secrets

@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from st_recipe._io import OutputLock, read_json_object, replace_dir
 from st_recipe.errors import StRecipeError
+from st_recipe.outputs import check_can_create, check_folder
 
 RUN_RECORD = "st_recipe.json"
 EVAL_SUMMARY = "eval_results.json"
@@ -225,30 +226,11 @@ class RunRecord:
             raise StRecipeError(f"{where}: malformed run record ({exc})") from None
 
 
-def check_folder(target: str | os.PathLike[str], what: str, *, empty: str | None = None) -> Path:
-    """A folder to be created or reused: named, not a file, its nearest existing ancestor a folder; else one line.
-
-    ``what`` names it in the messages (a flag such as ``--out``); ``empty`` replaces the message for an empty name.
-    """
-    text = os.fspath(target)
-    if not text.strip():
-        raise StRecipeError(empty or f"{what} must not be empty")
-    path = Path(os.path.abspath(os.path.expanduser(text)))
-    if path.exists() and not path.is_dir():
-        raise StRecipeError(f"{what} {text!r} is a file, not a folder")
-    ancestor = path
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise StRecipeError(f"{what} {text!r} cannot be created: {str(ancestor)!r} is a file, not a folder")
-    return path
-
-
 class RunDir:
     """A run dir: a sentence-transformers model folder plus ``st_recipe.json``, checkpoints beside it.
 
     :meth:`check` and :meth:`prepare` own the rules for writing one (a lock, a file, an earlier run, --overwrite,
-    --resume, unfinished checkpoints); :func:`check_folder` holds the part every output folder shares.
+    --resume, unfinished checkpoints); :mod:`st_recipe.outputs` holds the part every output path shares.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, given: str | None = None) -> None:
@@ -290,6 +272,11 @@ class RunDir:
     def resumable(self) -> bool:
         """True when a complete checkpoint of an unfinished run lies beside the folder."""
         return latest_checkpoint(self.checkpoints) is not None
+
+    def check_eval_writable(self) -> None:
+        """May eval save its results in this run dir (its summary; without --cache, its mteb results)? Else one line."""
+        check_can_create(self.given, "run dir", inside=True, hint=f"eval saves {EVAL_SUMMARY} (and, without --cache, "
+                         f"{MTEB_RESULTS}/) in the run dir: copy it somewhere writable")
 
     def check(self, *, overwrite: bool = False, resume: bool = False) -> None:
         """May a run be written here? One line, nothing written, when it may not (train and the CLI ask it early)."""

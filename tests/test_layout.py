@@ -87,7 +87,7 @@ def test_only_the_cli_imports_the_cli():
 
 # The architecture, bottom to top: a module may import its own layer and the ones below, never one above.
 LAYERS = (
-    ("errors", "_io", "_text", "provenance", "hub", "run"),
+    ("errors", "_io", "_text", "provenance", "hub", "outputs", "run"),
     ("models",),
     ("methods",),
     ("costing", "data"),

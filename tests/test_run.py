@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -122,6 +123,32 @@ def test_method_counts_default_to_zero():
     assert MethodInfo().n_params == 0 and MethodInfo(params={"n_trainable": "12"}).n_trainable == 12
 
 
+def test_a_records_recipe_round_trips_as_a_recipe(tmp_path):
+    from st_recipe.planning.recipes import Recipe
+    from st_recipe.provenance import Provenance
+    from st_recipe.training import recorded_recipe
+
+    recipe = Recipe(model="pythia-14m", method="lora", method_args={"r": 8}, pairs=64, budget=1e12, batch_size=16,
+                    prompts={"query": "q: "}, matryoshka_dims=[64, 32], provenance={"pairs": Provenance("derived", "x")})
+    RunDir(tmp_path / "run").write(lambda folder: None, _record(recipe=recipe.to_dict()))
+    again = recorded_recipe(read_run(tmp_path / "run"))
+    assert isinstance(again, Recipe) and again == recipe and again.to_dict() == recipe.to_dict()
+    # A newer writer's recipe field (and its provenance) is ignored, as in the record's other sections.
+    newer = {**recipe.to_dict(), "new_lever": 1}
+    newer["provenance"] = {**newer["provenance"], "new_lever": {"source": "user"}}
+    assert recorded_recipe(RunRecord.from_dict({"recipe": newer})) == recipe
+
+
+def test_a_recipe_that_is_not_one_is_a_line_naming_the_file():
+    from st_recipe.training import recorded_recipe
+
+    with pytest.raises(StRecipeError) as info:
+        recorded_recipe(RunRecord.from_dict({"recipe": {"model": "m"}}), where="runs/x/st_recipe.json")
+    assert str(info.value) == "runs/x/st_recipe.json: recipe: missing required field(s) method, pairs"
+    with pytest.raises(StRecipeError, match=r"^st_recipe.json: recipe: .*batch_size must be an integer >= 2"):
+        recorded_recipe(RunRecord(recipe={"model": "m", "method": "full", "pairs": 8, "batch_size": 1}))
+
+
 def test_run_dir_paths(tmp_path):
     run = RunDir(tmp_path / "run")
     assert run.record_path == tmp_path / "run" / RUN_RECORD
@@ -212,3 +239,59 @@ def test_prepare_refuses_to_drop_a_resumable_run(tmp_path):
     assert run.resumable()
     run.prepare(overwrite=True)
     assert not run.checkpoints.exists()
+
+
+# ----------------------------------------------------------------------------------------- output paths (st_recipe.outputs)
+
+HAS_PROC = Path("/proc/self").is_dir()  # a virtual file system stands in for a read-only one: root ignores modes
+
+
+def test_check_file_owns_the_output_file_rules(tmp_path, monkeypatch):
+    from st_recipe.outputs import check_file
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "old.jsonl").write_text("{}\n")
+    (tmp_path / "afile").write_text("x")
+    default = tmp_path / "own.yaml"
+    default.write_text("old")
+    assert check_file(None, default, "--out", overwrite=False) == default  # the command's own file is refreshed
+    assert check_file("old.jsonl", default, "--out", overwrite=True) == Path("old.jsonl")
+    assert check_file("new.ndjson", default, "--out", suffixes=(".jsonl", ".ndjson")) == Path("new.ndjson")
+    cases = [(" ", {}, "--out must not be empty"),
+             (".", {}, "--out '.' is a folder; give a file name"),
+             ("no/x.jsonl", {}, "--out 'no/x.jsonl': its folder 'no' does not exist"),
+             ("afile/x.jsonl", {}, "--out 'afile/x.jsonl': its folder 'afile' is a file"),
+             ("x.txt", {"suffixes": (".jsonl", ".ndjson")}, "--out 'x.txt' must be a .jsonl file"),
+             ("old.jsonl", {"overwrite": False}, "--out 'old.jsonl' already exists; pass --overwrite to replace it")]
+    for given, flags, message in cases:
+        with pytest.raises(StRecipeError, match="^" + re.escape(message) + "$"):
+            check_file(given, default, "--out", **flags)
+
+
+def test_check_folder_and_the_probe(tmp_path, monkeypatch):
+    from st_recipe.outputs import check_can_create, check_folder
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    assert check_folder("a/b", "--cache") == tmp_path / "a" / "b"
+    with pytest.raises(StRecipeError, match="^the sweep dir \\(--out\\) must not be empty$"):
+        check_folder("", "sweep dir", empty="the sweep dir (--out) must not be empty")
+    with pytest.raises(StRecipeError, match="^--out 'afile/run' cannot be created: '.*afile' is a file, not a folder$"):
+        check_folder("afile/run", "--out")
+    check_can_create("a/b", "--cache", inside=True)  # probes in the nearest folder that exists, and leaves nothing
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+    if HAS_PROC:
+        with pytest.raises(StRecipeError, match="^--out '/proc/x' cannot be written: .* in '/proc'; try elsewhere$"):
+            check_can_create("/proc/x", "--out", hint="try elsewhere")
+
+
+@pytest.mark.skipif(not HAS_PROC, reason="needs /proc as an unwritable folder")
+def test_eval_refuses_a_run_dir_it_cannot_write_into():
+    with pytest.raises(StRecipeError, match=r"^run dir '/proc/self' cannot be written: .*; eval saves eval_results\.json "
+                                            r"\(and, without --cache, mteb_results/\) in the run dir: copy it somewhere"):
+        RunDir("/proc/self").check_eval_writable()
+
+
+def test_eval_may_write_into_a_writable_run_dir(tmp_path):
+    RunDir(tmp_path).check_eval_writable()
+    assert list(tmp_path.iterdir()) == []

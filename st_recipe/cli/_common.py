@@ -60,8 +60,8 @@ def check_data(data: str, *, anchor_column: str | None = None, positive_column: 
 
 
 def check_writable(target: str, flag: str) -> None:
-    """Create and remove a probe folder where ``target`` would be created (access() says yes to root on /proc)."""
-    from st_recipe._io import check_can_create
+    """Create and remove a probe folder where ``target`` would be created: st_recipe.outputs.check_can_create."""
+    from st_recipe.outputs import check_can_create
 
     check_can_create(target, flag)
 

@@ -93,7 +93,7 @@ def _planned_sweep(grid: str | None, dry_run: bool, extras: dict[str, Any], thro
     """--grid paper and/or --dry-run: plan every cell, print the plan, or run it."""
     from st_recipe.cli._common import check_batch_size
     from st_recipe.cli._lists import floats, ints, names
-    from st_recipe.run import check_folder
+    from st_recipe.outputs import check_folder
     from st_recipe.sweeps.grid import prepare_sweep
     from st_recipe.sweeps.plan import paper_sweep, plan_rows
 

@@ -45,7 +45,7 @@ def eval_cmd(model: str, benchmarks: tuple[str, ...], tasks: tuple[str, ...], ta
     from st_recipe.evaluation.tasks import check_names
     from st_recipe.evaluation.width import check_truncate_dim
     from st_recipe.models.args import check_model
-    from st_recipe.run import check_folder
+    from st_recipe.outputs import check_folder
 
     span = None
     if score_range is not None:
@@ -91,15 +91,11 @@ def check_eval_writes(model: str, cache_dir: str | None) -> None:
     """Where eval will write (the --cache folder; a run dir's own results) can be written: else one line, now."""
     import os
 
-    from st_recipe._io import check_can_create
-    from st_recipe.run import EVAL_SUMMARY, RUN_RECORD
+    from st_recipe.outputs import check_can_create
+    from st_recipe.run import RunDir
 
     if cache_dir is not None:
         check_can_create(cache_dir, "--cache", inside=True)
-    run = os.path.expanduser(model.strip())
-    if os.path.isfile(os.path.join(run, RUN_RECORD)):
-        try:
-            check_can_create(run, "run dir", inside=True)
-        except StRecipeError as exc:
-            raise StRecipeError(f"{exc}; eval saves {EVAL_SUMMARY} (and, without --cache, mteb_results/) in the "
-                                "run dir: copy it somewhere writable") from None
+    run = RunDir(os.path.expanduser(model.strip()))
+    if run.is_run():
+        run.check_eval_writable()

@@ -38,11 +38,10 @@ def mine_cmd(data: str, model: str, out: str, num_negatives: int, range_min: int
              absolute_margin: str, relative_margin: float, sampling: str, max_seq_length: int, batch_size: int, anchor_column: str | None,
              positive_column: str | None, overwrite: bool, quiet: bool = False) -> None:
     """Mine hard negatives for the pairs in DATA and write them where `train --hard-negatives K` reads them."""
-    import os
     from pathlib import Path
 
-    from st_recipe._io import file_target
     from st_recipe.data.mining import check_mining
+    from st_recipe.outputs import check_file
 
     absolute = parse_margin(absolute_margin)
     check_mining(num_negatives, range_min, range_max, relative_margin, sampling, absolute)
@@ -50,11 +49,7 @@ def mine_cmd(data: str, model: str, out: str, num_negatives: int, range_min: int
         raise StRecipeError(f"--max-seq-length must be an integer >= 2, not {max_seq_length}")
     if batch_size < 1:
         raise StRecipeError(f"--batch-size must be an integer >= 1, not {batch_size}")
-    target = str(file_target(out, Path(out), "--out").resolve())
-    if not target.endswith((".jsonl", ".ndjson")):
-        raise StRecipeError(f"--out {out!r} must be a .jsonl file")
-    if os.path.exists(target) and not overwrite:
-        raise StRecipeError(f"--out {out!r} already exists; pass --overwrite to replace it")
+    target = str(check_file(out, Path(out), "--out", overwrite=overwrite, suffixes=(".jsonl", ".ndjson")).resolve())
     check_writable(target, "--out")
     model_arg = check_model(model)
     pairs = check_data(data, anchor_column=anchor_column, positive_column=positive_column)

@@ -34,10 +34,12 @@ def publish_cmd(run_dir: str, repo_id: str | None, private: bool, dry_run: str |
     """
     import logging
 
-    from st_recipe._io import check_can_create
+    from st_recipe.outputs import check_can_create, check_folder
 
     if dry_run is not None and dry_run.strip():
-        check_can_create(dry_run, "the dry-run folder")  # before the run is read and the card is built
+        # Before the run is read and the card is built; it is staged beside DIR, then renamed into place.
+        check_folder(dry_run, "the dry-run folder")
+        check_can_create(dry_run, "the dry-run folder")
     from st_recipe.publishing import publish
 
     # The client's retry notices and progress bars would bury the one line that matters on failure.

@@ -35,8 +35,8 @@ def sweep_cmd(budgets: str, models: str, methods: str, ranks: str | None, fracti
         check_writable,
         quiet_libraries,
     )
+    from st_recipe.outputs import check_folder
     from st_recipe.planning.planner import check_budget_ceiling
-    from st_recipe.run import check_folder
     from st_recipe.sweeps.grid import prepare_sweep, sweep
 
     budget_list = _floats(budgets, "--budgets")

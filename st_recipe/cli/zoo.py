@@ -64,8 +64,8 @@ def zoo_build(name: str, org: str, data: str, builds: str, task_files: tuple[str
         quiet_libraries,
     )
     from st_recipe.costing.flops import check_budget
+    from st_recipe.outputs import check_folder
     from st_recipe.publishing import validate_repo_id
-    from st_recipe.run import check_folder
     from st_recipe.zoo import build, build_state, get_entry
 
     # Unknown names, bad overrides and missing inputs fail here, before anything heavy is imported.

@@ -263,10 +263,9 @@ def check_dry_target(target: Path, run: Path, identity: dict[str, str], *, overw
     """Refuse a dry-run folder that is not new, empty, or (with ``overwrite``) an earlier dry run of this run."""
     if target.resolve() == run.resolve() or run.resolve() in target.resolve().parents:
         raise StRecipeError(f"the dry-run folder {str(target)!r} must be outside the run dir")
-    if target.exists() and not target.is_dir():
-        raise StRecipeError(f"the dry-run folder {str(target)!r} is a file")
-    from st_recipe._io import check_can_create
+    from st_recipe.outputs import check_can_create, check_folder
 
+    check_folder(target, "the dry-run folder")
     check_can_create(target, "the dry-run folder")  # staged beside it, then renamed into place
     present = list_files(target) if target.is_dir() else []
     if not present:

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from st_recipe.errors import StRecipeError
+from st_recipe.outputs import check_folder
 from st_recipe.planning.recipes import Recipe
 from st_recipe.planning.scaling import PLOT_SUFFIXES, FittedLaw, Point, fit_points, plot_frontier
-from st_recipe.run import check_folder, read_run
+from st_recipe.run import read_run
 from st_recipe.sweeps.results import RESULTS_FILE, append_result, collect_results, result_row
 
 GRID_FILE = "sweep.json"
@@ -299,11 +300,12 @@ def fit(sweep_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | None
     """
     import yaml
 
-    from st_recipe._io import file_target, write_together
+    from st_recipe._io import write_together
+    from st_recipe.outputs import check_file
 
     points = load_points(sweep_dir, metric=metric)
-    law_path = file_target(out, Path(sweep_dir) / "fitted.yaml", "--out", overwrite=overwrite)
-    plot_path = file_target(plot, Path(sweep_dir) / "frontier.png", "--plot", overwrite=overwrite)
+    law_path = check_file(out, Path(sweep_dir) / "fitted.yaml", "--out", overwrite=overwrite)
+    plot_path = check_file(plot, Path(sweep_dir) / "frontier.png", "--plot", overwrite=overwrite)
     for flag, path in (("--out", law_path), ("--plot", plot_path)):
         _refuse_sweep_input(Path(sweep_dir), path, flag)
     if plot_path.suffix.lower() not in PLOT_SUFFIXES:

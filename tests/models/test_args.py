@@ -10,7 +10,8 @@ import pytest
 
 from st_recipe import StRecipeError
 from st_recipe.models.args import classify_model
-from st_recipe.run import RUN_RECORD, RunDir, check_folder
+from st_recipe.outputs import check_folder
+from st_recipe.run import RUN_RECORD, RunDir
 
 
 @pytest.fixture
