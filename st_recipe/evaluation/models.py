@@ -114,10 +114,8 @@ def _load_run(arg: ModelArg, model_name: str | None) -> LoadedModel:
     folder = arg.path.resolve()  # type: ignore[union-attr]
     record = RunDir(folder).read()
     repo_id = record.repo_id or record.recipe.get("repo_id")
-    name = model_name or (repo_id if isinstance(repo_id, str) and "/" in repo_id else None)
+    name = model_name or (repo_id if is_repo_id(repo_id) else None)
     name = name or f"st-recipe/{slugify(repo_id if isinstance(repo_id, str) and repo_id else folder.name)}"
-    if not (folder / "modules.json").is_file():
-        raise StRecipeError(f"run dir {arg.given!r} holds no model (no modules.json): did training finish?")
     base = record.recipe.get("model")
     return LoadedModel(_load_st(str(folder)), _check_name(name), folder_revision(folder), folder, record,
                        adapted_from=_base_name(base) if isinstance(base, str) else None)

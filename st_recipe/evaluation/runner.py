@@ -27,7 +27,8 @@ from st_recipe.evaluation.summary import EvalSummary, TaskScore, save_summary
 from st_recipe.evaluation.taskfiles import build_local_task, load_task_file, parse_task_file
 from st_recipe.evaluation.tasks import PAPER_BENCHMARK, check_local_name, dedupe, resolve_tasks
 from st_recipe.evaluation.width import check_truncate_dim
-from st_recipe.run import RUN_RECORD, RunDir
+from st_recipe.models.args import compare_base_record
+from st_recipe.run import RunDir
 
 if TYPE_CHECKING:  # pragma: no cover
     from mteb import ResultCache
@@ -305,12 +306,9 @@ def evaluate(
         benchmarks = (PAPER_BENCHMARK,)
     check_truncate_dim(model, truncate_dim)  # from config files: a too-wide D fails before mteb and the weights
     task_objs = dedupe(resolve_tasks(benchmarks, tasks) + [build_local_task(d) for d in parsed])
-    if compare_base and isinstance(model, (str, os.PathLike)):
-        if not RunDir(Path(os.path.expanduser(os.fspath(model)))).is_run():
-            raise StRecipeError(f"--compare-base needs a run dir with {RUN_RECORD} (its recipe.model names the base model)")
+    if compare_base:
+        compare_base_record(model)  # a run dir, or one line before any model loads
     loaded = load_model(model, model_name=model_name)
-    if compare_base and loaded.run_dir is None:
-        raise StRecipeError(f"--compare-base needs a run dir with {RUN_RECORD} (its recipe.model names the base model)")
     if truncate_dim is not None:
         truncate(loaded, truncate_dim)
 

@@ -4,6 +4,8 @@ A MODEL is a catalogue name (``pythia-410m``), ``random:<name>``, a local folder
 sentence-transformers folder or an st-recipe run dir), a Hub id, or bad input, refused in one line. Nothing here
 touches the network or loads weights: :func:`classify_model` reads the text and local files only, and
 :func:`check_model` adds the one network question (can a Hub model be downloaded now or read from the cache?).
+:func:`locate_model` says where a base model is without opening its files (for readers of its config), and
+:func:`compare_base_record` whether MODEL is a run dir that names its base model (``--compare-base``).
 
 Two readings share these rules. A *base model* (``train --model``, ``sweep --models``, ``mine --model``, planning)
 is a transformers model, so a folder must hold ``config.json``. An *encoder* (``eval MODEL``) may also be a run
@@ -13,7 +15,7 @@ dir or a sentence-transformers folder, and its ``ORG/NAME[@REV]`` names a senten
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +77,15 @@ class ModelArg:
 
 def parse_model_spec(model: str) -> ModelRef:
     """A base-model argument as a :class:`ModelRef`, without touching the network or loading weights."""
+    ref = locate_model(model)
+    if ref.kind == "local":
+        # Reads config.json: impossible shape values fail now, and a GPT-NeoX folder finds its catalogue entry.
+        return replace(ref, spec=spec_from_local(os.path.expanduser(model.strip())))
+    return ref
+
+
+def locate_model(model: str) -> ModelRef:
+    """Where a base model is: :func:`parse_model_spec` without reading a local folder's files (its ``spec`` is None)."""
     if not isinstance(model, str) or not model.strip():
         raise StRecipeError("model must be a non-empty string (a catalogue name, Hub id, local folder or random:<name>)")
     model = model.strip()
@@ -83,7 +94,7 @@ def parse_model_spec(model: str) -> ModelRef:
         return ModelRef(raw=f"{RANDOM_PREFIX}{get_spec(name).name}", kind="random", spec=get_spec(name))
     expanded = os.path.expanduser(model)
     if os.path.isdir(expanded):
-        return ModelRef(raw=os.path.abspath(expanded), kind="local", spec=spec_from_local(expanded))
+        return ModelRef(raw=os.path.abspath(expanded), kind="local")
     key = catalog_key(model)
     if key is not None:
         return ModelRef(raw=model, kind="hub", spec=CATALOG[key])
@@ -134,6 +145,8 @@ def _folder(text: str, given: str, *, encoder: bool, what: str, ref: ModelRef | 
     holds = {name for name in (RUN_RECORD, ST_MODULES, HF_CONFIG) if (folder / name).is_file()}
     if encoder and not holds:
         raise StRecipeError(f"{given!r} is not a model folder (no {ST_MODULES}, {HF_CONFIG} or {RUN_RECORD})")
+    if encoder and RUN_RECORD in holds and ST_MODULES not in holds:
+        raise StRecipeError(f"run dir {given!r} holds no model (no {ST_MODULES}): did training finish?")
     if not encoder and HF_CONFIG not in holds:
         raise StRecipeError(f"{what} folder {given!r} has no {HF_CONFIG}, so it is not a Hugging Face model folder")
     if ref is None and HF_CONFIG in holds:
@@ -161,13 +174,19 @@ def check_model(model: Any, *, encoder: bool = False, compare_base: bool = False
     return arg
 
 
+def compare_base_record(model: Any) -> Path:
+    """The run record ``--compare-base`` reads the base model from: MODEL must be a run dir (a path), else one line."""
+    text = os.fspath(model).strip() if isinstance(model, (str, os.PathLike)) else ""
+    record = Path(os.path.expanduser(text)) / RUN_RECORD
+    if not text or not record.is_file():
+        raise StRecipeError(f"--compare-base needs a run dir with {RUN_RECORD} (its recipe.model names the base model)")
+    return record
+
+
 def run_base_model(model: str) -> str | None:
     """The base model a run dir's record names (``recipe.model``); a MODEL that is not a run dir is refused."""
     from st_recipe._io import read_json_object
 
-    record = Path(os.path.expanduser(model)) / RUN_RECORD
-    if not record.is_file():
-        raise StRecipeError(f"--compare-base needs a run dir with {RUN_RECORD} (its recipe.model names the base model)")
-    recipe = read_json_object(record).get("recipe")
+    recipe = read_json_object(compare_base_record(model)).get("recipe")
     base = recipe.get("model") if isinstance(recipe, dict) else None
     return base if isinstance(base, str) else None

@@ -72,20 +72,18 @@ _CORE_KEYS: dict[str, tuple[str, ...]] = {
 
 
 def read_config(model: str) -> dict[str, Any]:
-    """The ``config.json`` of a local folder (or file), a catalogue name, ``random:<name>`` or a Hub id."""
-    from st_recipe.models.args import parse_model_spec
-    from st_recipe.models.catalog import RANDOM_PREFIX
+    """The ``config.json`` of a MODEL (a local folder, a catalogue name, ``random:<name>``, a Hub id) or that file."""
+    from st_recipe.models.args import locate_model
 
-    folder = os.path.expanduser(model.strip()) if isinstance(model, str) else ""
-    if folder.endswith(".json") and os.path.isfile(folder):
-        return _load_json(folder, model)
-    if folder and not folder.startswith(RANDOM_PREFIX) and os.path.isdir(folder):
-        # Read here rather than through parse_model_spec, which also parses the config to match the catalogue.
-        path = os.path.join(folder, "config.json")
+    given = os.path.expanduser(model.strip()) if isinstance(model, str) else ""
+    if given.endswith(".json") and os.path.isfile(given):
+        return _load_json(given, model)  # the config file itself, which is not a MODEL argument
+    ref = locate_model(model)  # the owner of "what is this MODEL?"; it reads no files of a folder
+    if ref.kind == "local":
+        path = os.path.join(given, "config.json")
         if not os.path.isfile(path):
-            raise StRecipeError(f"model folder {os.path.abspath(folder)!r} has no config.json")
-        return _load_json(path, folder)
-    ref = parse_model_spec(model)
+            raise StRecipeError(f"model folder {ref.raw!r} has no config.json")
+        return _load_json(path, given)
     if ref.spec is not None:
         return catalogue_config(ref.spec)
     return _read_hub_config(ref.raw)

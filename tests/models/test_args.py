@@ -1,4 +1,4 @@
-"""One owner per question: what a MODEL argument is (model_args) and whether an output folder may be written (run)."""
+"""One owner per question: what a MODEL argument is (models.args) and whether an output folder may be written (outputs, run.RunDir)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from st_recipe import StRecipeError
-from st_recipe.models.args import classify_model
+from st_recipe.models.args import ModelRef, classify_model, compare_base_record, locate_model, parse_model_spec
 from st_recipe.outputs import check_folder
 from st_recipe.run import RUN_RECORD, RunDir
 
@@ -80,3 +80,31 @@ def test_run_dir_check_owns_the_output_rules(folders: Path) -> None:
     with pytest.raises(StRecipeError, match="--cache 'afile.txt' is a file, not a folder"):
         check_folder("afile.txt", "--cache")
     assert check_folder("new/deeper", "--cache") == folders / "new" / "deeper"
+
+
+def test_locate_model_reads_no_folder_files(folders: Path) -> None:
+    """locate_model answers where a model is without opening config.json; parse_model_spec adds the folder's spec."""
+    (folders / "bad").mkdir()
+    (folders / "bad" / "config.json").write_text('{"model_type": "gpt_neox", "hidden_size": 0}')
+    assert locate_model("bad") == ModelRef(raw=str(folders / "bad"), kind="local")
+    with pytest.raises(StRecipeError, match="hidden_size"):
+        parse_model_spec("bad")
+    assert locate_model("hf").spec is None and parse_model_spec("hf").spec.name == "pythia-14m"
+    for model in ("pythia-14m", "random:pythia-14m", "org/name"):
+        assert locate_model(model) == parse_model_spec(model)
+    with pytest.raises(StRecipeError, match="^model path './no/such' does not exist or is not a folder$"):
+        locate_model("./no/such")
+
+
+def test_compare_base_needs_a_run_dir(folders: Path) -> None:
+    assert compare_base_record(" run ") == Path("run") / RUN_RECORD
+    for model in ("st", "hf", "notes", "org/name", "", object()):
+        with pytest.raises(StRecipeError, match=r"^--compare-base needs a run dir with st_recipe\.json"):
+            compare_base_record(model)
+
+
+def test_an_unfinished_run_dir_is_no_encoder(folders: Path) -> None:
+    (folders / "run" / "modules.json").unlink()
+    with pytest.raises(StRecipeError, match=r"^run dir 'run' holds no model \(no modules\.json\): did training finish\?$"):
+        classify_model("run", encoder=True)
+    assert classify_model("run").kind == "run"  # as a base model it is the transformers folder it holds
