@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from st_recipe.planning.planner import plan
-from st_recipe.training import train
+from st_recipe.training import TrainOptions, train
 
 
 def main() -> None:
@@ -24,7 +24,7 @@ def main() -> None:
         recipe = plan(1.5e11, model="random:pythia-14m", method="lora", method_args={"r": 8}, batch_size=16)
     else:
         recipe = plan(args.budget)
-    result = train(recipe, args.data, args.out, overwrite=True, quiet=True)
+    result = train(recipe, args.data, TrainOptions(out=args.out, overwrite=True, quiet=True))
     rec = result.record  # a typed RunRecord, the content of st_recipe.json
     print(f"trained {recipe.model} with {recipe.method}: {rec.steps} steps, "
           f"FLOPs spent {rec.flops.spent_fraction:.2%} of the budget")

@@ -18,6 +18,7 @@ _LAZY = {
     # The pipeline: budget -> plan -> train -> evaluate -> publish, and sweep -> fit.
     "plan": "st_recipe.planning.planner",
     "train": "st_recipe.training",
+    "TrainOptions": "st_recipe.training",
     "evaluate": "st_recipe.evaluation",
     "publish": "st_recipe.publishing",
     "sweep": "st_recipe.sweeps.grid",

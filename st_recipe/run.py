@@ -156,6 +156,8 @@ class Hardware:
 class RunRecord:
     """Everything a finished run reports; the content of ``st_recipe.json``."""
 
+    # The recipe block as stored (``Recipe.to_dict()``): this lowest layer cannot import Recipe, and every record
+    # must load; st_recipe.training.recorded_recipe(record) gives it as a validated Recipe.
     recipe: dict[str, Any]
     model: ModelInfo = field(default_factory=ModelInfo)
     method: MethodInfo = field(default_factory=MethodInfo)

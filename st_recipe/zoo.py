@@ -141,9 +141,10 @@ def build(
     run_dir = root / name / "run"
 
     if not state.get("trained"):
-        from st_recipe.training import checkpoint_dir, train
+        from st_recipe.training import TrainOptions, checkpoint_dir, train
 
-        train(recipe, data, run_dir, resume=checkpoint_dir(run_dir).exists(), quiet=quiet, repo_id=repo_id)
+        train(recipe, data, TrainOptions(out=run_dir, resume=checkpoint_dir(run_dir).exists(), quiet=quiet,
+                                         repo_id=repo_id))
         state["trained"] = str(run_dir)
         _save_state(root, name, state)
 

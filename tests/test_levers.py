@@ -354,10 +354,11 @@ def test_eval_truncate_dim_files_results_apart(tiny_neox_dir, tmp_path):
 
 
 def test_card_shows_prompts_matryoshka_and_attention():
+    from st_recipe.planning.recipes import Recipe
     from st_recipe.publishing.card import _levers
 
-    levers = _levers({"attention": "bidirectional", "prompts": {"query": "q: "}, "include_prompt": False,
-                      "matryoshka_dims": [64, 32]})
+    levers = _levers(Recipe(model="m", method="full", pairs=8, attention="bidirectional", prompts={"query": "q: "},
+                            include_prompt=False, matryoshka_dims=[64, 32]))
     assert levers == {"bidirectional": True, "prompts": [{"name": "query", "text": '"q: "', "role": "queries (anchors)"}],
                       "include_prompt": False, "matryoshka_dims": [64, 32], "hard_negatives": None}
     import jinja2

@@ -112,13 +112,14 @@ def train_cmd(budget: str | None, recipe_file: str | None, zoo_name: str | None,
                                   mine_negatives=mine_negatives, quiet=quiet)
     try:
         quiet_libraries()
-        from st_recipe.training import train
+        from st_recipe.training import TrainOptions, train
 
-        result = train(recipe, pairs, target, resume=resume, overwrite=overwrite, **run_extras(),
-                       gradient_checkpointing=gradient_checkpointing, save_steps=save_steps, quiet=quiet,
-                       anchor_column=anchor_column, positive_column=positive_column, repo_id=repo_id,
-                       padding_free=padding_free, mine_negatives=bool(mine_negatives),
-                       mining_in_budget=mining_in_budget)
+        options = TrainOptions(out=target, resume=resume, overwrite=overwrite, **run_extras(),
+                               gradient_checkpointing=gradient_checkpointing, save_steps=save_steps, quiet=quiet,
+                               anchor_column=anchor_column, positive_column=positive_column, repo_id=repo_id,
+                               padding_free=padding_free, mine_negatives=bool(mine_negatives),
+                               mining_in_budget=mining_in_budget)
+        result = train(recipe, pairs, options)
     except KeyboardInterrupt:
         # Without --quiet the progress bar's line is still open; end it so the hint is a line of its own.
         click.echo(("" if quiet else "\n") + interrupted_hint(target), err=True)

@@ -11,10 +11,13 @@ import json
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from st_recipe.errors import StRecipeError
 from st_recipe.run import RunRecord
+
+if TYPE_CHECKING:
+    from st_recipe.planning.recipes import Recipe
 
 TEMPLATE = "model_card.md.j2"
 _SHORT_FAILURE = 80
@@ -38,11 +41,10 @@ def template_path() -> Path:
 # ----------------------------------------------------------------------------------------- card pieces
 
 
-def _recipe_rows(recipe: dict[str, Any]) -> list[dict[str, str]]:
+def _recipe_rows(recipe: Recipe) -> list[dict[str, str]]:
     """One row per recipe field: the value as shown in the card and its provenance."""
-    prov = recipe.get("provenance") or {}
     rows = []
-    for name, value in recipe.items():
+    for name, value in recipe.to_dict().items():
         if name == "provenance":
             continue
         if name == "budget" and isinstance(value, (int, float)):
@@ -51,8 +53,8 @@ def _recipe_rows(recipe: dict[str, Any]) -> list[dict[str, str]]:
             shown = json.dumps(value, sort_keys=True)
         else:
             shown = "-" if value is None else str(value)
-        p = prov.get(name) or {}
-        rows.append({"field": name, "value": shown, "source": str(p.get("source", "user")), "note": str(p.get("note", ""))})
+        p = recipe.provenance[name]
+        rows.append({"field": name, "value": shown, "source": p.source, "note": p.note})
     return rows
 
 
@@ -174,18 +176,17 @@ def _hardware(rec: RunRecord) -> str:
 # ----------------------------------------------------------------------------------------- the card
 
 
-def _levers(recipe: dict[str, Any], negatives: dict[str, Any] | None = None) -> dict[str, Any]:
+def _levers(recipe: Recipe, negatives: dict[str, Any] | None = None) -> dict[str, Any]:
     """The quality levers the run used (bidirectional attention, prompts, Matryoshka dims, hard negatives)."""
     roles = {"query": "queries (anchors)", "document": "documents (positives)"}
-    prompts = recipe.get("prompts") or {}
     return {
-        "bidirectional": recipe.get("attention") == "bidirectional",
+        "bidirectional": recipe.attention == "bidirectional",
         # JSON-quoted, so a prompt's trailing space (which matters) shows
         "prompts": [{"name": k, "text": json.dumps(v, ensure_ascii=False), "role": roles.get(k, k)}
-                    for k, v in prompts.items()],
-        "include_prompt": recipe.get("include_prompt", True) is not False,
-        "matryoshka_dims": [int(d) for d in recipe.get("matryoshka_dims") or []],
-        "hard_negatives": negatives if recipe.get("hard_negatives") and negatives else None,
+                    for k, v in recipe.prompts.items()],
+        "include_prompt": recipe.include_prompt,
+        "matryoshka_dims": list(recipe.matryoshka_dims or []),
+        "hard_negatives": negatives if recipe.hard_negatives and negatives else None,
     }
 
 
@@ -233,6 +234,9 @@ def render_card(repo_id: str, rec: RunRecord, summary: dict[str, Any] | None, fa
     import jinja2
     from huggingface_hub import ModelCard
 
+    from st_recipe.training import recorded_recipe
+
+    recipe = recorded_recipe(rec)
     method = rec.method
     method_name = method.name or "unknown"
     evals = eval_results(summary)
@@ -252,8 +256,8 @@ def render_card(repo_id: str, rec: RunRecord, summary: dict[str, Any] | None, fa
                 "n_params": params.get("n_params"), "n_trainable": params.get("n_trainable"),
                 "fraction": params.get("trainable_fraction"), "cost_formula": method.cost_formula or None,
                 "citation": _method_citation(method.name)},
-        recipe_rows=_recipe_rows(rec.recipe),
-        levers=_levers(rec.recipe, rec.data.hard_negatives),
+        recipe_rows=_recipe_rows(recipe),
+        levers=_levers(recipe, rec.data.hard_negatives),
         dim_scores=dim_scores,
         flops={"budget": fmt_flops(flops.budget), "planned": fmt_flops(flops.planned),
                "spent": fmt_flops(flops.spent), "paper_formula": fmt_flops(flops.paper_formula),

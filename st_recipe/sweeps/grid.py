@@ -215,7 +215,7 @@ def _run_here(planned: list[tuple[Cell, Recipe]], root: Path, data: str, report_
     from tqdm.auto import tqdm
 
     from st_recipe.sweeps.jobs import cell_tracking
-    from st_recipe.training import checkpoint_dir, train
+    from st_recipe.training import TrainOptions, checkpoint_dir, train
 
     bar = tqdm(planned, desc="sweep", unit="cell", disable=quiet)
     for cell, recipe in bar:
@@ -223,8 +223,8 @@ def _run_here(planned: list[tuple[Cell, Recipe]], root: Path, data: str, report_
         bar.set_postfix_str(cell.name)
         if not (run_dir / "st_recipe.json").exists():
             run_dir.parent.mkdir(parents=True, exist_ok=True)
-            train(recipe, data, run_dir, resume=checkpoint_dir(run_dir).exists(), quiet=True,
-                  tracking=cell_tracking(root, cell.name, report_to))
+            train(recipe, data, TrainOptions(out=run_dir, resume=checkpoint_dir(run_dir).exists(), quiet=True,
+                                             tracking=cell_tracking(root, cell.name, report_to)))
             append_result(root, result_row(cell, read_run(run_dir)))
 
 

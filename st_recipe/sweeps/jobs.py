@@ -57,10 +57,11 @@ def run_cell(job: CellJob) -> dict[str, Any]:
             _launch_distributed(job)
         else:
             from st_recipe.planning.recipes import Recipe
-            from st_recipe.training import checkpoint_dir, train
+            from st_recipe.training import TrainOptions, checkpoint_dir, train
 
-            train(Recipe.from_dict(job.recipe), job.data, job.run_dir, resume=checkpoint_dir(job.run_dir).exists(),
-                  quiet=True, tracking=cell_tracking(Path(job.root), job.cell.name, job.report_to))
+            options = TrainOptions(out=job.run_dir, resume=checkpoint_dir(job.run_dir).exists(), quiet=True,
+                                   tracking=cell_tracking(Path(job.root), job.cell.name, job.report_to))
+            train(Recipe.from_dict(job.recipe), job.data, options)
     row = result_row(job.cell, read_run(job.run_dir))
     append_result(Path(job.root), row)
     return row

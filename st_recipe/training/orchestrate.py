@@ -22,7 +22,7 @@ from st_recipe.costing.flops import FlopMeter
 from st_recipe.errors import StRecipeError
 from st_recipe.planning.planner import check_batch_divides
 from st_recipe.planning.recipes import Recipe
-from st_recipe.run import FlopsInfo, Heldout, LossCurve, MethodInfo, ModelInfo, RunDir, RunRecord, latest_checkpoint
+from st_recipe.run import RunDir, RunRecord, latest_checkpoint
 from st_recipe.training.assemble import (
     Built,
     Schedule,
@@ -33,7 +33,9 @@ from st_recipe.training.assemble import (
     training_args,
 )
 from st_recipe.training.extras import RunExtras
-from st_recipe.training.inputs import TrainData, data_info, load_training_data
+from st_recipe.training.inputs import TrainData, load_training_data
+from st_recipe.training.options import TrainOptions
+from st_recipe.training.record import run_record
 from st_recipe.training.trainer import BudgetReached, BudgetState, is_main, world_size
 
 logger = logging.getLogger("st_recipe")
@@ -83,89 +85,61 @@ def _check_same_run(root: Path, identity: dict[str, Any]) -> None:
                             "use --overwrite to start again")
 
 
-def _holding_out_lock(fn: Any) -> Any:
-    """Run ``train`` holding ``<out>.lock`` (its run dir and checkpoints are this process's until it returns)."""
-    import functools
+def train(recipe: Recipe, data: Any = "builtin", options: TrainOptions | str | os.PathLike[str] | None = None,
+          **overrides: Any) -> RunResult:
+    """Train ``recipe`` on ``data`` until its FLOP budget is spent; write the run dir ``options.out``.
 
-    @functools.wraps(fn)
-    def locked(recipe: Recipe, data: Any = "builtin", out: str | os.PathLike[str] = "runs/run", **kwargs: Any) -> Any:
-        if not is_main() or not str(out).strip():
-            return fn(recipe, data, out, **kwargs)
-        run_dir = RunDir.at(out)
-        run_dir.make_parent()  # RunDir.prepare would make it anyway; the lock file goes there
-        with OutputLock(run_dir.path):
-            ckpt = run_dir.checkpoints
-            kept = bool(kwargs.get("resume")) and ckpt.exists()
-            try:
-                return fn(recipe, data, out, **kwargs)
-            except BaseException:
-                _drop_unresumable(ckpt, kept)
-                raise
+    ``options`` holds every option of the run (:class:`~st_recipe.training.options.TrainOptions`, defaults when
+    None); keywords named like its fields override them, so ``train(recipe, data, out="runs/x", quiet=True)``
+    works too (an unknown keyword is one line). A folder path in place of ``options`` is ``out``.
 
-    return locked
-
-
-@_holding_out_lock
-def train(
-    recipe: Recipe,
-    data: Any = "builtin",
-    out: str | os.PathLike[str] = "runs/run",
-    *,
-    resume: bool = False,
-    overwrite: bool = False,
-    gradient_checkpointing: bool = False,
-    save_steps: int | None = None,
-    keep_checkpoints: bool = False,
-    quiet: bool = False,
-    anchor_column: str | None = None,
-    positive_column: str | None = None,
-    repo_id: str | None = None,
-    padding_free: bool = True,
-    tracking: Any = None, dev_eval: Any = None,  # training.tracking.Tracking (report_to), training.dev_eval.DevEval
-    mine_negatives: bool = False,
-    mining_in_budget: bool = False,
-) -> RunResult:
-    """Train ``recipe`` on ``data`` until its FLOP budget is spent; write the run dir ``out``.
-
-    ``padding_free`` (default) encodes each side of a training batch without padding: its texts packed
-    into a few rows (per-text positions, attention that never crosses texts), or length-sorted sub-batches
-    where packing does not reproduce the padded embeddings (same loss and gradients as the padded batch,
-    fewer FLOPs run; see :mod:`st_recipe.training.packing`); ``False`` keeps the padded batch.
-    With ``recipe.hard_negatives`` k, each pair trains with its first k hard negatives from the data, or, with
-    ``mine_negatives``, k negatives mined with the base model before training (its encoding FLOPs are reported
-    in the record's ``data.hard_negatives.mining``, apart from the training budget unless ``mining_in_budget``:
-    then they are charged to the budget and training gets what is left, ``flops.mining_charged`` in the record).
-
+    The run holds ``<out>.lock`` until it returns: its run dir and checkpoints are this process's meanwhile.
     Steps: check the output folder (:func:`_open_run_dir`), load and split the data
     (:func:`~st_recipe.training.inputs.load_training_data`), build the model and method
     (:func:`~st_recipe.training.assemble.build_model`), size the schedule
     (:func:`~st_recipe.training.assemble.size_schedule`), run the budget trainer (:func:`_run_trainer`), write
     the record and the run dir (:func:`_finish`).
     """
-    run_dir = _open_run_dir(out, save_steps, overwrite=overwrite, resume=resume)
-    inputs = load_training_data(recipe, data, anchor_column=anchor_column, positive_column=positive_column,
-                                mine_negatives=mine_negatives)
+    opts = TrainOptions.resolve(options, overrides)
+    if not is_main():
+        return _train(recipe, data, opts)
+    run_dir = RunDir.at(opts.out)
+    run_dir.make_parent()  # RunDir.prepare would make it anyway; the lock file goes there
+    with OutputLock(run_dir.path):
+        ckpt = run_dir.checkpoints
+        kept = opts.resume and ckpt.exists()
+        try:
+            return _train(recipe, data, opts)
+        except BaseException:
+            _drop_unresumable(ckpt, kept)
+            raise
+
+
+def _train(recipe: Recipe, data: Any, opts: TrainOptions) -> RunResult:
+    """:func:`train`'s steps, run while holding the output lock (on rank 0)."""
+    run_dir = _open_run_dir(opts)
+    inputs = load_training_data(recipe, data, anchor_column=opts.anchor_column, positive_column=opts.positive_column,
+                                mine_negatives=opts.mine_negatives)
     world = world_size()
     check_batch_divides(recipe.batch_size, world, "processes")
     started = time.time()
-    built = build_model(recipe, inputs, mine_negatives=mine_negatives, quiet=quiet)
-    schedule = size_schedule(recipe, built, inputs.train_pairs, mining_in_budget=mining_in_budget)
+    built = build_model(recipe, inputs, mine_negatives=opts.mine_negatives, quiet=opts.quiet)
+    schedule = size_schedule(recipe, built, inputs.train_pairs, mining_in_budget=opts.mining_in_budget)
     identity = {"recipe": recipe.to_dict(), "data": inputs.source}
-    resume_from = _resume_point(run_dir.checkpoints, identity) if resume else None
+    resume_from = _resume_point(run_dir.checkpoints, identity) if opts.resume else None
     state = BudgetState(budget=schedule.budget)
-    extras = RunExtras.build(tracking, dev_eval, state, built.profile, run_dir.path)
+    extras = RunExtras.build(opts.tracking, opts.dev_eval, state, built.profile, run_dir.path)
     trainer, callback = _budget_trainer(built.model, recipe, inputs.train_pairs, state, built.meter, run_dir.checkpoints,
-                                        schedule.planned_steps, identity=identity, save_steps=save_steps,
-                                        resume_from=resume_from, quiet=quiet,
-                                        gradient_checkpointing=gradient_checkpointing, padding_free=padding_free,
-                                        extras=extras)
+                                        schedule.planned_steps, identity=identity, save_steps=opts.save_steps,
+                                        resume_from=resume_from, quiet=opts.quiet,
+                                        gradient_checkpointing=opts.gradient_checkpointing,
+                                        padding_free=opts.padding_free, extras=extras)
     _run_trainer(trainer, callback, state, extras, resume_from)
     wall = time.time() - started
     if state.flops > schedule.budget * (1 + 1e-9):
         raise StRecipeError(f"internal error: spent {state.flops:.4g} FLOP over the budget {schedule.budget:.4g}")
-    record = _finish(run_dir, trainer, recipe, inputs, built, schedule, state, extras, wall=wall, repo_id=repo_id,
-                     gradient_checkpointing=gradient_checkpointing, resumed=resume_from is not None,
-                     keep_checkpoints=keep_checkpoints)
+    record = _finish(run_dir, trainer, recipe, inputs, built, schedule, state, extras, opts, wall=wall,
+                     resumed=resume_from is not None)
     if world > 1:
         import torch
 
@@ -174,13 +148,11 @@ def train(
     return RunResult(out=run_dir.path, record=record)
 
 
-def _open_run_dir(out: str | os.PathLike[str], save_steps: int | None, *, overwrite: bool, resume: bool) -> RunDir:
-    """Step 1 of :func:`train`: check ``out`` and ``save_steps``; on rank 0, prepare the folder."""
-    run_dir = RunDir.at(out)
-    if save_steps is not None and (isinstance(save_steps, bool) or not isinstance(save_steps, int) or save_steps < 1):
-        raise StRecipeError(f"--save-steps must be an integer >= 1, not {save_steps!r}")
+def _open_run_dir(opts: TrainOptions) -> RunDir:
+    """Step 1 of :func:`train`: on rank 0, check and prepare the output folder (the options checked themselves)."""
+    run_dir = RunDir.at(opts.out)
     if is_main():
-        run_dir.prepare(overwrite=overwrite, resume=resume)
+        run_dir.prepare(overwrite=opts.overwrite, resume=opts.resume)
     return run_dir
 
 
@@ -203,8 +175,7 @@ def _run_trainer(trainer: Any, callback: Any, state: BudgetState, extras: RunExt
 
 
 def _finish(run_dir: RunDir, trainer: Any, recipe: Recipe, inputs: TrainData, built: Built, schedule: Schedule,
-            state: BudgetState, extras: RunExtras, *, wall: float, repo_id: str | None, gradient_checkpointing: bool,
-            resumed: bool, keep_checkpoints: bool) -> RunRecord | None:
+            state: BudgetState, extras: RunExtras, opts: TrainOptions, *, wall: float, resumed: bool) -> RunRecord | None:
     """Last step of :func:`train`: gather and merge the weights, then (rank 0) write the run dir and its record."""
     from st_recipe.encoder import save_encoder
     from st_recipe.training.sharded import is_sharded, unsharded
@@ -218,59 +189,13 @@ def _finish(run_dir: RunDir, trainer: Any, recipe: Recipe, inputs: TrainData, bu
         method.merge(model)
     if not is_main():
         return None
-    record = _run_record(recipe, inputs, built, model, method, schedule, state, trainer.state.global_step,
-                         wall=wall, repo_id=repo_id, gradient_checkpointing=gradient_checkpointing, resumed=resumed,
-                         dev=extras.record())
+    record = run_record(recipe, inputs, built, model, method, schedule, state, trainer.state.global_step,
+                        wall=wall, repo_id=opts.repo_id, gradient_checkpointing=opts.gradient_checkpointing,
+                        resumed=resumed, dev=extras.record())
     _save_run(run_dir, lambda tmp: save_encoder(model, tmp), record)
-    if not keep_checkpoints:
+    if not opts.keep_checkpoints:
         shutil.rmtree(run_dir.checkpoints, ignore_errors=True)
     return record
-
-
-def _run_record(recipe: Recipe, inputs: TrainData, built: Built, model: Any, method: Any, schedule: Schedule,
-                state: BudgetState, steps: int, *, wall: float, repo_id: str | None, gradient_checkpointing: bool,
-                resumed: bool, dev: Any) -> RunRecord:
-    """``st_recipe.json``: the recipe, what was trained on, the FLOPs planned and spent, the curves."""
-    from st_recipe.training.environment import hardware, versions
-    from st_recipe.training.heldout import heldout_scores
-
-    n, nt = built.report.n_params, built.report.n_trainable
-    not_counted = ("GradCache's extra embedding pass and gradient-checkpointing recompute"
-                   if (recipe.mini_batch_size or gradient_checkpointing) else None)
-    if recipe.matryoshka_dims:
-        extra = (f"the Matryoshka loss's {len(recipe.matryoshka_dims)} extra in-batch similarity matrices on "
-                 "truncated embeddings (batch² × dim each; negligible next to the encoder)")
-        not_counted = f"{not_counted}; {extra}" if not_counted else extra
-    budget, charged, held = schedule.budget, schedule.charged, inputs.held
-    return RunRecord(
-        recipe=recipe.to_dict(),
-        repo_id=repo_id,
-        model=ModelInfo(**built.source_info),
-        random_init=bool(built.source_info.get("random_init")),
-        method=MethodInfo(name=method.name, args=method.args(), params=built.report.to_dict(),
-                          cost_formula=method.cost_formula),
-        data=data_info(inputs.source, inputs.pairs_all, inputs.train_pairs, held,
-                       schedule.planned_steps * recipe.batch_size / len(inputs.train_pairs), recipe.hard_negatives,
-                       built.mining),
-        flops=FlopsInfo(budget=budget + charged, planned=min(schedule.planned_steps * schedule.per_batch, budget),
-                        spent=state.flops, spent_fraction=(state.flops + charged) / (budget + charged),
-                        mining_charged=charged, executed_with_padding=state.padded,
-                        paper_formula=method.flops_per_token(n, nt) * state.tokens, per_pair_estimate=schedule.per_pair,
-                        profile=built.profile.to_dict(), stopped_by=state.stopped_by, not_counted=not_counted),
-        steps=steps,
-        planned_steps=schedule.planned_steps,
-        pairs_seen=state.pairs,
-        tokens_seen=state.tokens,
-        loss=LossCurve(final=state.losses[-1] if state.losses else None, per_step=state.losses, lr=state.lrs),
-        heldout=Heldout(before=built.before,
-                        after=heldout_scores(model, held, recipe.temperature) if held is not None else None),
-        wall_time_s=round(wall, 2),
-        hardware=hardware(),
-        versions=versions(),
-        seed=recipe.seed,
-        gradient_checkpointing=gradient_checkpointing,
-        resumed=resumed, dev=dev,
-    )
 
 
 def _save_run(run_dir: RunDir, save_model: Any, record: RunRecord) -> None:
