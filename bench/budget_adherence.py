@@ -63,7 +63,7 @@ def run(quick: bool) -> str:
         recipe = Recipe(model=str(model_dir), method=name, method_args=args, pairs=BATCH * int(steps), batch_size=BATCH,
                         learning_rate=1e-3, budget=budget, max_seq_length=seq_len)
         t = time.perf_counter()
-        rec = train(recipe, "builtin", work / f"run{i}", quiet=True).record.to_dict()
+        rec = train(recipe, "builtin", out=work / f"run{i}", quiet=True).record.to_dict()
         wall = time.perf_counter() - t
         fl = rec["flops"]
         frac = fl["spent_fraction"]

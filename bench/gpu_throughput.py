@@ -51,7 +51,7 @@ def st_recipe_path(model: str, method: str, batch: int, seq_len: int, steps: int
     recipe = Recipe(model=model, method=method, pairs=batch * steps, batch_size=batch, learning_rate=3e-4,
                     max_seq_length=seq_len, precision="bf16")
     with instrument_st_recipe(probe):
-        rec = train(recipe, "builtin", work / f"st-{method}-{time.monotonic_ns()}", quiet=True, save_steps=NO_CHECKPOINTS).record.to_dict()
+        rec = train(recipe, "builtin", out=work / f"st-{method}-{time.monotonic_ns()}", quiet=True, save_steps=NO_CHECKPOINTS).record.to_dict()
     probe.close_step()
     its = probe.iterations()
     if not its:

@@ -249,7 +249,7 @@ def run_st_recipe(model_dir: Path, method: str, args: dict[str, Any], batch: int
     with instrument_st_recipe(probe, baton):
         # The string "builtin" (not loaded pairs): train() then trains on every builtin train pair and holds
         # out the builtin test split, exactly the pairs the hand-written script gets.
-        train(recipe, "builtin", out, quiet=True, save_steps=save_steps)
+        train(recipe, "builtin", out=out, quiet=True, save_steps=save_steps)
     probe.close_step()
     shutil.rmtree(out, ignore_errors=True)
     return probe

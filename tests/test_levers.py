@@ -98,7 +98,7 @@ def test_matryoshka_dims_larger_than_the_model_are_refused(tiny_neox_dir, tmp_pa
     recipe = Recipe(model=str(tiny_neox_dir), method="full", pairs=640, batch_size=16, budget=8e9, max_seq_length=32,
                     matryoshka_dims=[48, 16])
     with pytest.raises(StRecipeError, match="exceed the model's embedding dimension 32"):
-        train(recipe, "builtin", tmp_path / "run", quiet=True)
+        train(recipe, "builtin", out=tmp_path / "run", quiet=True)
     assert not (tmp_path / "run" / "modules.json").exists()
 
 
@@ -237,7 +237,7 @@ def test_training_with_every_lever_spends_the_budget_and_saves_them(tiny_neox_di
     recipe = Recipe(model=str(tiny_neox_dir), method="full", pairs=640, batch_size=16, learning_rate=1e-3, budget=8e9,
                     max_seq_length=32, attention="bidirectional", prompts=prompts, include_prompt=False,
                     matryoshka_dims=[32, 16, 8])
-    result = train(recipe, "builtin", tmp_path / "run", quiet=True)
+    result = train(recipe, "builtin", out=tmp_path / "run", quiet=True)
     rec = read_run(result.out)
     assert 0.99 <= rec.flops.spent_fraction <= 1.0, rec.flops
     assert rec.flops.stopped_by == "budget" and rec.steps >= 10
@@ -381,7 +381,7 @@ def test_matryoshka_with_gradcache_spends_the_budget(tiny_neox_dir, tmp_path):
 
     recipe = Recipe(model=str(tiny_neox_dir), method="full", pairs=640, batch_size=16, mini_batch_size=8, budget=1.2e9,
                     max_seq_length=32, matryoshka_dims=[32, 8])
-    rec = read_run(train(recipe, "builtin", tmp_path / "run", quiet=True).out)
+    rec = read_run(train(recipe, "builtin", out=tmp_path / "run", quiet=True).out)
     assert 0.99 <= rec.flops.spent_fraction <= 1.0, rec.flops
     assert "GradCache" in rec.flops.not_counted and "Matryoshka" in rec.flops.not_counted
     assert all(loss == loss for loss in rec.loss.per_step)  # finite (no NaN)

@@ -79,17 +79,11 @@ class TrainOptions:
         return [f.name for f in dataclasses.fields(TrainOptions)]
 
     @classmethod
-    def resolve(cls, options: TrainOptions | str | os.PathLike[str] | None = None, overrides: dict[str, Any] | None = None
-                ) -> TrainOptions:
-        """``options`` (default: the defaults) with ``overrides`` (option names) applied; an unknown name is one line.
-
-        A folder path in place of ``options`` is the run dir (``out``), as ``train``'s third argument used to be.
-        """
+    def resolve(cls, options: TrainOptions | None = None, overrides: dict[str, Any] | None = None) -> TrainOptions:
+        """``options`` (default: the defaults) with ``overrides`` (option names) applied; an unknown name is one line."""
         changes = dict(overrides or {})
         if isinstance(options, (str, os.PathLike)):
-            if "out" in changes:
-                raise StRecipeError("the output folder is given twice: as the third argument and as out=")
-            options, changes = None, {"out": options, **changes}
+            raise StRecipeError(f"options must be a TrainOptions, not a path: pass the output folder as out={str(options)!r}")
         if options is not None and not isinstance(options, TrainOptions):
             raise StRecipeError(f"options must be a TrainOptions, not {type(options).__name__}")
         names = cls.field_names()

@@ -85,13 +85,13 @@ def _check_same_run(root: Path, identity: dict[str, Any]) -> None:
                             "use --overwrite to start again")
 
 
-def train(recipe: Recipe, data: Any = "builtin", options: TrainOptions | str | os.PathLike[str] | None = None,
+def train(recipe: Recipe, data: Any = "builtin", options: TrainOptions | None = None,
           **overrides: Any) -> RunResult:
     """Train ``recipe`` on ``data`` until its FLOP budget is spent; write the run dir ``options.out``.
 
     ``options`` holds every option of the run (:class:`~st_recipe.training.options.TrainOptions`, defaults when
     None); keywords named like its fields override them, so ``train(recipe, data, out="runs/x", quiet=True)``
-    works too (an unknown keyword is one line). A folder path in place of ``options`` is ``out``.
+    works too (an unknown keyword is one line).
 
     The run holds ``<out>.lock`` until it returns: its run dir and checkpoints are this process's meanwhile.
     Steps: check the output folder (:func:`_open_run_dir`), load and split the data

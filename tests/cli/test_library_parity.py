@@ -67,7 +67,7 @@ def test_train_cli_and_library_write_the_same_record(tiny_neox_dir: Path, tmp_pa
                "32", "--lr", "1e-3", "--prompt", "query=q: ", "--matryoshka-dims", "32,16", "--quiet", "--data", str(data),
                "--out", str(tmp_path / "cli"))
     assert out.returncode == 0, out.stderr
-    lib = train(build_recipe(**args), str(data), tmp_path / "lib", quiet=True)
+    lib = train(build_recipe(**args), str(data), out=tmp_path / "lib", quiet=True)
     cli_rec = json.loads((tmp_path / "cli" / "st_recipe.json").read_text())
     lib_rec = json.loads((Path(lib.out) / "st_recipe.json").read_text())
     assert _stable(cli_rec) == _stable(lib_rec)

@@ -38,7 +38,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory, tiny_neox_dir: Path) -> Pa
 
     out = tmp_path_factory.mktemp("publish-run") / "run"
     train(Recipe(model=str(tiny_neox_dir), method="lora", method_args={"r": 4}, pairs=64, batch_size=16,
-                 learning_rate=1e-3, budget=2e9, max_seq_length=32), "builtin", out, quiet=True)
+                 learning_rate=1e-3, budget=2e9, max_seq_length=32), "builtin", out=out, quiet=True)
     return out
 
 

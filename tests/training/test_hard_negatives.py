@@ -40,8 +40,8 @@ def test_negatives_train_are_metered_and_the_model_reloads(tiny_neox_dir, triple
     from st_recipe.run import read_run
     from st_recipe.training import train
 
-    with_neg = read_run(train(_recipe(tiny_neox_dir, hard_negatives=1), str(triplets), tmp_path / "hn", quiet=True).out)
-    plain = read_run(train(_recipe(tiny_neox_dir), str(triplets), tmp_path / "plain", quiet=True).out)
+    with_neg = read_run(train(_recipe(tiny_neox_dir, hard_negatives=1), str(triplets), out=tmp_path / "hn", quiet=True).out)
+    plain = read_run(train(_recipe(tiny_neox_dir), str(triplets), out=tmp_path / "plain", quiet=True).out)
     for rec in (with_neg, plain):
         assert 0.99 <= rec.flops.spent_fraction <= 1.0 and rec.flops.stopped_by == "budget"
     assert with_neg.data.hard_negatives == {"per_pair": 1, "source": "data", "pairs_left_out": 0, "mining": None}
@@ -99,7 +99,7 @@ def test_unused_negatives_are_announced_in_one_line(tiny_neox_dir, triplets, tmp
     from st_recipe.training import train
 
     with caplog.at_level(logging.WARNING, logger="st_recipe"):
-        train(_recipe(tiny_neox_dir, budget=5e8), str(triplets), tmp_path / "r", quiet=True)
+        train(_recipe(tiny_neox_dir, budget=5e8), str(triplets), out=tmp_path / "r", quiet=True)
     notes = [r.getMessage() for r in caplog.records if "hard negatives" in r.getMessage()]
     assert len(notes) == 1 and "(200 of 200 pairs, up to 1 each)" in notes[0] and "--hard-negatives K" in notes[0]
 
@@ -132,7 +132,7 @@ def test_train_mine_negatives_records_the_mining(tiny_neox_dir, tmp_path):
     src = load_pairs("builtin", seed=0, limit=200)
     path = tmp_path / "echo.jsonl"
     path.write_text("".join(json.dumps({"anchor": a, "positive": a + " " + p}) + "\n" for a, p in src), encoding="utf-8")
-    rec = read_run(train(_recipe(tiny_neox_dir, hard_negatives=1), str(path), tmp_path / "m", quiet=True,
+    rec = read_run(train(_recipe(tiny_neox_dir, hard_negatives=1), str(path), out=tmp_path / "m", quiet=True,
                          mine_negatives=True).out)
     hn = rec.data.hard_negatives
     assert hn["source"] == "mined" and hn["per_pair"] == 1 and hn["mining"]["absolute_margin"] == 0.0
@@ -152,9 +152,9 @@ def test_mining_in_budget_charges_its_flops_and_trains_on_the_rest(tiny_neox_dir
     from st_recipe.training import train
 
     data = str(_echo_pairs(tmp_path / "echo.jsonl"))
-    apart = read_run(train(_recipe(tiny_neox_dir, hard_negatives=1), data, tmp_path / "a", quiet=True,
+    apart = read_run(train(_recipe(tiny_neox_dir, hard_negatives=1), data, out=tmp_path / "a", quiet=True,
                            mine_negatives=True).out)
-    charged = read_run(train(_recipe(tiny_neox_dir, hard_negatives=1), data, tmp_path / "c", quiet=True,
+    charged = read_run(train(_recipe(tiny_neox_dir, hard_negatives=1), data, out=tmp_path / "c", quiet=True,
                              mine_negatives=True, mining_in_budget=True).out)
     mined = charged.data.hard_negatives["mining"]["forward_flops"]
     assert mined > 0 and apart.flops.mining_charged == 0 and charged.flops.mining_charged == pytest.approx(mined)
@@ -169,7 +169,7 @@ def test_mining_that_costs_the_whole_budget_is_refused(tiny_neox_dir, tmp_path):
 
     with pytest.raises(StRecipeError, match=r"mining cost .* the whole budget of"):
         train(_recipe(tiny_neox_dir, hard_negatives=1, budget=1e8), str(_echo_pairs(tmp_path / "e.jsonl")),
-              tmp_path / "m", quiet=True, mine_negatives=True, mining_in_budget=True)
+              out=tmp_path / "m", quiet=True, mine_negatives=True, mining_in_budget=True)
     assert not (tmp_path / "m").exists()
 
 
@@ -183,7 +183,7 @@ def test_train_refuses_when_mining_leaves_most_pairs_without_negatives(tiny_neox
     monkeypatch.setattr(mining, "DEFAULT_CANDIDATES", 1)
 
     with pytest.raises(StRecipeError, match=r"mining found 1 negative\(s\) for only \d+ of 190 pairs .* --absolute-margin off"):
-        train(_recipe(tiny_neox_dir, hard_negatives=1), str(triplets), tmp_path / "m", quiet=True, mine_negatives=True)
+        train(_recipe(tiny_neox_dir, hard_negatives=1), str(triplets), out=tmp_path / "m", quiet=True, mine_negatives=True)
     assert not (tmp_path / "m").exists()
 
 
@@ -236,7 +236,7 @@ def test_gradcache_takes_the_negatives_too(tiny_neox_dir, triplets, tmp_path):
     from st_recipe.training import train
 
     rec = read_run(train(_recipe(tiny_neox_dir, hard_negatives=1, mini_batch_size=4, budget=3e9), str(triplets),
-                         tmp_path / "gc", quiet=True).out)
+                         out=tmp_path / "gc", quiet=True).out)
     assert 0.99 <= rec.flops.spent_fraction <= 1.0 and rec.recipe["mini_batch_size"] == 4
     from sentence_transformers import SentenceTransformer
 

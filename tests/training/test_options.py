@@ -66,11 +66,11 @@ def test_overrides_apply_to_the_defaults_or_to_given_options(tmp_path):
         TrainOptions.resolve(base, {"save_steps": 0})  # overrides are checked like the options
 
 
-def test_a_folder_in_place_of_the_options_is_out(tmp_path):
-    assert TrainOptions.resolve(tmp_path / "run", {"quiet": True}) == TrainOptions(out=tmp_path / "run", quiet=True)
-    assert TrainOptions.resolve("runs/x", None).out == "runs/x"
-    with pytest.raises(StRecipeError, match="the output folder is given twice"):
-        TrainOptions.resolve("runs/x", {"out": "runs/y"})
+def test_a_folder_in_place_of_the_options_is_one_line_pointing_at_out(tmp_path):
+    with pytest.raises(StRecipeError, match=r"options must be a TrainOptions, not a path: pass the output folder as out="):
+        TrainOptions.resolve(tmp_path / "run", {"quiet": True})
+    with pytest.raises(StRecipeError, match="out='runs/x'"):
+        TrainOptions.resolve("runs/x", None)
 
 
 @pytest.mark.parametrize("options, message", [

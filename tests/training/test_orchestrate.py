@@ -35,7 +35,7 @@ def _recipe(model_dir, method="full", args=None, budget=8e9, **kw):
 def test_every_method_spends_its_budget_and_writes_a_loadable_run_dir(tiny_neox_dir, tmp_path, method, args):
     from sentence_transformers import SentenceTransformer
 
-    result = train(_recipe(tiny_neox_dir, method, args), "builtin", tmp_path / "run", quiet=True)
+    result = train(_recipe(tiny_neox_dir, method, args), "builtin", out=tmp_path / "run", quiet=True)
     rec = read_run(result.out)
     assert 0.99 <= rec.flops.spent_fraction <= 1.0, rec.flops
     assert rec.flops.stopped_by == "budget"
@@ -60,7 +60,7 @@ def test_other_decoders_spend_their_budget(tiny_llama_dir, tiny_qwen_dir, tmp_pa
     if arch == "llama" and method == "bias":
         pytest.skip("Llama has no biases: bias-only tuning is refused (tests/methods)")
     folder = tiny_llama_dir if arch == "llama" else tiny_qwen_dir
-    result = train(_recipe(folder, method, args, budget=3e9), "builtin", tmp_path / "run", quiet=True)
+    result = train(_recipe(folder, method, args, budget=3e9), "builtin", out=tmp_path / "run", quiet=True)
     rec = result.record
     assert 0.99 <= rec.flops.spent_fraction <= 1.0, rec.flops
     assert rec.flops.stopped_by == "budget" and rec.steps >= 10
@@ -68,7 +68,7 @@ def test_other_decoders_spend_their_budget(tiny_llama_dir, tiny_qwen_dir, tmp_pa
 
 def test_random_init_is_recorded(tmp_path):
     result = train(Recipe(model="random:pythia-14m", method="bias", pairs=64, batch_size=8, budget=2e10,
-                          learning_rate=1e-3, max_seq_length=16), "builtin", tmp_path / "r", quiet=True)
+                          learning_rate=1e-3, max_seq_length=16), "builtin", out=tmp_path / "r", quiet=True)
     rec = read_run(result.out)
     assert rec.random_init is True and rec.model.model == "random:pythia-14m"
 
@@ -76,12 +76,12 @@ def test_random_init_is_recorded(tmp_path):
 def test_existing_out_is_refused_unless_overwrite(tiny_neox_dir, tmp_path):
     out = tmp_path / "run"
     out.mkdir()  # an empty folder is fine without --overwrite
-    train(_recipe(tiny_neox_dir, budget=2e9), "builtin", out, quiet=True)
+    train(_recipe(tiny_neox_dir, budget=2e9), "builtin", out=out, quiet=True)
     first = (out / "st_recipe.json").read_text()
     with pytest.raises(StRecipeError, match="already exists; pass --overwrite"):
-        train(_recipe(tiny_neox_dir), "builtin", out, quiet=True)
+        train(_recipe(tiny_neox_dir), "builtin", out=out, quiet=True)
     assert (out / "st_recipe.json").read_text() == first
-    train(_recipe(tiny_neox_dir, budget=2.5e9), "builtin", out, overwrite=True, quiet=True)  # an earlier run
+    train(_recipe(tiny_neox_dir, budget=2.5e9), "builtin", out=out, overwrite=True, quiet=True)  # an earlier run
     assert (out / "st_recipe.json").read_text() != first
 
 
@@ -91,7 +91,7 @@ def test_overwrite_never_replaces_a_folder_that_is_not_a_run(tiny_neox_dir, tmp_
     (notes / "notes.txt").write_text("mine")
     for overwrite in (False, True):
         with pytest.raises(StRecipeError, match="notes"):
-            train(_recipe(tiny_neox_dir), "builtin", notes, overwrite=overwrite, quiet=True)
+            train(_recipe(tiny_neox_dir), "builtin", out=notes, overwrite=overwrite, quiet=True)
     assert [p.name for p in notes.iterdir()] == ["notes.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes"]  # no checkpoints or temporary folders
 
@@ -99,7 +99,7 @@ def test_overwrite_never_replaces_a_folder_that_is_not_a_run(tiny_neox_dir, tmp_
 def test_out_that_cannot_be_written_is_one_line(tiny_neox_dir, tmp_path):
     for bad in ("/proc/st-recipe-run", ""):
         with pytest.raises(StRecipeError):
-            train(_recipe(tiny_neox_dir), "builtin", bad, quiet=True)
+            train(_recipe(tiny_neox_dir), "builtin", out=bad, quiet=True)
 
 
 def test_a_full_disk_during_a_checkpoint_is_one_line_and_leaves_no_checkpoint(tiny_neox_dir, tmp_path, monkeypatch):
@@ -117,7 +117,7 @@ def test_a_full_disk_during_a_checkpoint_is_one_line_and_leaves_no_checkpoint(ti
     monkeypatch.setattr(torch, "save", full)
     out = tmp_path / "run"
     with pytest.raises(StRecipeError, match=r"^no space left on device \(.*checkpoint-\d+\)$"):
-        train(_recipe(tiny_neox_dir), "builtin", out, save_steps=2, quiet=True)
+        train(_recipe(tiny_neox_dir), "builtin", out=out, save_steps=2, quiet=True)
     ckpts = checkpoint_dir(out)
     assert not out.exists()
     assert not list(ckpts.glob("checkpoint-*")) and not list(ckpts.glob(".staging-*"))
@@ -125,7 +125,7 @@ def test_a_full_disk_during_a_checkpoint_is_one_line_and_leaves_no_checkpoint(ti
 
 def test_budget_too_small_for_one_step(tiny_neox_dir, tmp_path):
     with pytest.raises(StRecipeError, match="too small for one step"):
-        train(_recipe(tiny_neox_dir, budget=1e6), "builtin", tmp_path / "run", quiet=True)
+        train(_recipe(tiny_neox_dir, budget=1e6), "builtin", out=tmp_path / "run", quiet=True)
     assert not (tmp_path / "run").exists()
 
 
@@ -133,7 +133,7 @@ def test_data_smaller_than_a_batch(tiny_neox_dir, tmp_path):
     data = tmp_path / "pairs.jsonl"
     data.write_text("".join(json.dumps({"anchor": f"a {i}", "positive": f"p {i}"}) + "\n" for i in range(40)))
     with pytest.raises(StRecipeError, match="batch size"):
-        train(_recipe(tiny_neox_dir, batch_size=64), str(data), tmp_path / "run", quiet=True)
+        train(_recipe(tiny_neox_dir, batch_size=64), str(data), out=tmp_path / "run", quiet=True)
 
 
 RUNNER = textwrap.dedent(

@@ -162,8 +162,8 @@ def test_train_default_is_padding_free_and_spends_its_budget(tiny_neox_dir, tmp_
     # texts nearly all hit the cap, and the padded batch is what runs).
     recipe = Recipe(model=str(tiny_neox_dir), method="full", pairs=640, batch_size=16, learning_rate=1e-3,
                     budget=8e9, max_seq_length=96)
-    free = train(recipe, "builtin", tmp_path / "free", quiet=True).record
-    padded = train(recipe, "builtin", tmp_path / "padded", quiet=True, padding_free=False).record
+    free = train(recipe, "builtin", out=tmp_path / "free", quiet=True).record
+    padded = train(recipe, "builtin", out=tmp_path / "padded", quiet=True, padding_free=False).record
     for rec in (free, padded):
         assert 0.99 <= rec.flops.spent_fraction <= 1.0, rec.flops
     assert free.flops.spent <= free.flops.executed_with_padding < padded.flops.executed_with_padding

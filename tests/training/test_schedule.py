@@ -31,7 +31,7 @@ def _expected(schedule: str, step: int, warmup: int, planned: int) -> float:
 def test_recorded_lrs_follow_the_schedule(tiny_neox_dir, tmp_path, schedule):
     recipe = Recipe(model=str(tiny_neox_dir), method="full", pairs=640, batch_size=16, learning_rate=PEAK,
                     budget=2e9, max_seq_length=32, schedule=schedule, warmup_ratio=0.2)
-    rec = read_run(train(recipe, "builtin", tmp_path / "run", quiet=True).out)
+    rec = read_run(train(recipe, "builtin", out=tmp_path / "run", quiet=True).out)
     lrs, planned = rec.loss.lr, rec.planned_steps
     warmup = math.ceil(0.2 * planned)
     assert rec.recipe["schedule"] == schedule

@@ -147,7 +147,7 @@ def test_fsdp_over_two_cpu_processes_matches_one_process(tiny_neox_dir, tmp_path
     assert model.encode(["a sentence"]).shape == (1, 32)
 
     # One process on the same global batches (each step's 16 pairs; the loss is the global batch's either way).
-    single = train(recipe, "builtin", tmp_path / "single", quiet=True, save_steps=1000, padding_free=False).record
+    single = train(recipe, "builtin", out=tmp_path / "single", quiet=True, save_steps=1000, padding_free=False).record
     assert single.steps == rec.steps
     # The last step is a partial batch: cut to the leading k pairs of each process's half (k*2 pairs) under FSDP,
     # to the leading pairs of the whole batch on one process, so only the full steps are the same batches.
