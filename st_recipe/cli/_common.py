@@ -10,7 +10,7 @@ import click
 from st_recipe._text import format_table, model_slug
 from st_recipe.errors import StRecipeError
 
-__all__ = ["args_text", "check_batch_size", "check_data", "check_min", "check_model", "check_writable", "click",
+__all__ = ["args_text", "check_batch_size", "check_min", "check_model", "click",
            "display", "format_table", "model_slug", "quiet_libraries"]
 
 
@@ -30,40 +30,6 @@ def check_model(model: str, what: str = "model", instead: str = "pass --model DI
     from st_recipe.models.args import check_model as check
 
     return check(model, what=what, instead=instead)
-
-
-def check_data(data: str, *, anchor_column: str | None = None, positive_column: str | None = None,
-                seed: int = 0, load: bool = True) -> Any:
-    """Check --data; a local file is read now (returned as pairs), 'builtin' and Hub ids are returned as given."""
-    import os
-
-    from st_recipe.data import BUILTIN, FILE_SUFFIXES, load_pairs
-    from st_recipe.hub.ids import parse_dataset_spec
-
-    text = (BUILTIN if data is None else data).strip()
-    if not text:
-        raise StRecipeError(f"--data must not be empty; give a file, a Hub dataset id or '{BUILTIN}'")
-    if text.lower() == BUILTIN and not (anchor_column or positive_column):
-        return data
-    path = os.path.expanduser(text)
-    is_hub_id = (not os.path.exists(path) and os.path.splitext(text)[1].lower() not in FILE_SUFFIXES
-                 and not text.startswith((".", "/", "~"))
-                 and parse_dataset_spec(text) is not None)
-    if is_hub_id:
-        from st_recipe.hub import access as hub_access
-
-        hub_access.require_dataset(text.split(":", 1)[0])
-        return data
-    # Files (and anything that is neither a file nor a Hub id, which load_pairs rejects in one line).
-    pairs = load_pairs(text, anchor_column=anchor_column, positive_column=positive_column, seed=seed)
-    return pairs if load else data
-
-
-def check_writable(target: str, flag: str) -> None:
-    """Create and remove a probe folder where ``target`` would be created: st_recipe.outputs.check_can_create."""
-    from st_recipe.outputs import check_can_create
-
-    check_can_create(target, flag)
 
 
 def quiet_libraries(*loud: str) -> None:

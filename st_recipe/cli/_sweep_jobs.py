@@ -115,11 +115,13 @@ def _planned_sweep(grid: str | None, dry_run: bool, extras: dict[str, Any], thro
         rows = plan_rows(planned, throughput)
         click.echo(dry_run_text(rows, jobs.resources(), throughput, skipped))
         return
-    from st_recipe.cli._common import check_data, check_writable, quiet_libraries
+    from st_recipe.cli._common import quiet_libraries
+    from st_recipe.data.sources import check_source
+    from st_recipe.outputs import check_can_create
     from st_recipe.sweeps.grid import sweep
 
-    check_data(kw["data"], load=False)
-    check_writable(kw["out"], "--out")
+    check_source(kw["data"], load=False)
+    check_can_create(kw["out"], "--out")
     quiet_libraries()
     finish_sweep(lambda: sweep([], [], [], out=kw["out"], data=kw["data"], quiet=kw["quiet"], prepared=(planned, spec),
                                **extras), kw["out"])

@@ -6,8 +6,10 @@ from typing import Any, Callable
 
 import click
 
-from st_recipe.cli._common import check_data, check_model, check_writable, display, quiet_libraries
+from st_recipe.cli._common import check_model, display, quiet_libraries
+from st_recipe.data.sources import check_source
 from st_recipe.errors import StRecipeError
+from st_recipe.outputs import check_can_create
 
 
 @click.command("mine")
@@ -50,9 +52,9 @@ def mine_cmd(data: str, model: str, out: str, num_negatives: int, range_min: int
     if batch_size < 1:
         raise StRecipeError(f"--batch-size must be an integer >= 1, not {batch_size}")
     target = str(check_file(out, Path(out), "--out", overwrite=overwrite, suffixes=(".jsonl", ".ndjson")).resolve())
-    check_writable(target, "--out")
+    check_can_create(target, "--out")
     model_arg = check_model(model)
-    pairs = check_data(data, anchor_column=anchor_column, positive_column=positive_column)
+    pairs = check_source(data, anchor_column=anchor_column, positive_column=positive_column)
     quiet_libraries()
     if quiet:
         import logging

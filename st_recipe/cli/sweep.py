@@ -30,12 +30,11 @@ def sweep_cmd(budgets: str, models: str, methods: str, ranks: str | None, fracti
     """Run a grid of budgets × models × methods through train (here, or each cell as a local or SLURM job), for `fit`."""
     from st_recipe.cli._common import (
         check_batch_size,
-        check_data,
         check_model,
-        check_writable,
         quiet_libraries,
     )
-    from st_recipe.outputs import check_folder
+    from st_recipe.data.sources import check_source
+    from st_recipe.outputs import check_can_create, check_folder
     from st_recipe.planning.planner import check_budget_ceiling
     from st_recipe.sweeps.grid import prepare_sweep, sweep
 
@@ -53,8 +52,8 @@ def sweep_cmd(budgets: str, models: str, methods: str, ranks: str | None, fracti
                   batch_size=batch_size, max_seq_length=max_seq_length, learning_rate=learning_rate)
     for model in model_list:
         check_model(model, instead="list DIR in --models")
-    check_data(data, load=False)
-    check_writable(out, "--out")
+    check_source(data, load=False)
+    check_can_create(out, "--out")
     quiet_libraries()
     finish_sweep(lambda: sweep(budget_list, model_list, method_list, out=out, data=data, ranks=rank_list,
                                fractions=frac_list, batch_size=batch_size, max_seq_length=max_seq_length,

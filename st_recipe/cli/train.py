@@ -9,12 +9,9 @@ import click
 
 from st_recipe.cli._common import (
     check_batch_size,
-    check_data,
     check_min,
     check_model,
-    check_writable,
     display,
-    model_slug,
     quiet_libraries,
 )
 from st_recipe.cli._extras import run_extras, run_extras_options
@@ -162,24 +159,13 @@ def _check_flags(recipe_file: str | None, zoo_name: str | None, batch_size: int 
 def _check_inputs(recipe, out: str | None, data: str, *, model_given: bool, overwrite: bool, resume: bool,
                   anchor_column: str | None, positive_column: str | None, mine_negatives: int | None,
                   quiet: bool) -> tuple[str, object]:
-    """The output folder, model and data checked for ``recipe`` before torch; returns (out, the pairs or source)."""
+    """The library's checks before torch (:func:`~st_recipe.training.precheck.check_train_inputs`), then one line."""
     from st_recipe.planning.builder import lever_summary
-    from st_recipe.planning.planner import budget_label
-    from st_recipe.run import RunDir
+    from st_recipe.training.precheck import check_train_inputs
 
-    target = out or f"runs/{model_slug(recipe.model)}-{recipe.method}-{budget_label(recipe.budget or 0)}"
-    RunDir.at(target).check(overwrite=overwrite, resume=resume)
-    if not model_given:
-        check_model(recipe.model)  # the planned or recipe's model
-    pairs = check_data(data, anchor_column=anchor_column, positive_column=positive_column, seed=recipe.seed)
-    if recipe.hard_negatives and not mine_negatives and hasattr(pairs, "with_negatives"):
-        pairs.with_negatives(recipe.hard_negatives)  # a file without enough negatives fails here, before torch
-    if hasattr(pairs, "anchors"):
-        from st_recipe.data import check_enough
-        from st_recipe.training.heldout import split_heldout
-
-        check_enough(split_heldout(pairs, data)[0], recipe.batch_size)  # a batch after the held-out share, before torch
-    check_writable(target, "--out")
+    target, pairs = check_train_inputs(recipe, data, out, overwrite=overwrite, resume=resume,
+                                       anchor_column=anchor_column, positive_column=positive_column,
+                                       mine_negatives=bool(mine_negatives), model_checked=model_given)
     if not quiet:
         click.echo(f"model {display(recipe.model)}; method {recipe.method} {json.dumps(recipe.method_args)}; "
                    f"budget {recipe.budget:.4g} FLOP; batch {recipe.batch_size}; data {data}; out {target}"

@@ -59,11 +59,11 @@ def zoo_build(name: str, org: str, data: str, builds: str, task_files: tuple[str
     """train -> eval (paper-15, or task files) -> publish one zoo entry; re-running resumes at the unfinished stage."""
     from st_recipe.cli._common import (
         check_batch_size,
-        check_data,
         check_model,
         quiet_libraries,
     )
     from st_recipe.costing.flops import check_budget
+    from st_recipe.data.sources import check_source
     from st_recipe.outputs import check_folder
     from st_recipe.publishing import validate_repo_id
     from st_recipe.zoo import build, build_state, get_entry
@@ -85,7 +85,7 @@ def zoo_build(name: str, org: str, data: str, builds: str, task_files: tuple[str
         raise StRecipeError(f"{str(Path(builds) / name)!r} holds a build of a different recipe; remove it or use --builds")
     if not state.get("trained"):
         check_model(recipe.model)
-        check_data(data, load=False)
+        check_source(data, load=False)
     if not state.get("evaluated"):
         from st_recipe.evaluation import parse_task_file
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from st_recipe.data.builtin import BUILTIN, load_builtin
 from st_recipe.data.hub_datasets import load_hub
@@ -42,6 +43,22 @@ def load_pairs(
         src.repo, src.config, src.split or split, anchor_column, positive_column,  # type: ignore[arg-type]
         True if streaming is None else bool(streaming), limit, seed,
     )
+
+
+def check_source(source: str | os.PathLike[str] | None, *, anchor_column: str | None = None,
+                 positive_column: str | None = None, seed: int = 0, load: bool = True) -> Any:
+    """Check a data source before training: a local file is read now (returned as pairs when ``load``), a Hub
+    dataset must be reachable or cached, and the built-in set and Hub ids are returned as given."""
+    src = classify_source(source)
+    if src.kind == "builtin" and not (anchor_column or positive_column):
+        return source
+    if src.kind == "hub":
+        from st_recipe.hub import access
+
+        access.require_dataset(src.repo)
+        return source
+    pairs = load_pairs(src.text, anchor_column=anchor_column, positive_column=positive_column, seed=seed)
+    return pairs if load else source
 
 
 def recorded_hub_id(source: str) -> str | None:

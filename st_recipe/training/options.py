@@ -37,7 +37,8 @@ class TrainOptions:
     charged to the budget and training gets what is left, ``flops.mining_charged`` in the record).
     """
 
-    out: str | os.PathLike[str] = "runs/run"  # the run dir to write; checkpoints go to <out>.checkpoints/
+    # The run dir to write (checkpoints go to <out>.checkpoints/); None: runs/<model>-<method>-<budget>, as the CLI.
+    out: str | os.PathLike[str] | None = None
     resume: bool = False  # continue from the checkpoints beside ``out``
     overwrite: bool = False  # replace an earlier run dir (never a folder that is not one)
     gradient_checkpointing: bool = False
@@ -54,9 +55,10 @@ class TrainOptions:
     mining_in_budget: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.out, (str, os.PathLike)):
+        if self.out is not None and not isinstance(self.out, (str, os.PathLike)):
             raise StRecipeError(f"out must be a folder path, not {type(self.out).__name__}")
-        RunDir.at(self.out)  # an empty name is refused here, in RunDir's words
+        if self.out is not None:
+            RunDir.at(self.out)  # an empty name is refused here, in RunDir's words
         for name in _FLAGS:
             if not isinstance(getattr(self, name), bool):
                 raise StRecipeError(f"{name} must be True or False, not {getattr(self, name)!r}")

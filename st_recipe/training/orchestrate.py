@@ -7,6 +7,7 @@ The run dir is a standard sentence-transformers folder (merged weights, built-in
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -35,6 +36,7 @@ from st_recipe.training.assemble import (
 from st_recipe.training.extras import RunExtras
 from st_recipe.training.inputs import TrainData, load_training_data
 from st_recipe.training.options import TrainOptions
+from st_recipe.training.precheck import default_out
 from st_recipe.training.record import run_record
 from st_recipe.training.trainer import BudgetReached, BudgetState, is_main, world_size
 
@@ -101,6 +103,8 @@ def train(recipe: Recipe, data: Any = "builtin", options: TrainOptions | None = 
     the record and the run dir (:func:`_finish`).
     """
     opts = TrainOptions.resolve(options, overrides)
+    if opts.out is None:
+        opts = dataclasses.replace(opts, out=default_out(recipe))
     if not is_main():
         return _train(recipe, data, opts)
     run_dir = RunDir.at(opts.out)

@@ -65,8 +65,8 @@ def _fake_train(monkeypatch, behaviour):
 def test_ctrl_c_during_train_says_how_to_resume(monkeypatch, tmp_path):
     out = tmp_path / "run"
 
-    def interrupted(recipe, data, target, **kw):
-        ckpt = Path(str(target) + ".checkpoints") / "checkpoint-3"
+    def interrupted(recipe, data, options):
+        ckpt = Path(str(options.out) + ".checkpoints") / "checkpoint-3"
         ckpt.mkdir(parents=True)
         raise KeyboardInterrupt
 
@@ -79,8 +79,8 @@ def test_ctrl_c_during_train_says_how_to_resume(monkeypatch, tmp_path):
 
 
 def test_ctrl_c_before_the_first_checkpoint_says_so(monkeypatch, tmp_path):
-    def interrupted(recipe, data, target, **kw):
-        Path(str(target) + ".checkpoints").mkdir()
+    def interrupted(recipe, data, options):
+        Path(str(options.out) + ".checkpoints").mkdir()
         raise KeyboardInterrupt
 
     _fake_train(monkeypatch, interrupted)
@@ -97,9 +97,9 @@ def test_train_summary_labels_the_padded_count(monkeypatch, tmp_path):
                                        executed_with_padding=1.2e13))
     seen = {}
 
-    def finished(recipe, data, target, **kw):
+    def finished(recipe, data, options):
         seen["data"] = data
-        return RunResult(out=Path(target), record=record)
+        return RunResult(out=Path(options.out), record=record)
 
     _fake_train(monkeypatch, finished)
     pairs = tmp_path / "pairs.jsonl"

@@ -20,7 +20,7 @@ def _recipe() -> Recipe:
 
 def test_the_defaults_are_trains_old_keyword_defaults():
     assert dataclasses.asdict(TrainOptions()) == {
-        "out": "runs/run", "resume": False, "overwrite": False, "gradient_checkpointing": False, "save_steps": None,
+        "out": None, "resume": False, "overwrite": False, "gradient_checkpointing": False, "save_steps": None,
         "keep_checkpoints": False, "quiet": False, "anchor_column": None, "positive_column": None, "repo_id": None,
         "padding_free": True, "tracking": None, "dev_eval": None, "mine_negatives": False, "mining_in_budget": False,
     }

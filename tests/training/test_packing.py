@@ -185,8 +185,8 @@ def test_cli_flag_reaches_train(monkeypatch, tmp_path, flag, expected):
 
     seen = {}
 
-    def finished(recipe, data, target, **kw):
-        seen.update(kw)
+    def finished(recipe, data, options):
+        seen["padding_free"] = options.padding_free
         return RunResult(out=tmp_path / "run", record=RunRecord(recipe={}, steps=1, flops=FlopsInfo(budget=1.0)))
 
     monkeypatch.setattr(train_cmd_module, "quiet_libraries", lambda *loud: None)
