@@ -1,1 +1,1 @@
-"""From a budget to a Recipe: the planner, the one recipe builder, provenance, scaling-law fits and the zoo."""
+"""From a budget to a Recipe: the planner, the one recipe builder, the typed defaults and scaling-law fits."""
