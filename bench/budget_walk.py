@@ -50,7 +50,8 @@ def summarise(calls: list[tuple[str, str]]) -> dict[str, Any]:
     return {"places": len(walk), "modules": len(set(modules)), "climbs_back": climbs,
             "planner_entries": sum(v for k, v in entries.items() if k.endswith(".planner")),
             "cli_entries": sum(v for k, v in entries.items() if ".cli." in k),
-            "entries": dict(entries), "walk": [f"{m}.{f}" for m, f in walk]}
+            "entries": dict(entries), "calls": {f"{m}.{f}": n for (m, f), n in Counter(calls).items() if n > 1},
+            "walk": [f"{m}.{f}" for m, f in walk]}
 
 
 def main() -> None:
