@@ -142,7 +142,7 @@ RUNNER = textwrap.dedent(
     from st_recipe.planning.recipes import Recipe
     from st_recipe.training import train
     r = Recipe.load(sys.argv[1])
-    train(r, "builtin", sys.argv[2], resume=sys.argv[3] == "resume", save_steps=4, quiet=True)
+    train(r, "builtin", out=sys.argv[2], resume=sys.argv[3] == "resume", save_steps=4, quiet=True)
     """
 )
 
@@ -191,7 +191,7 @@ DDP = textwrap.dedent(
     from pathlib import Path
     from st_recipe.planning.recipes import Recipe
     from st_recipe.training import train
-    res = train(Recipe.load(sys.argv[1]), "builtin", sys.argv[2], quiet=True)
+    res = train(Recipe.load(sys.argv[1]), "builtin", out=sys.argv[2], quiet=True)
     # One file per rank: the two processes' stdout can interleave in the launcher's pipe.
     Path(sys.argv[3], f"rank{os.environ['RANK']}.json").write_text(json.dumps({"empty": not res.record}))
     """

@@ -89,7 +89,7 @@ LAUNCHED = textwrap.dedent(
 
     sharded.unsharded = capture
     recipe, out, report, save_steps, resume = sys.argv[1:6]
-    res = o.train(Recipe.load(recipe), "builtin", out, quiet=True, save_steps=int(save_steps),
+    res = o.train(Recipe.load(recipe), "builtin", out=out, quiet=True, save_steps=int(save_steps),
                   resume=resume == "resume", overwrite=resume == "resume", keep_checkpoints=True,
                   padding_free=False)
     Path(report, f"rank{os.environ['RANK']}.json").write_text(json.dumps(
