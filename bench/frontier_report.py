@@ -44,9 +44,11 @@ def gap(a: list[float], b: list[float]) -> tuple[float, float, str]:
         return float("nan"), float("nan"), "-"
     (ma, sa), (mb, sb) = mean_std(a), mean_std(b)
     spread = max(sa, sb)
-    if len(a) < 2 or len(b) < 2:
+    if len(a) < 2 and len(b) < 2:
         return ma - mb, spread, "one seed, no spread yet"
-    return ma - mb, spread, "real" if abs(ma - mb) > spread else "within noise"
+    verdict = "real" if abs(ma - mb) > spread else "within noise"
+    # One side seeded: its spread is the only measure of noise there is; say that the other side is a single run.
+    return ma - mb, spread, verdict + (", one side a single seed" if min(len(a), len(b)) < 2 else "")
 
 
 def _spread(spread: float, verdict: str) -> str:
