@@ -25,6 +25,13 @@ answered the cheapest questions first, and it is resumable (a finished cell is a
     python bench/frontier.py                 # run what is missing (all phases), then write the report
     python bench/frontier.py --phase grid    # one phase
     python bench/frontier.py --report-only   # rewrite bench/results/frontier.md from frontier.jsonl
+
+A second real model (``--model gemma3-270m``: Gemma 3 270M, see ``quality.prepare_gemma3``) runs the same cells on
+the same data and sets, but only the ones that check the defaults transfer (:func:`second_model_cells`); its rows go
+to ``bench/results/frontier_<model>.jsonl``, its cells to ``<assets>/frontier-<model>/`` and its report to
+``bench/results/frontier_<model>.md``:
+
+    python bench/frontier.py --model gemma3-270m     # run what is missing, then write its report
 """
 
 from __future__ import annotations
@@ -56,6 +63,10 @@ MRL_DIMS = (576, 256, 128, 64)
 # pair mined by the base model before training, its FLOPs reported apart from the budget (if mined negatives do not
 # help when mining is free, charging it to the budget cannot make them pay).
 FRONTIER_LEVERS = {"mrl": ["--matryoshka-dims", ",".join(map(str, MRL_DIMS))], "mine": ["--mine-negatives", "1"]}
+
+
+# Second models (``--model NAME``): the function that builds the model's folder (returns its manifest entry).
+SECOND_MODELS = {"gemma3-270m": Q.prepare_gemma3}
 
 
 @dataclass(frozen=True)
@@ -316,10 +327,15 @@ class Bench:
     keep_weights: bool = False
     rows: list[dict[str, Any]] = field(default_factory=list)
     planned_lrs: dict[tuple[float, str, tuple], float] = field(default_factory=dict)
+    model: str | None = None  # a key of SECOND_MODELS; None: the SmolLM2 frontier
 
     @property
     def work(self) -> Path:
-        return self.assets.resolve() / "frontier"
+        return self.assets.resolve() / ("frontier" if self.model is None else f"frontier-{self.model}")
+
+    @property
+    def results(self) -> Path:
+        return RESULTS_JSONL if self.model is None else C.RESULTS / f"frontier_{self.model}.jsonl"
 
     @property
     def model_dir(self) -> Path:
@@ -330,8 +346,8 @@ class Bench:
         return Path(self.manifest["pairs"]["path"])
 
     def load(self) -> None:
-        if RESULTS_JSONL.is_file():
-            self.rows = [json.loads(x) for x in RESULTS_JSONL.read_text().splitlines() if x.strip()]
+        if self.results.is_file():
+            self.rows = [json.loads(x) for x in self.results.read_text().splitlines() if x.strip()]
 
     def done(self, cell: Cell) -> bool:
         return any(r["name"] == cell.name for r in self.rows)
@@ -347,13 +363,13 @@ class Bench:
                 row["scores"].update(scores)
                 changed = True
         if changed:
-            tmp = RESULTS_JSONL.with_suffix(".tmp")
+            tmp = self.results.with_suffix(".tmp")
             tmp.write_text("".join(json.dumps(r) + "\n" for r in self.rows))
-            tmp.replace(RESULTS_JSONL)
+            tmp.replace(self.results)
 
     def append(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
-        with open(RESULTS_JSONL, "a", encoding="utf-8") as fh:
+        with open(self.results, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(row) + "\n")
 
     def planned_lr(self, cell: Cell) -> float:
@@ -577,6 +593,15 @@ def phase_cells(bench: Bench, phase: str) -> list[Cell]:
     raise SystemExit(f"unknown phase {phase!r}")
 
 
+def second_model_cells(budget: float = GRID_BUDGETS[0]) -> list[Cell]:
+    """A second model's cells, in run order: do the defaults chosen on SmolLM2 transfer? The planned default and the
+    hand-written ST baseline alternate seeds (an interrupted run has both at the same n), the LR scan's 1x and 4x
+    neighbours of the planned 2x come after seed 1."""
+    planned, base = planned_cell(budget), Cell(budget, baseline=True)
+    return [planned, base, with_seed(planned, 1), with_seed(base, 1), Cell(budget, lr_scale=1.0),
+            Cell(budget, lr_scale=4.0), with_seed(planned, 2), with_seed(base, 2)]
+
+
 def untrained(bench: Bench) -> None:
     """The base model as a mean-pooled encoder, scored once (the floor no default may fall below)."""
     if any(r["name"] == "untrained" for r in bench.rows):
@@ -603,9 +628,13 @@ def main() -> None:
     parser.add_argument("--first", default="", help="comma-separated cell names to run before the phases "
                         "(e.g. 6.0e12-full-lr2x-s1), for a question that cannot wait for its turn")
     parser.add_argument("--keep-weights", action="store_true", help="keep each cell's model weights (540 MB each)")
+    parser.add_argument("--model", choices=sorted(SECOND_MODELS), default=None,
+                        help="a second model: its transfer cells only (default: SmolLM2, the whole frontier)")
     args = parser.parse_args()
     manifest = Q.prepare(args.assets)
-    bench = Bench(args.assets, manifest, eval_sets(manifest), keep_weights=args.keep_weights)
+    if args.model is not None:
+        manifest = {**manifest, "model": SECOND_MODELS[args.model](args.assets)}
+    bench = Bench(args.assets, manifest, eval_sets(manifest), keep_weights=args.keep_weights, model=args.model)
     bench.load()
     if args.rescore_only:
         bench.rescore()
@@ -622,9 +651,19 @@ def main() -> None:
             if name not in by_name:
                 raise SystemExit(f"--first: unknown cell {name!r}")
             bench.run(by_name[name])
-        for phase in (("grid", "top") if args.phase == "all" else (args.phase,)):
+        phases = ("grid", "top") if args.phase == "all" else (args.phase,)
+        if args.model is not None:
+            phases = ()
+            for cell in second_model_cells():
+                bench.run(cell)
+        for phase in phases:
             while todo := phase_cells(bench, phase):
                 bench.run(todo[0])
+    if args.model is not None:
+        from frontier_model_report import write_model_report
+
+        write_model_report(bench)
+        return
     try:
         from frontier_report import write_report
     except ImportError:

