@@ -49,7 +49,7 @@ def _fresh_process_encode(folder: Path, texts: list[str], **encode_kwargs) -> li
 # ------------------------------------------------------------------------------------------ recipe fields
 
 
-def test_defaults_are_off_with_heuristic_provenance_and_plan_stays_torch_free():
+def test_defaults_are_off_with_measured_provenance_and_plan_stays_torch_free():
     code = textwrap.dedent("""
         import sys
         from st_recipe.planning.planner import plan
@@ -58,7 +58,7 @@ def test_defaults_are_off_with_heuristic_provenance_and_plan_stays_torch_free():
         assert r.hard_negatives == 0
         for k in ("attention", "prompts", "matryoshka_dims", "hard_negatives"):
             p = r.provenance[k]
-            assert p.source == "heuristic" and "measured: " in p.note and "quality.md" in p.note, (k, p)
+            assert p.source == "measured" and "bench/results/" in p.note, (k, p)
         assert "torch" not in sys.modules and "sentence_transformers" not in sys.modules
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)

@@ -139,3 +139,26 @@ def test_optional_fields_may_be_left_out(tmp_path):
     del data["lora"]["r"]["note"]
     d = read_defaults(_write(tmp_path, data))
     assert d.unknown_pretrain_lr.scale is None and d.lora.r.note == ""
+
+
+def _sourced(obj, key=""):
+    if isinstance(obj, Sourced):
+        yield key, obj
+    elif dataclasses.is_dataclass(obj):
+        for f in dataclasses.fields(obj):
+            yield from _sourced(getattr(obj, f.name), f"{key}.{f.name}" if key else f.name)
+
+
+def test_every_measured_default_cites_a_committed_benchmark_table():
+    """A ``measured`` default is only as good as the table behind it: its note names a results file that exists."""
+    import re
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    measured = {k: v for k, v in _sourced(load_defaults()) if v.source == "measured"}
+    assert measured, "the frontier's measured defaults are gone"
+    for key, value in measured.items():
+        cited = re.findall(r"bench/results/[\w.-]+\.md", value.note or "")
+        assert cited, f"{key}: a measured default must cite its benchmark table"
+        for path in cited:
+            assert (repo / path).is_file(), f"{key} cites {path}, which is not in the repo"
