@@ -244,9 +244,15 @@ def configure_tokenizer(tokenizer: Any, *, padding_side: str = "right", append_e
         from transformers import PreTrainedTokenizerFast
 
         eos, eos_id = tokenizer.eos_token, tokenizer.eos_token_id
+        # Keep a BOS the tokenizer puts first (Gemma's and Llama's do, from their post-processor, which is replaced
+        # here): without it a model trained with BOS sees texts it was never trained on.
+        bos, bos_id = tokenizer.bos_token, tokenizer.bos_token_id
+        keep_bos = bos is not None and tokenizer("a")["input_ids"][:1] == [bos_id]
+        lead = f"{bos}:0 " if keep_bos else ""
+        special = {eos: eos_id, **({bos: bos_id} if keep_bos else {})}
         backend = tokenizer.backend_tokenizer
         backend.post_processor = processors.TemplateProcessing(
-            single=f"$A:0 {eos}:0", pair=f"$A:0 {eos}:0 $B:1 {eos}:1", special_tokens=[(eos, eos_id)]
+            single=f"{lead}$A:0 {eos}:0", pair=f"{lead}$A:0 {eos}:0 $B:1 {eos}:1", special_tokens=list(special.items())
         )
         tokenizer = PreTrainedTokenizerFast(
             tokenizer_object=backend,

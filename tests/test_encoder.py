@@ -100,6 +100,32 @@ def test_lasttoken_appends_eos_and_keeps_it_after_reload(tiny_neox_dir, tmp_path
     assert (_embed(again, TEXTS) - _embed(model, TEXTS)).abs().max().item() <= 1e-5
 
 
+def test_lasttoken_keeps_a_bos_the_tokenizer_puts_first(tmp_path):
+    # Gemma's and Llama's tokenizers add BOS in their post-processor; appending EOS must not drop it (found on
+    # Gemma 3 270M: lasttoken pooling tokenized "hello world" as [hello, world, <eos>], without <bos>).
+    from tokenizers import processors
+    from transformers import PreTrainedTokenizerFast
+
+    from st_recipe.encoder import configure_tokenizer
+    from tests import kit
+
+    tok = kit.tiny_tokenizer()
+    tok.add_special_tokens({"bos_token": "<bos>"})
+    tok.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single="<bos> $A", special_tokens=[("<bos>", tok.bos_token_id)])
+    plain = tok("hello world")["input_ids"]
+    assert plain[0] == tok.bos_token_id
+    configured = configure_tokenizer(tok, append_eos=True)
+    ids = configured("hello world")["input_ids"]
+    assert ids == plain + [configured.eos_token_id]
+    configured.save_pretrained(tmp_path / "tok")
+    assert PreTrainedTokenizerFast.from_pretrained(tmp_path / "tok")("hello world")["input_ids"] == ids
+    # A tokenizer without a leading BOS gets none (GPT-NeoX / Pythia: BOS and EOS are one token, never prepended).
+    neox = kit.tiny_tokenizer()
+    expected = neox("hello world")["input_ids"] + [neox.eos_token_id]
+    assert configure_tokenizer(neox, append_eos=True)("hello world")["input_ids"] == expected
+
+
 def test_weightedmean_pooling(tiny_neox_dir):
     model = build_encoder(str(tiny_neox_dir), pooling="weightedmean")
     assert model[1].pooling_mode == "weightedmean"
