@@ -83,7 +83,7 @@ def budget_section(rows: list[dict[str, Any]], budget: float, sets: list[str], u
     for cfg in ranked:
         rs = groups[cfg]
         tag = " **(planned)**" if is_planned(rs[0]) else (" (ST baseline)" if rs[0]["baseline"] else
-                                                         " (old default)" if rs[0]["planned"] else "")
+                                                         " (earlier default)" if rs[0]["planned"] else "")
         held = [r["heldout_after"] for r in rs if r.get("heldout_after") is not None]
         table.append([f"`{cfg}`{tag}", f"{rs[0]['lr']:.3g}", f"{dev[cfg]:.3f}",
                       *(fmt(scores(rs, f"{s}.dev")) for s in sets), *(fmt(scores(rs, f"{s}.test")) for s in sets),
@@ -274,7 +274,8 @@ def intro(bench: Any, sets: list[str]) -> str:
         "Every cell is `st-recipe train --budget B --model <SmolLM2-135M-Instruct folder> --data <Lee pairs> "
         "--batch-size 16 --seed S` plus the cell's one change (method, `--lr` = scale × the borrowed rule's LR, the "
         "nearest Pythia's pretraining LR / 10 = 6e-5 here; LoRA alpha; a lever); `planned` is today's plain command "
-        "with no other flag (since this benchmark, scale 2: `recipes/defaults.yaml`), `old default` the scale-1 rule. "
+        "with no other flag (the LR scale in `recipes/defaults.yaml`, now 1), `earlier default` a cell that was the "
+        "plain command when it ran (scale 2, until the second model, `frontier_gemma3-270m.md`, showed it unsafe). "
         f"Model: `{m['model']['package']}` (de-quantized GGUF, Llama architecture, "
         f"{m['model']['params']:,} parameters). Training: {m['pairs']['pairs']:,} two-sentence span pairs of the Lee "
         "background news articles (gensim test data); no training text equals an evaluation text (checked by the bench).",
