@@ -62,7 +62,9 @@ MRL_DIMS = (576, 256, 128, 64)
 # Levers whose flags differ from bench/quality.py's: the Matryoshka dims of this model, and one hard negative per
 # pair mined by the base model before training, its FLOPs reported apart from the budget (if mined negatives do not
 # help when mining is free, charging it to the budget cannot make them pay).
-FRONTIER_LEVERS = {"mrl": ["--matryoshka-dims", ",".join(map(str, MRL_DIMS))], "mine": ["--mine-negatives", "1"]}
+FRONTIER_LEVERS = {"mrl": ["--matryoshka-dims", ",".join(map(str, MRL_DIMS))], "mine": ["--mine-negatives", "1"],
+                   # sentence-transformers' MNRL default (scale 20), the one setting where its script differs most
+                   "tau05": ["--temperature", "0.05"]}
 
 
 # Second models (``--model NAME``): the function that builds the model's folder (returns its manifest entry).
@@ -126,7 +128,7 @@ def grid(budget: float) -> list[Cell]:
     return [Cell(budget), *(Cell(budget, lr_scale=s) for s in (2.0, 4.0, 0.5, 8.0)),
             Cell(budget, "lora", lora64, lr_scale=4.0), Cell(budget, "lora", lora8),
             Cell(budget, "freeze"), Cell(budget, "propulsion"),
-            *(Cell(budget, levers=(lever,)) for lever in ("prompt", "mrl", "mine")),
+            *(Cell(budget, levers=(lever,)) for lever in ("prompt", "mrl", "mine", "tau05")),
             Cell(budget, "lora", lora8, lr_scale=4.0), Cell(budget, "lora", lora64),
             Cell(budget, "freeze", lr_scale=4.0), Cell(budget, "propulsion", lr_scale=4.0)]
 
@@ -622,7 +624,8 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--assets", type=Path, default=C.REPO / ".assets")
-    parser.add_argument("--phase", choices=("grid", "top", "all"), default="all")
+    parser.add_argument("--phase", choices=("grid", "top", "all", "none"), default="all",
+                        help="which phases follow --first ('none': only the --first cells)")
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--rescore-only", action="store_true", help="score finished cells on sets added since")
     parser.add_argument("--first", default="", help="comma-separated cell names to run before the phases "
@@ -651,7 +654,7 @@ def main() -> None:
             if name not in by_name:
                 raise SystemExit(f"--first: unknown cell {name!r}")
             bench.run(by_name[name])
-        phases = ("grid", "top") if args.phase == "all" else (args.phase,)
+        phases = ("grid", "top") if args.phase == "all" else () if args.phase == "none" else (args.phase,)
         if args.model is not None:
             phases = ()
             for cell in second_model_cells():

@@ -289,6 +289,10 @@ def intro(bench: Any, sets: list[str]) -> str:
         "polarity and SimLex are reported as transfer checks. Test columns are reported, never chosen on. "
         "`mean ± std (n seeds)`; a gap is called real only when it exceeds the larger std of the two cells.",
         "",
+        "A second real model, Gemma 3 270M, ran the planned default, the LR scales and the ST-defaults script at "
+        "6e12 (`bench/results/frontier_gemma3-270m.md`): the LR scale 2 chosen here left it worse than untrained, and "
+        "the default went back to 1x.",
+        "",
         "Reproduce: `python bench/frontier.py` (resumable; each finished cell is a line of "
         "`bench/results/frontier.jsonl`), `python bench/frontier.py --report-only` for this file.",
     ])

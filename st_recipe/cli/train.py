@@ -36,6 +36,8 @@ from st_recipe.errors import StRecipeError
 @click.option("--batch-size", type=int, default=None, help="Pairs per batch (default: the recipe's, 1024).")
 @click.option("--mini-batch-size", type=int, default=None, help="GradCache mini-batch (keeps the full batch's negatives).")
 @click.option("--lr", "learning_rate", type=float, default=None, help="Peak learning rate.")
+@click.option("--temperature", type=float, default=None,
+              help="InfoNCE temperature (default: the recipe's, 0.025; MultipleNegativesRankingLoss' scale 20 is 0.05).")
 @click.option("--max-seq-length", type=int, default=None, help="Truncate texts to this many tokens.")
 @click.option("--bf16", is_flag=True, help="bf16 mixed precision.")
 @click.option("--gradient-checkpointing", is_flag=True, help="Trade compute for memory (use_reentrant=False).")
@@ -78,8 +80,8 @@ from st_recipe.errors import StRecipeError
 def train_cmd(budget: str | None, recipe_file: str | None, zoo_name: str | None, model: str | None, method: str | None,
               method_args: tuple[str, ...], data: str, anchor_column: str | None, positive_column: str | None,
               out: str | None, resume: bool, overwrite: bool, batch_size: int | None, mini_batch_size: int | None,
-              learning_rate: float | None, max_seq_length: int | None, bf16: bool, gradient_checkpointing: bool,
-              save_steps: int | None, seed: int | None, repo_id: str | None, quiet: bool,
+              learning_rate: float | None, temperature: float | None, max_seq_length: int | None, bf16: bool,
+              gradient_checkpointing: bool, save_steps: int | None, seed: int | None, repo_id: str | None, quiet: bool,
               attention: str | None = None, prompts: tuple[str, ...] = (), exclude_prompt_from_pooling: bool = False,
               matryoshka_dims: str | None = None, hard_negatives: int | None = None, mine_negatives: int | None = None,
               padding_free: bool = True, distributed: str | None = None, gpus: int | None = None, force: bool = False,
@@ -96,7 +98,8 @@ def train_cmd(budget: str | None, recipe_file: str | None, zoo_name: str | None,
         check_model(model)
     recipe = build_recipe(budget=budget, recipe=recipe_file or zoo_name, model=model, method=method,
                           method_args=method_args, batch_size=batch_size, mini_batch_size=mini_batch_size,
-                          learning_rate=learning_rate, max_seq_length=max_seq_length, bf16=bf16, seed=seed, **levers)
+                          learning_rate=learning_rate, temperature=temperature, max_seq_length=max_seq_length,
+                          bf16=bf16, seed=seed, **levers)
     check_budget_ceiling(recipe.budget, force)
     if dry_run:
         click.echo(json.dumps(recipe.to_dict(), indent=2))

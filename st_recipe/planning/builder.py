@@ -22,6 +22,7 @@ def build_recipe(
     max_seq_length: int | None = None,
     bf16: bool = False,
     seed: int | None = None,
+    temperature: float | None = None,
     attention: str | None = None,
     prompts: dict[str, str] | tuple[str, ...] | list[str] | None = None,
     include_prompt: bool = True,
@@ -40,7 +41,8 @@ def build_recipe(
     result = _base_recipe(budget=budget, recipe=recipe, model=model, method=method, method_args=method_args,
                           batch_size=batch_size, bf16=bf16, hard_negatives=levers["hard_negatives"])
     result = _with_overrides(result, batch_size=batch_size, mini_batch_size=mini_batch_size,
-                             learning_rate=learning_rate, max_seq_length=max_seq_length, bf16=bf16, seed=seed)
+                             learning_rate=learning_rate, max_seq_length=max_seq_length, bf16=bf16, seed=seed,
+                             temperature=temperature)
     result = apply_levers(result, **levers)
     check_matryoshka_fits(result)
     return result
@@ -82,9 +84,12 @@ def _base_recipe(*, budget: str | float | None, recipe: str | None, model: str |
 
 
 def _with_overrides(result: Recipe, *, batch_size: int | None, mini_batch_size: int | None,
-                    learning_rate: float | None, max_seq_length: int | None, bf16: bool, seed: int | None) -> Recipe:
+                    learning_rate: float | None, max_seq_length: int | None, bf16: bool, seed: int | None,
+                    temperature: float | None = None) -> Recipe:
     """Hyperparameters the user set explicitly (provenance ``user``)."""
     overrides: dict[str, Any] = {}
+    if temperature is not None:
+        overrides["temperature"] = temperature
     if batch_size is not None and result.batch_size != batch_size:
         overrides["batch_size"] = batch_size
     if mini_batch_size is not None:

@@ -65,6 +65,7 @@ CASES = [
     case("train-batch-size-abc", "'abc' is not a valid integer", "train", *TINY, "--batch-size", "abc"),
     case("train-mini-batch-0", "--mini-batch-size must be an integer >= 1", "train", *TINY, "--mini-batch-size", "0"),
     case("train-lr-0", "learning_rate must be in (0, 1)", "train", *TINY, "--lr", "0"),
+    case("train-temperature-0", "temperature must be in (0, 10]", "train", *TINY, "--temperature", "0"),
     case("train-seq-len-1", "max_seq_length must be an integer >= 2", "train", *TINY, "--max-seq-length", "1"),
     case("train-seed-neg", "seed must be an integer >= 0", "train", *TINY, "--seed", "-1"),
     case("train-budget-abc", "budget must be a number", "train", "--model", "random:pythia-14m", "--budget", "abc"),

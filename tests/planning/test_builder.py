@@ -33,3 +33,12 @@ def test_budget_override_rederives_pairs_for_the_same_model():
     r = build_recipe(recipe="paper-2.4e16", budget="4.8e16")
     assert abs(r.pairs / base.pairs - 2) < 1e-3 and r.provenance["pairs"].source == "derived"
     assert r.learning_rate == base.learning_rate and r.provenance["budget"].source == "user"
+
+
+def test_temperature_is_a_user_override_with_its_provenance():
+    """``--temperature``: sentence-transformers' MNRL default (scale 20) is τ 0.05; the paper's is 0.025."""
+    planned = build_recipe(budget="1e16")
+    r = build_recipe(budget="1e16", temperature=0.05)
+    assert planned.temperature == 0.025 and planned.provenance["temperature"].source == "paper"
+    assert r.temperature == 0.05 and r.provenance["temperature"].source == "user"
+    assert (r.pairs, r.learning_rate, r.method) == (planned.pairs, planned.learning_rate, planned.method)
