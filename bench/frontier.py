@@ -597,11 +597,11 @@ def phase_cells(bench: Bench, phase: str) -> list[Cell]:
 
 def second_model_cells(budget: float = GRID_BUDGETS[0]) -> list[Cell]:
     """A second model's cells, in run order: do the defaults chosen on SmolLM2 transfer? The planned default and the
-    hand-written ST baseline alternate seeds (an interrupted run has both at the same n), the LR scan's 1x and 4x
-    neighbours of the planned 2x come after seed 1."""
+    hand-written ST baseline alternate seeds (an interrupted run has both at the same n); the LR scan's other scales
+    (1x, 2x, 4x less the planned one) come after seed 1."""
     planned, base = planned_cell(budget), Cell(budget, baseline=True)
-    return [planned, base, with_seed(planned, 1), with_seed(base, 1), Cell(budget, lr_scale=1.0),
-            Cell(budget, lr_scale=4.0), with_seed(planned, 2), with_seed(base, 2)]
+    scan = [Cell(budget, lr_scale=s) for s in (1.0, 2.0, 4.0) if s != planned.lr_scale]
+    return [planned, base, with_seed(planned, 1), with_seed(base, 1), *scan, with_seed(planned, 2), with_seed(base, 2)]
 
 
 def untrained(bench: Bench) -> None:

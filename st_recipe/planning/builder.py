@@ -85,7 +85,7 @@ def _base_recipe(*, budget: str | float | None, recipe: str | None, model: str |
 
 def _with_overrides(result: Recipe, *, batch_size: int | None, mini_batch_size: int | None,
                     learning_rate: float | None, max_seq_length: int | None, bf16: bool, seed: int | None,
-                    temperature: float | None = None) -> Recipe:
+                    temperature: float | None) -> Recipe:
     """Hyperparameters the user set explicitly (provenance ``user``)."""
     overrides: dict[str, Any] = {}
     if temperature is not None:
